@@ -1,0 +1,59 @@
+# lvc: a learned image and video codec.
+#   make demo   encode and decode a sample image with the embedded model
+#   make test   every test: Go (host and js/wasm), fuzz seeds, Python export checks
+GO      ?= go
+PYTHON  ?= /usr/bin/python3
+WASMEXEC = $(shell $(GO) env GOROOT)/lib/wasm
+SAMPLE  ?= testdata/sample.png
+OUT     ?= /tmp/lvc-demo
+
+.PHONY: all build demo test test-go test-wasm vet bench fuzz train-deps train export rd clean
+
+all: build
+
+build:
+	$(GO) build -o bin/lvc ./cmd/lvc
+
+demo: build
+	@mkdir -p $(OUT)
+	./bin/lvc encode $(SAMPLE) -o $(OUT)/sample.lvc -q 4
+	./bin/lvc info $(OUT)/sample.lvc
+	./bin/lvc decode $(OUT)/sample.lvc -o $(OUT)/sample.png
+	@echo "decoded image: $(OUT)/sample.png"
+
+test: vet test-go test-wasm
+
+vet:
+	$(GO) vet ./...
+
+test-go:
+	$(GO) test ./...
+
+# The entropy coder must give the same bytes under js/wasm as on the host.
+test-wasm:
+	PATH="$(WASMEXEC):$$PATH" GOOS=js GOARCH=wasm $(GO) test ./entropy/
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Each fuzz target for FUZZTIME (default 2 minutes).
+FUZZTIME ?= 2m
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list 'Fuzz.*' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -parallel 1 $$pkg || exit 1; \
+	  done; \
+	done
+
+train-deps:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-onnx python3-numpy python3-pil python3-scipy python3-matplotlib
+
+RUN ?= train/runs/hp64
+train:
+	$(PYTHON) train/train.py --run $(RUN)
+
+rd: build
+	$(PYTHON) train/rd.py --lvc ./bin/lvc
+
+clean:
+	rm -rf bin

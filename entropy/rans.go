@@ -1,0 +1,205 @@
+package entropy
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+)
+
+// The coder is rANS with 32-bit states and 16-bit renormalization: a state
+// lives in [ransLow, 2^32), so with tables of at most 16 bits each symbol
+// reads or writes at most one word. numStates states are interleaved
+// (symbol i uses state i % numStates) so the decoder's dependency chains
+// overlap.
+const (
+	ransLow   = 1 << 16
+	numStates = 4
+	// MaxMagnitude bounds the values an escape can carry.
+	MaxMagnitude = 1 << 20
+	// escapeLenBits codes the bit length of an escaped value.
+	escapeLenBits = 5
+	maxEscapeBits = 23
+)
+
+var (
+	ErrTruncated = errors.New("entropy: stream truncated")
+	ErrCorrupt   = errors.New("entropy: stream corrupt")
+)
+
+// An Encoder codes tensors of symbols. Its buffers are reused across calls,
+// so a warm Encoder does not allocate.
+type Encoder struct {
+	words []uint16 // written back to front
+}
+
+// Encode appends to dst the coded form of values, where values[i] is coded
+// with table tables[i] of ts. Values beyond a table's range are escaped;
+// their magnitude must not exceed MaxMagnitude.
+func (e *Encoder) Encode(dst []byte, values []int32, tables []uint16, ts *TableSet) ([]byte, error) {
+	if len(values) != len(tables) {
+		return nil, errors.New("entropy: values and table indices differ in length")
+	}
+	e.words = e.words[:0]
+	var x [numStates]uint32
+	for i := range x {
+		x[i] = ransLow
+	}
+	prec := ts.precision
+	nt := uint16(len(ts.start))
+	for i := len(values) - 1; i >= 0; i-- {
+		t := tables[i]
+		if t >= nt {
+			return nil, fmt.Errorf("entropy: table index %d at %d, set has %d", t, i, nt)
+		}
+		v := values[i]
+		if v > MaxMagnitude || v < -MaxMagnitude {
+			return nil, fmt.Errorf("entropy: value %d at %d exceeds ±%d", v, i, MaxMagnitude)
+		}
+		c := ts.cdf[ts.start[t]:]
+		n := ts.length[t]
+		s := v - ts.offset[t]
+		st := &x[i%numStates]
+		if s < 0 || s >= n-1 {
+			// Escape: the decoder reads the symbol first, then the length,
+			// then the bits, so they are pushed in the opposite order.
+			var ev uint32
+			if s < 0 {
+				ev = uint32(-s-1) << 1
+			} else {
+				ev = uint32(s-(n-1))<<1 | 1
+			}
+			nb := uint(bits.Len32(ev))
+			if nb > 16 {
+				lo := nb - 16
+				e.put(st, ev&(1<<lo-1), 1, lo)
+				e.put(st, ev>>lo, 1, 16)
+			} else if nb > 0 {
+				e.put(st, ev, 1, nb)
+			}
+			e.put(st, uint32(nb), 1, escapeLenBits)
+			s = n - 1
+		}
+		e.put(st, c[s], c[s+1]-c[s], prec)
+	}
+	for i := numStates - 1; i >= 0; i-- {
+		e.words = append(e.words, uint16(x[i]>>16), uint16(x[i]))
+	}
+	for i := len(e.words) - 1; i >= 0; i-- {
+		dst = binary.LittleEndian.AppendUint16(dst, e.words[i])
+	}
+	return dst, nil
+}
+
+func (e *Encoder) put(x *uint32, start, freq uint32, prec uint) {
+	v := *x
+	if uint64(v) >= uint64(freq)<<(32-prec) {
+		e.words = append(e.words, uint16(v))
+		v >>= 16
+	}
+	*x = (v/freq)<<prec + v%freq + start
+}
+
+type decoder struct {
+	src []byte
+	pos int
+	bad bool // read past the end
+}
+
+// renorm is split from refill so that it inlines into the decode loop.
+func (d *decoder) renorm(x uint32) uint32 {
+	if x >= ransLow {
+		return x
+	}
+	return d.refill(x)
+}
+
+func (d *decoder) refill(x uint32) uint32 {
+	if d.pos+2 <= len(d.src) {
+		x = x<<16 | uint32(binary.LittleEndian.Uint16(d.src[d.pos:]))
+		d.pos += 2
+		return x
+	}
+	d.bad = true
+	return x<<16 | 0xffff // keeps the state valid so decoding ends normally
+}
+
+func (d *decoder) raw(x uint32, k uint) (uint32, uint32) {
+	v := x & (1<<k - 1)
+	return v, d.renorm(x >> k)
+}
+
+// Decode fills values from src, decoding values[i] with table tables[i] of
+// ts. It returns ErrTruncated or ErrCorrupt when src cannot be what Encode
+// wrote for these tables; values then hold in-range garbage.
+func Decode(src []byte, values []int32, tables []uint16, ts *TableSet) error {
+	if len(values) != len(tables) {
+		return errors.New("entropy: values and table indices differ in length")
+	}
+	if len(src) < 4*numStates {
+		return ErrTruncated
+	}
+	d := decoder{src: src, pos: 4 * numStates}
+	var x [numStates]uint32
+	for i := range x {
+		x[i] = binary.LittleEndian.Uint32(src[4*i:])
+		if x[i] < ransLow {
+			return ErrCorrupt
+		}
+	}
+	prec := ts.precision
+	mask := uint32(1)<<prec - 1
+	shift := prec - bucketBits
+	nt := uint16(len(ts.start))
+	for i := range values {
+		t := tables[i]
+		if t >= nt {
+			return fmt.Errorf("entropy: table index %d at %d, set has %d", t, i, nt)
+		}
+		st := &x[i%numStates]
+		v := *st
+		slot := v & mask
+		c := ts.cdf[ts.start[t]:]
+		s := int32(ts.bucket[int(t)<<bucketBits+int(slot>>shift)])
+		for c[s+1] <= slot {
+			s++
+		}
+		v = (c[s+1]-c[s])*(v>>prec) + slot - c[s]
+		v = d.renorm(v)
+		if n := ts.length[t]; s == n-1 {
+			var nb, ev uint32
+			nb, v = d.raw(v, escapeLenBits)
+			if nb > maxEscapeBits {
+				*st = v
+				return ErrCorrupt
+			}
+			if nb > 16 {
+				var hi, lo uint32
+				hi, v = d.raw(v, 16)
+				lo, v = d.raw(v, uint(nb-16))
+				ev = hi<<(nb-16) | lo
+			} else if nb > 0 {
+				ev, v = d.raw(v, uint(nb))
+			}
+			if ev&1 == 0 {
+				s = -int32(ev>>1) - 1
+			} else {
+				s = n - 1 + int32(ev>>1)
+			}
+		}
+		*st = v
+		values[i] = s + ts.offset[t]
+	}
+	if d.bad {
+		return ErrTruncated
+	}
+	for _, v := range x {
+		if v != ransLow {
+			return ErrCorrupt
+		}
+	}
+	if d.pos != len(src) {
+		return ErrCorrupt
+	}
+	return nil
+}

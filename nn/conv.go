@@ -1,0 +1,297 @@
+package nn
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+)
+
+// Convolution is computed as a matrix product, out[Cout x P] = W[Cout x K] *
+// cols[K x P], with K = Cin*kh*kw and P the output positions. Weights are
+// packed once at load into panels of mr rows; input columns are gathered
+// (im2col) per tile of nr positions, so the micro-kernel reads both operands
+// contiguously. Tiles of positions are shared among goroutines.
+const (
+	mr = 6  // output channels per micro-kernel call
+	nr = 16 // output positions per micro-kernel call
+	// positionsPerTask is how many positions one goroutine task covers.
+	positionsPerTask = 4 * nr
+)
+
+type activation uint8
+
+const (
+	actNone activation = iota
+	actRelu
+	actLeaky
+)
+
+type convOp struct {
+	cout, cin, kh, kw int
+	strideH, strideW  int
+	padT, padL        int
+	padB, padR        int
+	groups            int // 1, or cin for depthwise
+	packed            []float32
+	weights           []float32 // original layout, for depthwise
+	bias              []float32
+	act               activation
+	alpha             float32 // LeakyRelu slope
+}
+
+func newConv(n onnxNode, in []*Tensor) (*convOp, error) {
+	if len(in) < 2 || in[1] == nil {
+		return nil, errors.New("needs a weight input")
+	}
+	w := in[1]
+	if w.Data == nil || len(w.Shape) != 4 {
+		return nil, errors.New("weights must be a constant 4-D tensor")
+	}
+	c := &convOp{cout: w.Shape[0], cin: w.Shape[1], kh: w.Shape[2], kw: w.Shape[3], strideH: 1, strideW: 1, groups: 1}
+	if a, ok := n.attrs["group"]; ok {
+		c.groups = int(a.i)
+	}
+	if c.groups != 1 {
+		if c.cin != 1 || int64(c.groups) != int64(c.cout) {
+			return nil, fmt.Errorf("group %d: only 1 and depthwise are supported", c.groups)
+		}
+		c.cin = c.groups
+	}
+	if a, ok := n.attrs["strides"]; ok {
+		if len(a.ints) != 2 || a.ints[0] < 1 || a.ints[1] < 1 || a.ints[0] > 16 || a.ints[1] > 16 {
+			return nil, fmt.Errorf("strides %v not supported", a.ints)
+		}
+		c.strideH, c.strideW = int(a.ints[0]), int(a.ints[1])
+	}
+	if a, ok := n.attrs["pads"]; ok {
+		if len(a.ints) != 4 {
+			return nil, fmt.Errorf("pads %v not supported", a.ints)
+		}
+		for _, p := range a.ints {
+			if p < 0 || p > 64 {
+				return nil, fmt.Errorf("pads %v out of range", a.ints)
+			}
+		}
+		c.padT, c.padL, c.padB, c.padR = int(a.ints[0]), int(a.ints[1]), int(a.ints[2]), int(a.ints[3])
+	}
+	if a, ok := n.attrs["auto_pad"]; ok && string(a.s) != "NOTSET" && string(a.s) != "" {
+		return nil, fmt.Errorf("auto_pad %q not supported", a.s)
+	}
+	if a, ok := n.attrs["dilations"]; ok {
+		for _, d := range a.ints {
+			if d != 1 {
+				return nil, fmt.Errorf("dilations %v not supported", a.ints)
+			}
+		}
+	}
+	if a, ok := n.attrs["lvc.act"]; ok { // set by fuse
+		c.act, c.alpha = activation(a.i), a.f
+	}
+	if c.kh < 1 || c.kw < 1 || c.kh > 32 || c.kw > 32 || c.cout < 1 || c.cin < 1 {
+		return nil, fmt.Errorf("weight shape %v not supported", w.Shape)
+	}
+	if len(in) > 2 && in[2] != nil {
+		if len(in[2].Data) != c.cout || in[2].Data == nil {
+			return nil, fmt.Errorf("bias has %d values for %d channels", len(in[2].Data), c.cout)
+		}
+		c.bias = in[2].Data
+	} else {
+		c.bias = make([]float32, c.cout)
+	}
+	if c.groups == 1 {
+		c.packed = packWeights(w.Data, c.cout, c.cin*c.kh*c.kw)
+	} else {
+		c.weights = w.Data
+	}
+	return c, nil
+}
+
+// packWeights lays W[cout][k] out as panels of mr rows, k-major inside a
+// panel, zero-padding the last panel.
+func packWeights(w []float32, cout, k int) []float32 {
+	panels := (cout + mr - 1) / mr
+	p := make([]float32, panels*mr*k)
+	for o := 0; o < cout; o++ {
+		base := (o / mr) * mr * k
+		for j := 0; j < k; j++ {
+			p[base+j*mr+o%mr] = w[o*k+j]
+		}
+	}
+	return p
+}
+
+func (c *convOp) outSize(h, w int) (int, int) {
+	return (h+c.padT+c.padB-c.kh)/c.strideH + 1, (w+c.padL+c.padR-c.kw)/c.strideW + 1
+}
+
+func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
+	x := in[0]
+	cin, h, w, ok := x.dims4()
+	if !ok || cin != c.cin {
+		return nil, fmt.Errorf("input %v, want [1 %d H W]", x.Shape, c.cin)
+	}
+	if h+c.padT+c.padB < c.kh || w+c.padL+c.padR < c.kw {
+		return nil, fmt.Errorf("input %v smaller than the %dx%d kernel", x.Shape, c.kh, c.kw)
+	}
+	oh, ow := c.outSize(h, w)
+	out := p.get(1, c.cout, oh, ow)
+	if c.groups != 1 {
+		c.depthwise(x.Data, h, w, out.Data, oh, ow)
+		return out, nil
+	}
+	positions := oh * ow
+	tasks := (positions + positionsPerTask - 1) / positionsPerTask
+	workers := min(runtime.GOMAXPROCS(0), tasks)
+	var next sync.Mutex
+	task := 0
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k := c.cin * c.kh * c.kw
+			cols := make([]float32, k*nr)
+			var tile [mr * nr]float32
+			for {
+				next.Lock()
+				t := task
+				task++
+				next.Unlock()
+				if t >= tasks {
+					return
+				}
+				for p0 := t * positionsPerTask; p0 < min(positions, (t+1)*positionsPerTask); p0 += nr {
+					np := min(nr, positions-p0)
+					c.gather(x.Data, h, w, ow, p0, np, cols)
+					for o0 := 0; o0 < c.cout; o0 += mr {
+						kernel(k, c.packed[o0*k:], cols, &tile)
+						c.store(&tile, out.Data, positions, o0, p0, np)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return out, nil
+}
+
+// gather writes the im2col columns of positions p0..p0+np-1 as cols[k][nr],
+// zero where the kernel window hangs over the padding.
+func (c *convOp) gather(x []float32, h, w, ow, p0, np int, cols []float32) {
+	j := 0
+	for ci := 0; ci < c.cin; ci++ {
+		plane := x[ci*h*w : (ci+1)*h*w]
+		for ky := 0; ky < c.kh; ky++ {
+			for kx := 0; kx < c.kw; kx++ {
+				row := cols[j*nr : (j+1)*nr]
+				j++
+				oy, ox := p0/ow, p0%ow
+				for i := 0; i < nr; i++ {
+					v := float32(0)
+					if i < np {
+						iy := oy*c.strideH - c.padT + ky
+						ix := ox*c.strideW - c.padL + kx
+						if iy >= 0 && iy < h && ix >= 0 && ix < w {
+							v = plane[iy*w+ix]
+						}
+						ox++
+						if ox == ow {
+							ox = 0
+							oy++
+						}
+					}
+					row[i] = v
+				}
+			}
+		}
+	}
+}
+
+func (c *convOp) store(tile *[mr * nr]float32, out []float32, positions, o0, p0, np int) {
+	for r := 0; r < mr && o0+r < c.cout; r++ {
+		b := c.bias[o0+r]
+		dst := out[(o0+r)*positions+p0 : (o0+r)*positions+p0+np]
+		src := tile[r*nr : r*nr+np]
+		for i, v := range src {
+			v += b
+			switch c.act {
+			case actRelu:
+				v = max(v, 0)
+			case actLeaky:
+				if v < 0 {
+					v *= c.alpha
+				}
+			}
+			dst[i] = v
+		}
+	}
+}
+
+func (c *convOp) depthwise(x []float32, h, w int, out []float32, oh, ow int) {
+	for ch := 0; ch < c.cout; ch++ {
+		plane := x[ch*h*w:]
+		wt := c.weights[ch*c.kh*c.kw:]
+		for oy := 0; oy < oh; oy++ {
+			for ox := 0; ox < ow; ox++ {
+				s := c.bias[ch]
+				for ky := 0; ky < c.kh; ky++ {
+					iy := oy*c.strideH - c.padT + ky
+					if iy < 0 || iy >= h {
+						continue
+					}
+					for kx := 0; kx < c.kw; kx++ {
+						ix := ox*c.strideW - c.padL + kx
+						if ix >= 0 && ix < w {
+							s += plane[iy*w+ix] * wt[ky*c.kw+kx]
+						}
+					}
+				}
+				switch c.act {
+				case actRelu:
+					s = max(s, 0)
+				case actLeaky:
+					if s < 0 {
+						s *= c.alpha
+					}
+				}
+				out[ch*oh*ow+oy*ow+ox] = s
+			}
+		}
+	}
+}
+
+// kernelGo computes tile[r][j] = sum_k a[k][r] * b[k][j] for an mr x nr tile,
+// with a packed mr-wide and b packed nr-wide. Three rows by four columns of
+// accumulators stay in registers.
+func kernelGo(k int, a, b []float32, tile *[mr * nr]float32) {
+	a = a[:k*mr]
+	b = b[:k*nr]
+	for r0 := 0; r0 < mr; r0 += 3 {
+		for j0 := 0; j0 < nr; j0 += 4 {
+			var c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23 float32
+			for p := 0; p < k; p++ {
+				ap := a[p*mr+r0 : p*mr+r0+3 : p*mr+r0+3]
+				bp := b[p*nr+j0 : p*nr+j0+4 : p*nr+j0+4]
+				a0, a1, a2 := ap[0], ap[1], ap[2]
+				b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
+				c00 += a0 * b0
+				c01 += a0 * b1
+				c02 += a0 * b2
+				c03 += a0 * b3
+				c10 += a1 * b0
+				c11 += a1 * b1
+				c12 += a1 * b2
+				c13 += a1 * b3
+				c20 += a2 * b0
+				c21 += a2 * b1
+				c22 += a2 * b2
+				c23 += a2 * b3
+			}
+			t := tile[r0*nr+j0:]
+			t[0], t[1], t[2], t[3] = c00, c01, c02, c03
+			t[nr], t[nr+1], t[nr+2], t[nr+3] = c10, c11, c12, c13
+			t[2*nr], t[2*nr+1], t[2*nr+2], t[2*nr+3] = c20, c21, c22, c23
+		}
+	}
+}

@@ -1,0 +1,145 @@
+package nn
+
+// fuse rewrites exported patterns into single kernels:
+//   - Mul(x,x) -> Conv 1x1 -> Sqrt -> Div(x,.) or Mul(x,.): GDN / inverse GDN;
+//   - Reshape(6-D) -> Transpose -> Reshape: DepthToSpace, as older opsets
+//     export PixelShuffle;
+//   - Conv -> Relu or LeakyRelu: the activation runs in the conv's store.
+//
+// A pattern is fused only when its intermediate values feed nothing else.
+func fuse(nodes []onnxNode, inits []namedTensor) []onnxNode {
+	consts := map[string]*Tensor{}
+	for _, it := range inits {
+		consts[it.name] = it.t
+	}
+	for _, n := range nodes {
+		if n.opType == "Constant" && len(n.outputs) == 1 {
+			if a, ok := n.attrs["value"]; ok && a.t != nil {
+				consts[n.outputs[0]] = a.t
+			}
+		}
+	}
+	uses := map[string]int{}
+	producer := map[string]int{}
+	for i, n := range nodes {
+		for _, in := range n.inputs {
+			uses[in]++
+		}
+		for _, o := range n.outputs {
+			producer[o] = i
+		}
+	}
+	dead := make([]bool, len(nodes))
+	// only returns the node producing name if its output has one consumer.
+	only := func(name, opType string) (int, bool) {
+		i, ok := producer[name]
+		if !ok || dead[i] || uses[name] != 1 || nodes[i].opType != opType || len(nodes[i].outputs) != 1 {
+			return 0, false
+		}
+		return i, true
+	}
+	for i := range nodes {
+		n := &nodes[i]
+		switch n.opType {
+		case "Div", "Mul":
+			if len(n.inputs) != 2 {
+				continue
+			}
+			sq, ok := only(n.inputs[1], "Sqrt")
+			if !ok {
+				continue
+			}
+			cv, ok := only(nodes[sq].inputs[0], "Conv")
+			if !ok || len(nodes[cv].inputs) < 2 {
+				continue
+			}
+			mul, ok := only(nodes[cv].inputs[0], "Mul")
+			x := n.inputs[0]
+			if !ok || len(nodes[mul].inputs) != 2 || nodes[mul].inputs[0] != x || nodes[mul].inputs[1] != x {
+				continue
+			}
+			attrs := map[string]attribute{}
+			for k, v := range nodes[cv].attrs {
+				attrs[k] = v
+			}
+			if n.opType == "Mul" {
+				attrs["inverse"] = attribute{i: 1}
+			}
+			inputs := append([]string{x}, nodes[cv].inputs[1:]...)
+			*n = onnxNode{name: n.name, opType: "lvc.GDN", inputs: inputs, outputs: n.outputs, attrs: attrs}
+			dead[sq], dead[cv], dead[mul] = true, true, true
+		case "Reshape":
+			if len(n.inputs) != 2 {
+				continue
+			}
+			tr, ok := only(n.inputs[0], "Transpose")
+			if !ok {
+				continue
+			}
+			rs, ok := only(nodes[tr].inputs[0], "Reshape")
+			if !ok || len(nodes[rs].inputs) != 2 {
+				continue
+			}
+			shape := consts[nodes[rs].inputs[1]]
+			out := consts[n.inputs[1]]
+			perm := nodes[tr].attrs["perm"].ints
+			if shape == nil || out == nil || len(shape.Data) != 6 || len(out.Data) != 4 || len(perm) != 6 {
+				continue
+			}
+			var mode string
+			var block float32
+			switch {
+			case equalInts(perm, 0, 1, 4, 2, 5, 3) && shape.Data[2] == shape.Data[3]:
+				mode, block = "CRD", shape.Data[2]
+			case equalInts(perm, 0, 3, 4, 1, 5, 2) && shape.Data[1] == shape.Data[2]:
+				mode, block = "DCR", shape.Data[1]
+			default:
+				continue
+			}
+			*n = onnxNode{name: n.name, opType: "DepthToSpace", inputs: nodes[rs].inputs[:1], outputs: n.outputs,
+				attrs: map[string]attribute{"blocksize": {i: int64(block)}, "mode": {s: []byte(mode)}}}
+			dead[tr], dead[rs] = true, true
+		case "Relu", "LeakyRelu":
+			if len(n.inputs) != 1 {
+				continue
+			}
+			cv, ok := only(n.inputs[0], "Conv")
+			if !ok || nodes[cv].attrs["lvc.act"].i != 0 {
+				continue
+			}
+			attrs := map[string]attribute{}
+			for k, v := range nodes[cv].attrs {
+				attrs[k] = v
+			}
+			act := attribute{i: int64(actRelu)}
+			if n.opType == "LeakyRelu" {
+				act = attribute{i: int64(actLeaky), f: 0.01}
+				if a, ok := n.attrs["alpha"]; ok {
+					act.f = a.f
+				}
+			}
+			attrs["lvc.act"] = act
+			*n = onnxNode{name: n.name, opType: "Conv", inputs: nodes[cv].inputs, outputs: n.outputs, attrs: attrs}
+			dead[cv] = true
+		}
+	}
+	out := nodes[:0:0]
+	for i, n := range nodes {
+		if !dead[i] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func equalInts(a []int64, b ...int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

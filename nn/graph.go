@@ -1,0 +1,265 @@
+package nn
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// A Graph is a loaded ONNX model, compiled into a list of kernel steps. It
+// runs one inference at a time; Run serializes concurrent calls.
+type Graph struct {
+	mu      sync.Mutex
+	steps   []step
+	slots   int
+	inputs  map[string]int
+	outputs []int
+	consts  map[int]*Tensor
+	pool    bufferPool
+}
+
+type step struct {
+	name string // the ONNX node it came from, for error messages
+	op   op
+	in   []int
+	out  int
+	free []int // slots whose last use is this step
+}
+
+// An op computes one output from its inputs, taking buffers from the pool.
+type op interface {
+	run(in []*Tensor, p *bufferPool) (*Tensor, error)
+}
+
+// Load parses and compiles an ONNX model. Unknown ops, unsupported
+// attributes and dangling inputs are errors that name the node.
+func Load(onnx []byte) (*Graph, error) {
+	m, err := parseModel(onnx)
+	if err != nil {
+		return nil, err
+	}
+	if m.opset < 7 || m.opset > 18 {
+		return nil, fmt.Errorf("nn: onnx opset %d is not supported (7..18)", m.opset)
+	}
+	return compile(&m.graph)
+}
+
+func compile(g *onnxGraph) (*Graph, error) {
+	gr := &Graph{inputs: map[string]int{}, consts: map[int]*Tensor{}}
+	slot := map[string]int{}
+	newSlot := func(name string) int {
+		slot[name] = gr.slots
+		gr.slots++
+		return gr.slots - 1
+	}
+	for _, it := range g.initializers {
+		if _, dup := slot[it.name]; dup {
+			return nil, fmt.Errorf("nn: initializer %q defined twice", it.name)
+		}
+		gr.consts[newSlot(it.name)] = it.t
+	}
+	for _, name := range g.inputs {
+		if _, isConst := slot[name]; !isConst {
+			gr.inputs[name] = newSlot(name)
+		}
+	}
+	if len(gr.inputs) == 0 {
+		return nil, errors.New("nn: graph has no input")
+	}
+	nodes := fuse(g.nodes, g.initializers)
+	for _, n := range nodes {
+		label := n.name
+		if label == "" {
+			label = n.opType
+		}
+		if n.domain != "" && n.domain != "ai.onnx" {
+			return nil, fmt.Errorf("nn: node %s: domain %q is not supported", label, n.domain)
+		}
+		if len(n.outputs) != 1 {
+			return nil, fmt.Errorf("nn: node %s: %d outputs, want 1", label, len(n.outputs))
+		}
+		s := step{name: label}
+		allConst := true
+		var constIn []*Tensor
+		for _, in := range n.inputs {
+			if in == "" {
+				s.in = append(s.in, -1)
+				constIn = append(constIn, nil)
+				continue
+			}
+			id, ok := slot[in]
+			if !ok {
+				return nil, fmt.Errorf("nn: node %s: input %q is not defined before it (missing initializer or a cycle)", label, in)
+			}
+			s.in = append(s.in, id)
+			c, isConst := gr.consts[id]
+			allConst = allConst && isConst
+			constIn = append(constIn, c)
+		}
+		o, err := buildOp(n, constIn)
+		if err != nil {
+			return nil, fmt.Errorf("nn: node %s (%s): %w", label, n.opType, err)
+		}
+		if _, dup := slot[n.outputs[0]]; dup {
+			return nil, fmt.Errorf("nn: node %s: output %q defined twice", label, n.outputs[0])
+		}
+		s.op = o
+		s.out = newSlot(n.outputs[0])
+		if allConst {
+			// Constant subgraphs (Identity, Pow of parameters, shapes) are
+			// evaluated once here.
+			t, err := o.run(constIn, &bufferPool{})
+			if err != nil {
+				return nil, fmt.Errorf("nn: node %s (%s): %w", label, n.opType, err)
+			}
+			gr.consts[s.out] = t
+			continue
+		}
+		gr.steps = append(gr.steps, s)
+	}
+	for _, name := range g.outputs {
+		id, ok := slot[name]
+		if !ok {
+			return nil, fmt.Errorf("nn: graph output %q is never computed", name)
+		}
+		gr.outputs = append(gr.outputs, id)
+	}
+	if len(gr.outputs) == 0 {
+		return nil, errors.New("nn: graph has no output")
+	}
+	gr.planFrees()
+	return gr, nil
+}
+
+// planFrees marks, for each step, the activations it reads for the last time,
+// so their buffers are recycled and peak memory stays near the two or three
+// largest live tensors.
+func (g *Graph) planFrees() {
+	last := map[int]int{}
+	for i, s := range g.steps {
+		for _, id := range s.in {
+			if _, c := g.consts[id]; !c && id >= 0 {
+				last[id] = i
+			}
+		}
+	}
+	for _, id := range g.outputs {
+		delete(last, id)
+	}
+	for id, i := range last {
+		if _, isInput := g.inputSlot(id); !isInput {
+			g.steps[i].free = append(g.steps[i].free, id)
+		}
+	}
+}
+
+func (g *Graph) inputSlot(id int) (string, bool) {
+	for name, s := range g.inputs {
+		if s == id {
+			return name, true
+		}
+	}
+	return "", false
+}
+
+// Run executes the graph on one input (the graph must have exactly one) and
+// returns its first output. The result is the caller's; it is not recycled.
+func (g *Graph) Run(x *Tensor) (*Tensor, error) {
+	if len(g.inputs) != 1 {
+		return nil, fmt.Errorf("nn: graph has %d inputs, Run takes one", len(g.inputs))
+	}
+	for name := range g.inputs {
+		out, err := g.RunNamed(map[string]*Tensor{name: x})
+		if err != nil {
+			return nil, err
+		}
+		return out[0], nil
+	}
+	panic("unreachable")
+}
+
+// RunNamed executes the graph with named inputs and returns all outputs.
+func (g *Graph) RunNamed(inputs map[string]*Tensor) ([]*Tensor, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	vals := make([]*Tensor, g.slots)
+	for id, t := range g.consts {
+		vals[id] = t
+	}
+	for name, id := range g.inputs {
+		t, ok := inputs[name]
+		if !ok {
+			return nil, fmt.Errorf("nn: input %q not given", name)
+		}
+		if len(t.Data) != numElements(t.Shape) {
+			return nil, fmt.Errorf("nn: input %q: %d values for shape %v", name, len(t.Data), t.Shape)
+		}
+		vals[id] = t
+	}
+	args := make([]*Tensor, 0, 4)
+	for _, s := range g.steps {
+		args = args[:0]
+		for _, id := range s.in {
+			if id < 0 {
+				args = append(args, nil)
+			} else {
+				args = append(args, vals[id])
+			}
+		}
+		t, err := s.op.run(args, &g.pool)
+		if err != nil {
+			return nil, fmt.Errorf("nn: node %s: %w", s.name, err)
+		}
+		vals[s.out] = t
+		for _, id := range s.free {
+			if vals[id] != t {
+				g.pool.put(vals[id])
+			}
+			vals[id] = nil
+		}
+	}
+	outs := make([]*Tensor, len(g.outputs))
+	for i, id := range g.outputs {
+		outs[i] = vals[id]
+		g.pool.forget(vals[id])
+	}
+	return outs, nil
+}
+
+// bufferPool recycles activation buffers between steps and between runs.
+type bufferPool struct {
+	free  []*Tensor
+	owned map[*Tensor]bool
+}
+
+func (p *bufferPool) get(shape ...int) *Tensor {
+	n := numElements(shape)
+	best := -1
+	for i, t := range p.free {
+		if cap(t.Data) >= n && (best < 0 || cap(t.Data) < cap(p.free[best].Data)) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		t := p.free[best]
+		p.free = append(p.free[:best], p.free[best+1:]...)
+		t.Shape = append(t.Shape[:0], shape...)
+		t.Data = t.Data[:n]
+		clear(t.Data)
+		return t
+	}
+	t := NewTensor(shape...)
+	if p.owned == nil {
+		p.owned = map[*Tensor]bool{}
+	}
+	p.owned[t] = true
+	return t
+}
+
+func (p *bufferPool) put(t *Tensor) {
+	if t != nil && p.owned[t] {
+		p.free = append(p.free, t)
+	}
+}
+
+func (p *bufferPool) forget(t *Tensor) { delete(p.owned, t) }

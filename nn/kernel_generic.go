@@ -1,0 +1,4 @@
+package nn
+
+// kernel is the portable micro-kernel on this architecture.
+var kernel = kernelGo

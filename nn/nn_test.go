@@ -1,0 +1,163 @@
+package nn
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func readTensor(t testing.TB, path string) *Tensor {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, _, err := parseTensor(b)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return x
+}
+
+func loadGraph(t testing.TB, path string) *Graph {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := Load(b)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return g
+}
+
+// checkClose requires max |got-want| <= 1e-4 of want's range.
+func checkClose(t *testing.T, name string, got, want *Tensor) {
+	t.Helper()
+	if !sameShape(got.Shape, want.Shape) {
+		t.Fatalf("%s: shape %v, want %v", name, got.Shape, want.Shape)
+	}
+	lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
+	for _, v := range want.Data {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	var worst float64
+	for i := range got.Data {
+		worst = max(worst, math.Abs(float64(got.Data[i]-want.Data[i])))
+	}
+	if tol := 1e-4 * float64(hi-lo); worst > tol {
+		t.Errorf("%s: max abs diff %g above %g", name, worst, tol)
+	}
+}
+
+// TestOpGoldens runs every op graph that train/export.py wrote against
+// PyTorch's output for the same input.
+func TestOpGoldens(t *testing.T) {
+	files, _ := filepath.Glob("../testdata/nn/*.onnx")
+	if len(files) < 10 {
+		t.Fatalf("only %d golden graphs in testdata/nn", len(files))
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".onnx")
+		t.Run(name, func(t *testing.T) {
+			g := loadGraph(t, f)
+			base := strings.TrimSuffix(f, ".onnx")
+			got, err := g.Run(readTensor(t, base+".in.pb"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkClose(t, name, got, readTensor(t, base+".out.pb"))
+		})
+	}
+}
+
+func TestFusion(t *testing.T) {
+	for file, want := range map[string]string{
+		"gdn": "*nn.gdnOp", "igdn": "*nn.gdnOp", "pixelshuffle_reshape": "*nn.depthToSpace", "conv_relu": "*nn.convOp",
+	} {
+		g := loadGraph(t, "../testdata/nn/"+file+".onnx")
+		if len(g.steps) != 1 {
+			t.Errorf("%s: %d steps after fusion, want 1", file, len(g.steps))
+			continue
+		}
+		if got := typeName(g.steps[0].op); got != want {
+			t.Errorf("%s: fused to %s, want %s", file, got, want)
+		}
+	}
+}
+
+func TestTinyModelGoldens(t *testing.T) {
+	dir := "../testdata/tiny"
+	for _, c := range []struct{ net, in, out string }{
+		{"g_a", "g_a.in", "g_a.out"}, {"h_a", "g_a.out", "h_a.out"}, {"h_s", "h_s.in", "h_s.out"}, {"g_s", "g_s.in", "g_s.out"},
+	} {
+		g := loadGraph(t, filepath.Join(dir, c.net+".onnx"))
+		got, err := g.Run(readTensor(t, filepath.Join(dir, c.in+".pb")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkClose(t, c.net, got, readTensor(t, filepath.Join(dir, c.out+".pb")))
+		// A second run reuses pooled buffers and must give the same result.
+		again, err := g.Run(readTensor(t, filepath.Join(dir, c.in+".pb")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkClose(t, c.net+" (second run)", again, got)
+	}
+}
+
+func TestKernelMatchesPortable(t *testing.T) {
+	for _, k := range []int{1, 7, 64, 577} {
+		a := make([]float32, k*mr)
+		b := make([]float32, k*nr)
+		for i := range a {
+			a[i] = float32(i%13) - 6
+		}
+		for i := range b {
+			b[i] = float32(i%7)*0.25 - 0.5
+		}
+		var want, got [mr * nr]float32
+		kernelGo(k, a, b, &want)
+		kernel(k, a, b, &got)
+		for i := range want {
+			if d := math.Abs(float64(want[i] - got[i])); d > 1e-3*math.Max(1, math.Abs(float64(want[i]))) {
+				t.Fatalf("k=%d element %d: %v vs portable %v", k, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+func TestBadGraphsGetErrors(t *testing.T) {
+	good, err := os.ReadFile("../testdata/nn/conv3x3_s1.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cut := 0; cut < len(good); cut += 1 + len(good)/300 {
+		g, err := Load(good[:cut])
+		if err == nil {
+			// A prefix can be a valid smaller model only if it still runs.
+			if _, err := g.Run(NewTensor(1, 8, 4, 4)); err == nil {
+				continue
+			}
+		}
+	}
+	g := loadGraph(t, "../testdata/nn/conv3x3_s1.onnx")
+	if _, err := g.Run(NewTensor(1, 3, 4, 4)); err == nil || !strings.Contains(err.Error(), "node") {
+		t.Errorf("wrong channel count: got %v, want an error naming the node", err)
+	}
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case *gdnOp:
+		return "*nn.gdnOp"
+	case *depthToSpace:
+		return "*nn.depthToSpace"
+	case *convOp:
+		return "*nn.convOp"
+	}
+	return "other"
+}

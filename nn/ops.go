@@ -1,0 +1,384 @@
+package nn
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+func buildOp(n onnxNode, in []*Tensor) (op, error) {
+	need := func(k int) error {
+		if len(n.inputs) != k {
+			return fmt.Errorf("%d inputs, want %d", len(n.inputs), k)
+		}
+		return nil
+	}
+	switch n.opType {
+	case "Conv":
+		return newConv(n, in)
+	case "lvc.GDN": // fused by fuse()
+		return newGDN(n, in)
+	case "DepthToSpace":
+		if err := need(1); err != nil {
+			return nil, err
+		}
+		b := n.attrs["blocksize"].i
+		if b < 1 || b > 16 {
+			return nil, fmt.Errorf("blocksize %d out of range", b)
+		}
+		mode := string(n.attrs["mode"].s)
+		if mode != "" && mode != "DCR" && mode != "CRD" {
+			return nil, fmt.Errorf("mode %q not supported", mode)
+		}
+		return &depthToSpace{block: int(b), crd: mode == "CRD"}, nil
+	case "Add", "Sub", "Mul", "Div", "Pow":
+		if err := need(2); err != nil {
+			return nil, err
+		}
+		return binaryOp(n.opType), nil
+	case "Relu", "Sqrt", "Abs", "Exp", "Log", "Sigmoid", "Tanh", "Identity", "Neg":
+		if err := need(1); err != nil {
+			return nil, err
+		}
+		return unaryOp{kind: n.opType}, nil
+	case "LeakyRelu":
+		if err := need(1); err != nil {
+			return nil, err
+		}
+		alpha := float32(0.01)
+		if a, ok := n.attrs["alpha"]; ok {
+			alpha = a.f
+		}
+		return unaryOp{kind: n.opType, alpha: alpha}, nil
+	case "Cast":
+		// Exported weights are float16 initializers cast to float; every
+		// tensor here is already float32.
+		if err := need(1); err != nil {
+			return nil, err
+		}
+		if to := n.attrs["to"].i; to != onnxFloat {
+			return nil, fmt.Errorf("cast to element type %d is not supported", to)
+		}
+		return unaryOp{kind: "Identity"}, nil
+	case "Constant":
+		a, ok := n.attrs["value"]
+		if !ok || a.t == nil {
+			return nil, errors.New("only tensor-valued constants are supported")
+		}
+		return constantOp{a.t}, nil
+	case "Reshape":
+		if err := need(2); err != nil {
+			return nil, err
+		}
+		if in[1] == nil {
+			return nil, errors.New("the shape must be a constant")
+		}
+		shape := make([]int, len(in[1].Data))
+		for i, v := range in[1].Data {
+			if v < -1 || v > maxDimension {
+				return nil, fmt.Errorf("shape %v out of range", in[1].Data)
+			}
+			shape[i] = int(v)
+		}
+		return reshapeOp{shape}, nil
+	case "Transpose":
+		if err := need(1); err != nil {
+			return nil, err
+		}
+		perm := n.attrs["perm"].ints
+		if len(perm) == 0 || len(perm) > maxRank {
+			return nil, errors.New("perm must be given")
+		}
+		seen := make([]bool, len(perm))
+		p := make([]int, len(perm))
+		for i, v := range perm {
+			if v < 0 || int(v) >= len(perm) || seen[v] {
+				return nil, fmt.Errorf("perm %v is not a permutation", perm)
+			}
+			seen[v] = true
+			p[i] = int(v)
+		}
+		return transposeOp{p}, nil
+	case "Concat":
+		a, ok := n.attrs["axis"]
+		if !ok || len(n.inputs) < 1 || a.i < -maxRank || a.i >= maxRank {
+			return nil, errors.New("needs inputs and an axis")
+		}
+		return concatOp{axis: int(a.i)}, nil
+	}
+	return nil, fmt.Errorf("op %s is not supported", n.opType)
+}
+
+type constantOp struct{ t *Tensor }
+
+func (c constantOp) run(_ []*Tensor, _ *bufferPool) (*Tensor, error) { return c.t, nil }
+
+// depthToSpace moves channel blocks to space: [C*b*b, H, W] -> [C, H*b, W*b].
+// CRD (PixelShuffle) orders input channels as c*b*b + dy*b + dx; DCR as
+// (dy*b + dx)*C + c.
+type depthToSpace struct {
+	block int
+	crd   bool
+}
+
+func (d *depthToSpace) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
+	ci, h, w, ok := in[0].dims4()
+	b := d.block
+	if !ok || ci%(b*b) != 0 {
+		return nil, fmt.Errorf("input %v: channels not divisible by %d", in[0].Shape, b*b)
+	}
+	c := ci / (b * b)
+	out := p.get(1, c, h*b, w*b)
+	src, dst := in[0].Data, out.Data
+	for co := 0; co < c; co++ {
+		for dy := 0; dy < b; dy++ {
+			for dx := 0; dx < b; dx++ {
+				ch := (dy*b+dx)*c + co
+				if d.crd {
+					ch = co*b*b + dy*b + dx
+				}
+				plane := src[ch*h*w : (ch+1)*h*w]
+				for y := 0; y < h; y++ {
+					row := dst[(co*h*b+y*b+dy)*w*b+dx:]
+					for x, v := range plane[y*w : (y+1)*w] {
+						row[x*b] = v
+					}
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// gdnOp is generalized divisive normalization, fused from its exported
+// pattern x / sqrt(Conv1x1(x*x, gamma, beta)) (or x * sqrt(...) inverse).
+type gdnOp struct {
+	norm    *convOp
+	inverse bool
+}
+
+func newGDN(n onnxNode, in []*Tensor) (op, error) {
+	c, err := newConv(n, in)
+	if err != nil {
+		return nil, err
+	}
+	if c.kh != 1 || c.kw != 1 || c.cin != c.cout || c.groups != 1 {
+		return nil, errors.New("GDN needs a square 1x1 gamma")
+	}
+	return &gdnOp{norm: c, inverse: n.attrs["inverse"].i == 1}, nil
+}
+
+func (g *gdnOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
+	x := in[0]
+	sq := p.get(x.Shape...)
+	for i, v := range x.Data {
+		sq.Data[i] = v * v
+	}
+	norm, err := g.norm.run([]*Tensor{sq}, p)
+	if err != nil {
+		return nil, err
+	}
+	out := sq // reuse: the squares are no longer needed
+	for i, v := range x.Data {
+		s := float32(math.Sqrt(float64(norm.Data[i])))
+		if g.inverse {
+			out.Data[i] = v * s
+		} else {
+			out.Data[i] = v / s
+		}
+	}
+	p.put(norm)
+	return out, nil
+}
+
+type binaryOp string
+
+// broadcastIndex maps an output index to b's index when b is a scalar, the
+// same shape, or (1,C,1,1) against (1,C,H,W).
+func broadcast(a, b *Tensor) (func(i int) int, error) {
+	switch {
+	case len(b.Data) == 1:
+		return func(int) int { return 0 }, nil
+	case sameShape(a.Shape, b.Shape):
+		return func(i int) int { return i }, nil
+	}
+	c, h, w, ok := a.dims4()
+	if ok && len(b.Data) == c && numElements(b.Shape) == c && (len(b.Shape) == 4 && b.Shape[1] == c || len(b.Shape) == 3 && b.Shape[0] == c) {
+		return func(i int) int { return i / (h * w) }, nil
+	}
+	return nil, fmt.Errorf("cannot broadcast %v to %v", b.Shape, a.Shape)
+}
+
+func (o binaryOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
+	a, b := in[0], in[1]
+	if len(a.Data) < len(b.Data) && string(o) != "Sub" && string(o) != "Div" && string(o) != "Pow" {
+		a, b = b, a // commutative: broadcast the smaller operand
+	}
+	idx, err := broadcast(a, b)
+	if err != nil {
+		return nil, err
+	}
+	out := p.get(a.Shape...)
+	bd := b.Data
+	for i, v := range a.Data {
+		u := bd[idx(i)]
+		switch o {
+		case "Add":
+			v += u
+		case "Sub":
+			v -= u
+		case "Mul":
+			v *= u
+		case "Div":
+			v /= u
+		case "Pow":
+			v = float32(math.Pow(float64(v), float64(u)))
+		}
+		out.Data[i] = v
+	}
+	return out, nil
+}
+
+type unaryOp struct {
+	kind  string
+	alpha float32
+}
+
+func (o unaryOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
+	x := in[0]
+	out := p.get(x.Shape...)
+	for i, v := range x.Data {
+		switch o.kind {
+		case "Relu":
+			v = max(v, 0)
+		case "LeakyRelu":
+			if v < 0 {
+				v *= o.alpha
+			}
+		case "Sqrt":
+			v = float32(math.Sqrt(float64(v)))
+		case "Abs":
+			v = float32(math.Abs(float64(v)))
+		case "Exp":
+			v = float32(math.Exp(float64(v)))
+		case "Log":
+			v = float32(math.Log(float64(v)))
+		case "Sigmoid":
+			v = float32(1 / (1 + math.Exp(-float64(v))))
+		case "Tanh":
+			v = float32(math.Tanh(float64(v)))
+		case "Neg":
+			v = -v
+		}
+		out.Data[i] = v
+	}
+	return out, nil
+}
+
+type reshapeOp struct{ shape []int }
+
+func (r reshapeOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
+	x := in[0]
+	shape := make([]int, len(r.shape))
+	known, infer := 1, -1
+	for i, d := range r.shape {
+		switch {
+		case d == 0 && i < len(x.Shape):
+			d = x.Shape[i]
+		case d == -1:
+			if infer >= 0 {
+				return nil, errors.New("more than one -1 in shape")
+			}
+			infer = i
+			continue
+		}
+		shape[i] = d
+		known *= d
+	}
+	if infer >= 0 {
+		if known == 0 || len(x.Data)%known != 0 {
+			return nil, fmt.Errorf("cannot reshape %v to %v", x.Shape, r.shape)
+		}
+		shape[infer] = len(x.Data) / known
+	}
+	if numElements(shape) != len(x.Data) {
+		return nil, fmt.Errorf("cannot reshape %v to %v", x.Shape, r.shape)
+	}
+	out := p.get(shape...)
+	copy(out.Data, x.Data)
+	return out, nil
+}
+
+type transposeOp struct{ perm []int }
+
+func (t transposeOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
+	x := in[0]
+	r := len(x.Shape)
+	if r != len(t.perm) {
+		return nil, fmt.Errorf("perm %v for rank %d", t.perm, r)
+	}
+	shape := make([]int, r)
+	for i, p := range t.perm {
+		shape[i] = x.Shape[p]
+	}
+	out := p.get(shape...)
+	stride := make([]int, r)
+	s := 1
+	for i := r - 1; i >= 0; i-- {
+		stride[i] = s
+		s *= x.Shape[i]
+	}
+	idx := make([]int, r)
+	for o := range out.Data {
+		src := 0
+		for i := range r {
+			src += idx[i] * stride[t.perm[i]]
+		}
+		out.Data[o] = x.Data[src]
+		for i := r - 1; i >= 0; i-- {
+			idx[i]++
+			if idx[i] < shape[i] {
+				break
+			}
+			idx[i] = 0
+		}
+	}
+	return out, nil
+}
+
+type concatOp struct{ axis int }
+
+func (c concatOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
+	r := len(in[0].Shape)
+	axis := c.axis
+	if axis < 0 {
+		axis += r
+	}
+	if axis < 0 || axis >= r {
+		return nil, fmt.Errorf("axis %d for rank %d", c.axis, r)
+	}
+	shape := append([]int(nil), in[0].Shape...)
+	shape[axis] = 0
+	for _, t := range in {
+		if len(t.Shape) != r {
+			return nil, errors.New("inputs differ in rank")
+		}
+		for i := range r {
+			if i != axis && t.Shape[i] != in[0].Shape[i] {
+				return nil, fmt.Errorf("shapes %v and %v do not concatenate", in[0].Shape, t.Shape)
+			}
+		}
+		shape[axis] += t.Shape[axis]
+	}
+	out := p.get(shape...)
+	outer := numElements(shape[:axis])
+	pos := 0
+	for o := range outer {
+		for _, t := range in {
+			n := numElements(t.Shape[axis:])
+			copy(out.Data[pos:pos+n], t.Data[o*n:(o+1)*n])
+			pos += n
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,212 @@
+"""The lvc image model: a mean-scale hyperprior with per-quality channel gains.
+
+Every network uses only the portable op set (Conv, Mul/Add/Div, Sqrt, Relu,
+Reshape/Transpose or DepthToSpace), so the Go runtime and onnxruntime-web run
+the exported graphs. Upsampling is conv + PixelShuffle: ConvTranspose2d runs
+about 40x slower in this machine's PyTorch build.
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# Quality indices map to these rate-distortion trade-offs (log-spaced). The
+# ends reach about 0.1 bpp and 1.5 bpp on Kodak for hyperprior models.
+NUM_QUALITIES = 8
+LAMBDA_MIN, LAMBDA_MAX = 0.0018, 0.18
+
+
+def lambdas():
+    r = LAMBDA_MAX / LAMBDA_MIN
+    return [LAMBDA_MIN * r ** (q / (NUM_QUALITIES - 1)) for q in range(NUM_QUALITIES)]
+
+
+# The Gaussian conditional codes each latent with one of these scales. The Go
+# entropy coder holds one integer CDF table per entry.
+SCALE_MIN, SCALE_MAX, NUM_SCALES = 0.11, 256.0, 64
+
+
+def scale_table():
+    lo, hi = math.log(SCALE_MIN), math.log(SCALE_MAX)
+    return [math.exp(lo + (hi - lo) * i / (NUM_SCALES - 1)) for i in range(NUM_SCALES)]
+
+
+class GDN(nn.Module):
+    """Generalized divisive normalization, y = x / sqrt(beta + gamma * x^2).
+
+    beta and gamma are kept positive by squaring a reparametrized value, so the
+    exported graph is plain Mul, Conv (1x1), Add, Sqrt and Div.
+    """
+
+    def __init__(self, ch, inverse=False):
+        super().__init__()
+        self.inverse = inverse
+        self.beta_p = nn.Parameter(torch.ones(ch))
+        self.gamma_p = nn.Parameter(0.1 * torch.eye(ch))
+
+    def forward(self, x):
+        beta = self.beta_p ** 2 + 1e-6
+        gamma = (self.gamma_p ** 2).view(x.shape[1], x.shape[1], 1, 1)
+        norm = torch.sqrt(F.conv2d(x * x, gamma, beta))
+        return x * norm if self.inverse else x / norm
+
+
+def conv(cin, cout, k, stride=1):
+    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
+
+
+class Up(nn.Sequential):
+    """2x upsampling: 3x3 conv to 4x channels, then depth-to-space."""
+
+    def __init__(self, cin, cout, k=3):
+        super().__init__(conv(cin, cout * 4, k), nn.PixelShuffle(2))
+
+
+class FactorizedPrior(nn.Module):
+    """Per-channel learned density for z (Balle et al. 2018, appendix 6.1).
+
+    The CDF is a monotone function built from positive matrices and tanh gates;
+    the likelihood of a unit bin is cdf(v + 1/2) - cdf(v - 1/2).
+    """
+
+    def __init__(self, ch, filters=(3, 3, 3), init_scale=10.0):
+        super().__init__()
+        dims = (1,) + tuple(filters) + (1,)
+        scale = init_scale ** (1 / (len(filters) + 1))
+        self.matrices = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        self.factors = nn.ParameterList()
+        for i in range(len(filters) + 1):
+            init = math.log(math.expm1(1 / scale / dims[i + 1]))
+            self.matrices.append(nn.Parameter(torch.full((ch, dims[i + 1], dims[i]), init)))
+            self.biases.append(nn.Parameter(torch.rand(ch, dims[i + 1], 1) - 0.5))
+            if i < len(filters):
+                self.factors.append(nn.Parameter(torch.zeros(ch, dims[i + 1], 1)))
+
+    def logits_cdf(self, v):
+        # v: (C, 1, n)
+        for i, m in enumerate(self.matrices):
+            v = torch.matmul(F.softplus(m), v) + self.biases[i]
+            if i < len(self.factors):
+                v = v + torch.tanh(self.factors[i]) * torch.tanh(v)
+        return v
+
+    def likelihood(self, z):
+        c = z.shape[1]
+        v = z.transpose(0, 1).reshape(c, 1, -1)
+        lower = self.logits_cdf(v - 0.5)
+        upper = self.logits_cdf(v + 0.5)
+        sign = -torch.sign(lower + upper).detach()
+        lik = torch.abs(torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower))
+        return lik.reshape(c, z.shape[0], *z.shape[2:]).transpose(0, 1)
+
+    @torch.no_grad()
+    def pmf(self, lo, hi):
+        """Probabilities of the integers lo..hi for every channel: (C, hi-lo+1)."""
+        c = self.matrices[0].shape[0]
+        v = torch.arange(lo, hi + 1, dtype=torch.float32).view(1, 1, -1).expand(c, 1, -1)
+        lower = self.logits_cdf(v - 0.5)
+        upper = self.logits_cdf(v + 0.5)
+        sign = -torch.sign(lower + upper)
+        return torch.abs(torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower)).squeeze(1).double()
+
+
+def gaussian_likelihood(v, scale):
+    """P(|v| in a unit bin) under a zero-mean Gaussian with the given scale."""
+    scale = scale.clamp(min=SCALE_MIN)
+    v = torch.abs(v)
+    upper = 0.5 * torch.erfc(-(0.5 - v) / (scale * math.sqrt(2)))
+    lower = 0.5 * torch.erfc(-(-0.5 - v) / (scale * math.sqrt(2)))
+    return upper - lower
+
+
+class LikelihoodBound(torch.autograd.Function):
+    """Clamp likelihoods from below, passing gradients that push them up."""
+
+    @staticmethod
+    def forward(ctx, x, bound):
+        ctx.save_for_backward(x)
+        ctx.bound = bound
+        return x.clamp(min=bound)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        pass_through = (x >= ctx.bound) | (g < 0)
+        return g * pass_through, None
+
+
+def bound_likelihood(x):
+    return LikelihoodBound.apply(x, 1e-9)
+
+
+def ste_round(x):
+    return x + (torch.round(x) - x).detach()
+
+
+class HyperpriorModel(nn.Module):
+    def __init__(self, n=64, m=96, qualities=NUM_QUALITIES):
+        super().__init__()
+        self.n, self.m = n, m
+        self.g_a = nn.Sequential(
+            conv(3, n, 5, 2), GDN(n), conv(n, n, 5, 2), GDN(n),
+            conv(n, n, 5, 2), GDN(n), conv(n, m, 5, 2))
+        self.g_s = nn.Sequential(
+            Up(m, n), GDN(n, inverse=True), Up(n, n), GDN(n, inverse=True),
+            Up(n, n), GDN(n, inverse=True), Up(n, 3))
+        self.h_a = nn.Sequential(
+            conv(m, n, 3), nn.ReLU(), conv(n, n, 5, 2), nn.ReLU(), conv(n, n, 5, 2))
+        # h_s runs in the Go decoder in integer arithmetic, so that scales and
+        # means are bit-exact on every platform; it is kept small for that.
+        self.h_s = nn.Sequential(
+            Up(n, n), nn.ReLU(), Up(n, n), nn.ReLU(), conv(n, 2 * m, 1))
+        self.prior_z = FactorizedPrior(n)
+        # Per-quality channel gains (Cui et al. 2021): the encoder multiplies
+        # y by gain_enc[q], the decoder by gain_dec[q]. Stored as logs.
+        init = torch.linspace(math.log(0.5), math.log(4.0), qualities).view(-1, 1).expand(-1, m)
+        self.log_gain_enc = nn.Parameter(init.clone())
+        self.log_gain_dec = nn.Parameter(-init.clone())
+
+    def gains(self, q):
+        return (torch.exp(self.log_gain_enc[q]).unsqueeze(-1).unsqueeze(-1),
+                torch.exp(self.log_gain_dec[q]).unsqueeze(-1).unsqueeze(-1))
+
+    def forward(self, x, q):
+        """x in [0,1], q: (B,) quality indices. Returns x_hat and bits per image."""
+        ge, gd = self.gains(q)
+        y = self.g_a(x) * ge
+        z = self.h_a(y)
+        z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
+        z_hat = ste_round(z)
+        lik_z = bound_likelihood(self.prior_z.likelihood(z_noisy))
+        params = self.h_s(z_hat)
+        mean, scale = params[:, :self.m], params[:, self.m:]
+        # Rate from the noisy proxy; the synthesis sees the rounded residual
+        # (straight-through), which matches what the decoder will get.
+        y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+        lik_y = bound_likelihood(gaussian_likelihood(y_noisy - mean, scale))
+        y_hat = ste_round(y - mean) + mean
+        x_hat = self.g_s(y_hat * gd)
+        bits = -(torch.log2(lik_y).sum((1, 2, 3)) + torch.log2(lik_z).sum((1, 2, 3)))
+        return x_hat, bits
+
+
+def macs_per_pixel(net, shape):
+    """Multiply-accumulates per input-image pixel of one network."""
+    total = 0
+
+    def hook(mod, inp, out):
+        nonlocal total
+        if isinstance(mod, nn.Conv2d):
+            k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
+            total += out.numel() * k
+        elif isinstance(mod, GDN):
+            total += out.numel() * out.shape[1]
+
+    hs = [m.register_forward_hook(hook) for m in net.modules()]
+    with torch.no_grad():
+        net(torch.zeros(shape))
+    for h in hs:
+        h.remove()
+    return total

@@ -1,0 +1,196 @@
+"""Train the lvc hyperprior model. Resumable: rerun the same command to continue.
+
+Usage: python3 train/train.py --run train/runs/hp64 --steps 40000
+
+Writes <run>/ckpt.pt (model + optimizer, for resuming), <run>/log.csv and
+<run>/settings.json. Every --eval-every steps it estimates bpp and PSNR on a few
+Kodak images (evaluation only: Kodak is never trained on).
+"""
+import argparse
+import csv
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from model import HyperpriorModel, NUM_QUALITIES, lambdas  # noqa: E402
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
+
+
+def load_training_images(root, min_side):
+    """All training photos as uint8 HxWx3 arrays. JPEGs are halved with an
+    antialiasing filter first, which hides most of their compression artefacts."""
+    images = []
+    for dirpath, _, files in os.walk(root):
+        for f in sorted(files):
+            ext = os.path.splitext(f)[1].lower()
+            if ext not in (".jpg", ".jpeg", ".png"):
+                continue
+            im = Image.open(os.path.join(dirpath, f)).convert("RGB")
+            if ext != ".png":
+                im = im.resize((im.width // 2, im.height // 2), Image.LANCZOS)
+            if min(im.size) >= min_side:
+                images.append(np.asarray(im))
+    return images
+
+
+def random_batch(images, batch, size, rng):
+    out = np.empty((batch, size, size, 3), np.uint8)
+    for i in range(batch):
+        im = images[rng.randrange(len(images))]
+        y = rng.randrange(im.shape[0] - size + 1)
+        x = rng.randrange(im.shape[1] - size + 1)
+        p = im[y:y + size, x:x + size]
+        if rng.random() < 0.5:
+            p = p[:, ::-1]
+        if rng.random() < 0.5:
+            p = p[::-1]
+        out[i] = p
+    return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255)
+
+
+def lr_at(step, args):
+    """Warmup, constant, then cosine decay over the last part of the run."""
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    start = int(args.steps * args.decay_start)
+    if step < start:
+        return args.lr
+    t = min(1.0, (step - start) / max(1, args.steps - start))
+    return args.lr_min + 0.5 * (args.lr - args.lr_min) * (1 + math.cos(math.pi * t))
+
+
+def pad64(x):
+    h, w = x.shape[2:]
+    ph, pw = (-h) % 64, (-w) % 64
+    return torch.nn.functional.pad(x, (0, pw, 0, ph), mode="replicate"), h, w
+
+
+@torch.no_grad()
+def evaluate(model, images, qualities):
+    """Estimated bpp (from likelihoods) and PSNR per quality on Kodak images."""
+    model.eval()
+    res = {}
+    for q in qualities:
+        bpp, psnr = [], []
+        for im in images:
+            x = torch.from_numpy(im).permute(2, 0, 1).float().div(255).unsqueeze(0)
+            xp, h, w = pad64(x)
+            x_hat, bits = model(xp, torch.tensor([q]))
+            x_hat = x_hat[:, :, :h, :w].clamp(0, 1)
+            mse = torch.mean((torch.round(x_hat * 255) - x * 255) ** 2).item()
+            bpp.append(bits.item() / (h * w))
+            psnr.append(10 * math.log10(255 ** 2 / max(mse, 1e-10)))
+        res[q] = (sum(bpp) / len(bpp), sum(psnr) / len(psnr))
+    model.train()
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--steps", type=int, default=40000)
+    ap.add_argument("--n", type=int, default=64)
+    ap.add_argument("--m", type=int, default=96)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--patch", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--lr-min", type=float, default=1e-5)
+    ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--decay-start", type=float, default=0.65)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--log-every", type=int, default=200)
+    ap.add_argument("--eval-every", type=int, default=4000)
+    ap.add_argument("--ckpt-every", type=float, default=300, help="seconds")
+    ap.add_argument("--eval-images", type=int, default=6)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    # Denormal floats appear in GDN and the prior as training goes on and slow
+    # CPU arithmetic many times over.
+    torch.set_flush_denormal(True)
+    os.makedirs(args.run, exist_ok=True)
+    ckpt_path = os.path.join(args.run, "ckpt.pt")
+    model = HyperpriorModel(args.n, args.m)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    step = 0
+    if os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step = ck["step"]
+        print(f"resumed at step {step}", flush=True)
+    settings = dict(vars(args), lambdas=lambdas(), qualities=NUM_QUALITIES)
+    with open(os.path.join(args.run, "settings.json"), "w") as f:
+        json.dump(settings, f, indent=1)
+
+    t0 = time.time()
+    images = load_training_images(os.path.join(DATA, "train"), args.patch)
+    kodak = [np.asarray(Image.open(os.path.join(DATA, "kodak", f"kodim{i:02d}.png")).convert("RGB"))
+             for i in range(1, args.eval_images + 1)]
+    print(f"{len(images)} training images loaded in {time.time() - t0:.0f}s", flush=True)
+
+    rng = random.Random(args.seed * 1000003 + step)
+    torch.manual_seed(args.seed * 7919 + step)
+    lam = torch.tensor(lambdas())
+    log_path = os.path.join(args.run, "log.csv")
+    new_log = not os.path.exists(log_path)
+    logf = open(log_path, "a", newline="")
+    log = csv.writer(logf)
+    if new_log:
+        log.writerow(["step", "seconds", "lr", "loss", "bpp", "psnr", "kind"])
+    acc = [0.0, 0.0, 0.0, 0]
+    last_ckpt = t_start = t_log = time.time()
+    model.train()
+    while step < args.steps:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, args)
+        x = random_batch(images, args.batch, args.patch, rng)
+        q = torch.randint(0, NUM_QUALITIES, (args.batch,))
+        x_hat, bits = model(x, q)
+        mse = ((x_hat - x) ** 2).mean((1, 2, 3))
+        bpp = bits / (args.patch * args.patch)
+        loss = (lam[q] * 255 ** 2 * mse + bpp).mean()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        acc[0] += loss.item()
+        acc[1] += bpp.mean().item()
+        acc[2] += (10 * torch.log10(1 / mse.clamp(min=1e-10))).mean().item()
+        acc[3] += 1
+        if step % args.log_every == 0:
+            n = acc[3]
+            log.writerow([step, round(time.time() - t_start), f"{lr_at(step, args):.3g}",
+                          f"{acc[0] / n:.4f}", f"{acc[1] / n:.4f}", f"{acc[2] / n:.3f}", "train"])
+            logf.flush()
+            print(f"step {step} loss {acc[0] / n:.4f} bpp {acc[1] / n:.3f} psnr {acc[2] / n:.2f} "
+                  f"({n / (time.time() - t_log):.2f} steps/s)", flush=True)
+            t_log = time.time()
+            acc = [0.0, 0.0, 0.0, 0]
+        if step % args.eval_every == 0 or step == args.steps:
+            for qq, (b, p) in evaluate(model, kodak, [0, NUM_QUALITIES // 2, NUM_QUALITIES - 1]).items():
+                log.writerow([step, round(time.time() - t_start), "", "", f"{b:.4f}", f"{p:.3f}", f"kodak{len(kodak)}_q{qq}"])
+                print(f"  eval q{qq}: {b:.3f} bpp {p:.2f} dB", flush=True)
+            logf.flush()
+        if time.time() - last_ckpt > args.ckpt_every or step == args.steps:
+            tmp = ckpt_path + ".tmp"
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                        "n": args.n, "m": args.m}, tmp)
+            os.replace(tmp, ckpt_path)
+            last_ckpt = time.time()
+    logf.close()
+
+
+if __name__ == "__main__":
+    main()
