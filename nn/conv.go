@@ -99,10 +99,9 @@ func newConv(n onnxNode, in []*Tensor) (*convOp, error) {
 	} else {
 		c.bias = make([]float32, c.cout)
 	}
+	c.weights = w.Data
 	if c.groups == 1 {
 		c.packed = packWeights(w.Data, c.cout, c.cin*c.kh*c.kw)
-	} else {
-		c.weights = w.Data
 	}
 	return c, nil
 }

@@ -161,3 +161,43 @@ func typeName(v any) string {
 	}
 	return "other"
 }
+
+func TestFixedGraphMatchesFloat(t *testing.T) {
+	b, err := os.ReadFile("../testdata/tiny/h_s.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fg, err := LoadFixed(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := readTensor(t, "../testdata/tiny/h_s.in.pb")
+	want := readTensor(t, "../testdata/tiny/h_s.out.pb")
+	q := make([]int32, len(in.Data))
+	for i, v := range in.Data {
+		q[i] = int32(v) << FixedFracBits
+	}
+	out, shape, err := fg.Run(q, in.Shape[1], in.Shape[2], in.Shape[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shape != [3]int{want.Shape[1], want.Shape[2], want.Shape[3]} {
+		t.Fatalf("shape %v, want %v", shape, want.Shape)
+	}
+	got := &Tensor{Shape: want.Shape, Data: make([]float32, len(out))}
+	for i, v := range out {
+		got.Data[i] = float32(v) / (1 << FixedFracBits)
+	}
+	checkClose(t, "fixed h_s", got, want)
+	if _, err := LoadFixed(mustRead(t, "../testdata/nn/gdn.onnx")); err == nil {
+		t.Error("GDN accepted in fixed point")
+	}
+}
+
+func mustRead(t testing.TB, path string) []byte {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -1,0 +1,377 @@
+// Command lvc encodes and decodes images with the lvc learned codec.
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	_ "image/gif"
+	_ "image/jpeg"
+	"image/png"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "golang.org/x/image/bmp"
+	_ "golang.org/x/image/tiff"
+	_ "golang.org/x/image/webp"
+
+	"github.com/lvc-codec/lvc/codec"
+	"github.com/lvc-codec/lvc/container"
+	"github.com/lvc-codec/lvc/models"
+)
+
+const usage = `lvc: a learned image codec
+
+Usage:
+  lvc encode IN -o OUT.lvc [-q Q | --bpp X] [--model FILE]
+  lvc decode IN.lvc -o OUT.png [--model FILE]
+  lvc info IN.lvc
+  lvc model info [FILE]
+  lvc model pack DIR -o OUT.lvcm
+
+IN may be PNG, JPEG, WebP, BMP, TIFF or GIF. Quality indices run from 0
+(smallest file) to the model's highest (see 'lvc model info'); fractions
+interpolate. --bpp searches the quality that comes closest to X bits per
+pixel without exceeding it.
+
+Examples:
+  lvc encode photo.jpg -o photo.lvc -q 5
+  lvc encode photo.png -o photo.lvc --bpp 0.5
+  lvc decode photo.lvc -o photo.png
+  lvc info photo.lvc
+
+Exit status: 0 on success, 1 on a failed operation, 2 on bad usage.
+`
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func main() {
+	err := run(os.Args[1:], os.Stdout, os.Stderr)
+	if err == nil {
+		return
+	}
+	fmt.Fprintln(os.Stderr, "lvc:", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintln(os.Stderr, "Run 'lvc help' for usage.")
+		os.Exit(2)
+	}
+	os.Exit(1)
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{"no command"}
+	}
+	switch args[0] {
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "encode":
+		return encodeCmd(args[1:], stderr)
+	case "decode":
+		return decodeCmd(args[1:], stderr)
+	case "info":
+		return infoCmd(args[1:], stdout)
+	case "model":
+		return modelCmd(args[1:], stdout)
+	}
+	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+}
+
+// parse accepts flags before and after the positional arguments, as users
+// of cwebp and ffmpeg expect.
+func parse(fs *flag.FlagSet, args []string, positional int) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageError{err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	if len(pos) != positional {
+		return nil, usageError{fmt.Sprintf("%s takes %d file argument(s), got %d", fs.Name(), positional, len(pos))}
+	}
+	return pos, nil
+}
+
+func loadModel(path string) (*codec.Model, error) {
+	b := models.Default
+	if path != "" {
+		var err error
+		if b, err = os.ReadFile(path); err != nil {
+			return nil, err
+		}
+	}
+	return codec.LoadModel(b)
+}
+
+// writeAtomically writes through a temporary file in the target directory
+// and renames it, so a failure never leaves a partial output.
+func writeAtomically(path string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+func encodeCmd(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("encode", flag.ContinueOnError)
+	out := fs.String("o", "", "output .lvc file")
+	q := fs.Float64("q", -1, "quality index")
+	bpp := fs.Float64("bpp", 0, "target bits per pixel")
+	modelPath := fs.String("model", "", "model file (default: the embedded model)")
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		return usageError{"encode needs -o OUT.lvc"}
+	}
+	if *q >= 0 && *bpp > 0 {
+		return usageError{"give -q or --bpp, not both"}
+	}
+	m, err := loadModel(*modelPath)
+	if err != nil {
+		return err
+	}
+	img, err := readImage(pos[0])
+	if err != nil {
+		return err
+	}
+	if codec.HasAlpha(img) {
+		fmt.Fprintf(stderr, "lvc: %s has transparency; the alpha channel is dropped\n", pos[0])
+	}
+	b := img.Bounds()
+	pixels := float64(b.Dx() * b.Dy())
+	start := time.Now()
+	var data []byte
+	quality := *q
+	switch {
+	case *bpp > 0:
+		quality, data, err = searchBPP(m, img, *bpp)
+	default:
+		if quality < 0 {
+			quality = float64(m.Info.Qualities) / 2
+		}
+		data, err = encodeBytes(m, img, quality)
+	}
+	if err != nil {
+		return err
+	}
+	if err := writeAtomically(*out, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "%s: %dx%d, quality %.2f, %d bytes, %.4f bpp, %v\n", *out, b.Dx(), b.Dy(), quality,
+		len(data), float64(8*len(data))/pixels, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func encodeBytes(m *codec.Model, img image.Image, q float64) ([]byte, error) {
+	var buf bytes.Buffer
+	err := codec.EncodeImage(&buf, m, img, codec.Options{Quality: q})
+	return buf.Bytes(), err
+}
+
+// searchBPP bisects the quality index for the largest file within target.
+func searchBPP(m *codec.Model, img image.Image, target float64) (float64, []byte, error) {
+	b := img.Bounds()
+	pixels := float64(b.Dx() * b.Dy())
+	lo, hi := 0.0, float64(m.Info.Qualities-1)
+	best, err := encodeBytes(m, img, lo)
+	if err != nil {
+		return 0, nil, err
+	}
+	bestQ := lo
+	for range 9 { // 1/256 of a quality step is below what the container stores
+		mid := (lo + hi) / 2
+		data, err := encodeBytes(m, img, mid)
+		if err != nil {
+			return 0, nil, err
+		}
+		if float64(8*len(data))/pixels <= target {
+			lo, best, bestQ = mid, data, mid
+		} else {
+			hi = mid
+		}
+	}
+	return bestQ, best, nil
+}
+
+func readImage(path string) (image.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	cfg, format, err := image.DecodeConfig(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a readable image: %w", path, err)
+	}
+	if cfg.Width < 1 || cfg.Height < 1 || cfg.Width > container.MaxDimension || cfg.Height > container.MaxDimension ||
+		cfg.Width*cfg.Height > codec.MaxPixels {
+		return nil, fmt.Errorf("%s: %dx%d %s is outside the supported size (%d per side, %d pixels)",
+			path, cfg.Width, cfg.Height, format, container.MaxDimension, codec.MaxPixels)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	img, _, err := image.Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return img, nil
+}
+
+func decodeCmd(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
+	out := fs.String("o", "", "output .png file")
+	modelPath := fs.String("model", "", "model file (default: the embedded model)")
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		return usageError{"decode needs -o OUT.png"}
+	}
+	m, err := loadModel(*modelPath)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(pos[0])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	start := time.Now()
+	img, err := codec.DecodeImage(f, m)
+	if err != nil {
+		return fmt.Errorf("%s: %w", pos[0], err)
+	}
+	elapsed := time.Since(start)
+	if err := writeAtomically(*out, func(w io.Writer) error { return png.Encode(w, img) }); err != nil {
+		return err
+	}
+	b := img.Bounds()
+	fmt.Fprintf(stderr, "%s: %dx%d, decoded in %v\n", *out, b.Dx(), b.Dy(), elapsed.Round(time.Millisecond))
+	return nil
+}
+
+func infoCmd(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("info", flag.ContinueOnError)
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(pos[0])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r, err := container.NewReader(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", pos[0], err)
+	}
+	h := r.Header()
+	color := map[container.ColorFormat]string{container.RGB: "rgb", container.Gray: "gray"}[h.Color]
+	fmt.Fprintf(stdout, "file:      %s\nformat:    lvc version %d\nmodel:     %x\nsize:      %dx%d %s\ntimebase:  %d/%d s\n",
+		pos[0], container.Version, h.ModelID, h.Width, h.Height, color, h.TimebaseNum, h.TimebaseDen)
+	if h.FrameCount > 0 {
+		fmt.Fprintf(stdout, "frames:    %d\n", h.FrameCount)
+	}
+	pixels := float64(h.Width * h.Height)
+	fmt.Fprintf(stdout, "%-6s %-6s %8s %8s %10s %8s\n", "frame", "type", "pts", "quality", "bytes", "bpp")
+	total := 0
+	for i := 0; ; i++ {
+		fr, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", pos[0], err)
+		}
+		n := 0
+		var parts []string
+		for _, s := range fr.Streams {
+			n += len(s)
+			parts = append(parts, fmt.Sprint(len(s)))
+		}
+		total += n
+		fmt.Fprintf(stdout, "%-6d %-6s %8d %8.2f %10d %8.4f  (sub-streams %s)\n", i, fr.Type, fr.PTS,
+			float64(fr.Quality)/256, n, float64(8*n)/pixels, strings.Join(parts, "+"))
+	}
+	st, err := f.Stat()
+	if err == nil {
+		fmt.Fprintf(stdout, "total:     %d bytes, %.4f bpp per frame on average (payload %d bytes)\n",
+			st.Size(), float64(8*st.Size())/pixels/max(1, float64(h.FrameCount)), total)
+	}
+	return nil
+}
+
+func modelCmd(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"model needs a subcommand: info or pack"}
+	}
+	switch args[0] {
+	case "info":
+		fs := flag.NewFlagSet("model info", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 1 {
+			return usageError{"model info takes at most one file"}
+		}
+		m, err := loadModel(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		in := m.Info
+		fmt.Fprintf(stdout, "model:      %s\nchannels:   N=%d M=%d\nqualities:  %d (0..%d)\nscales:     %d, %.3g..%.3g\ntrained:    %d steps\n",
+			m.IDString(), in.N, in.M, in.Qualities, in.Qualities-1, len(in.Scales), in.Scales[0], in.Scales[len(in.Scales)-1], in.Step)
+		for _, k := range []string{"g_a", "h_a", "h_s", "g_s"} {
+			fmt.Fprintf(stdout, "kMAC/pixel: %s %.2f\n", k, in.KMACPerPixel[k])
+		}
+		return nil
+	case "pack":
+		fs := flag.NewFlagSet("model pack", flag.ContinueOnError)
+		out := fs.String("o", "", "output .lvcm file")
+		pos, err := parse(fs, args[1:], 1)
+		if err != nil {
+			return err
+		}
+		if *out == "" {
+			return usageError{"model pack needs -o OUT.lvcm"}
+		}
+		b, err := codec.PackModel(pos[0])
+		if err != nil {
+			return err
+		}
+		return writeAtomically(*out, func(w io.Writer) error { _, err := w.Write(b); return err })
+	}
+	return usageError{fmt.Sprintf("unknown model subcommand %q", args[0])}
+}

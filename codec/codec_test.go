@@ -1,0 +1,182 @@
+package codec
+
+import (
+	"bytes"
+	"errors"
+	"image"
+	"image/color"
+	"io"
+	"math"
+	"os"
+	"testing"
+
+	"github.com/lvc-codec/lvc/container"
+	"github.com/lvc-codec/lvc/entropy"
+)
+
+func tinyModel(t testing.TB) *Model {
+	t.Helper()
+	b, err := os.ReadFile("../testdata/tiny.lvcm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := LoadModel(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// testImage is a smooth gradient with some texture, of a size that is not a
+// multiple of the model stride.
+func testImage(w, h int) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			img.Set(x, y, color.RGBA{uint8(x * 255 / w), uint8(y * 255 / h), uint8((x*x + y*3) % 256), 255})
+		}
+	}
+	return img
+}
+
+func encode(t testing.TB, m *Model, img image.Image, q float64) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := EncodeImage(&buf, m, img, Options{Quality: q}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestRoundTripAnySize(t *testing.T) {
+	m := tinyModel(t)
+	for _, size := range [][2]int{{1, 1}, {65, 3}, {70, 130}} {
+		img := testImage(size[0], size[1])
+		data := encode(t, m, img, 2.5)
+		out, err := DecodeImage(bytes.NewReader(data), m)
+		if err != nil {
+			t.Fatalf("%v: %v", size, err)
+		}
+		if out.Bounds().Dx() != size[0] || out.Bounds().Dy() != size[1] {
+			t.Fatalf("decoded %v, want %v", out.Bounds(), size)
+		}
+		// Decoding twice gives the same pixels.
+		again, err := DecodeImage(bytes.NewReader(data), m)
+		if err != nil || !bytes.Equal(again.(*image.RGBA).Pix, out.(*image.RGBA).Pix) {
+			t.Fatalf("second decode differs (%v)", err)
+		}
+	}
+}
+
+// TestDecoderLatentsAreExact: decoding must reproduce bit for bit the
+// latents the encoder coded, which holds only if both ends derived the same
+// means and scales.
+func TestDecoderLatentsAreExact(t *testing.T) {
+	m := tinyModel(t)
+	img := testImage(64, 64)
+	var enc entropy.Encoder
+	streams, want, err := m.encodeFrame(img, 5<<8, &enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w, _ := container.NewWriter(&buf, container.Header{ModelID: m.ID, Width: 64, Height: 64, TimebaseNum: 1, TimebaseDen: 1})
+	w.WriteFrame(&container.Frame{Quality: 5 << 8, Streams: streams})
+	w.Close()
+	d, err := NewDecoder(&buf, m, DecoderOptions{LatentsOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := d.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Image != nil || f.Latents.Channels != m.Info.M || f.Latents.Width != 4 {
+		t.Fatalf("latents-only frame: %+v", f)
+	}
+	for i := range want.Data {
+		if math.Float32bits(f.Latents.Data[i]) != math.Float32bits(want.Data[i]) {
+			t.Fatalf("latent %d: decoded %v, encoder had %v", i, f.Latents.Data[i], want.Data[i])
+		}
+	}
+}
+
+func TestGrayStaysGray(t *testing.T) {
+	m := tinyModel(t)
+	g := image.NewGray(image.Rect(0, 0, 40, 20))
+	for i := range g.Pix {
+		g.Pix[i] = uint8(i)
+	}
+	out, err := DecodeImage(bytes.NewReader(encode(t, m, g, 1)), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := out.(*image.Gray); !ok {
+		t.Fatalf("gray input decoded as %T", out)
+	}
+}
+
+func TestBadInputGetsErrors(t *testing.T) {
+	m := tinyModel(t)
+	data := encode(t, m, testImage(70, 40), 3)
+	for cut := 0; cut < len(data); cut++ {
+		if _, err := DecodeImage(bytes.NewReader(data[:cut]), m); err == nil {
+			t.Fatalf("truncation at %d of %d decoded", cut, len(data))
+		}
+	}
+	for bit := 0; bit < 8*len(data); bit += 3 {
+		c := append([]byte(nil), data...)
+		c[bit/8] ^= 1 << (bit % 8)
+		if _, err := DecodeImage(bytes.NewReader(c), m); err == nil {
+			t.Fatalf("bit flip %d decoded", bit)
+		}
+	}
+	other, err := LoadModel(mustRead(t, "../testdata/tiny.lvcm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.ID[0] ^= 1
+	if _, err := DecodeImage(bytes.NewReader(data), other); !errors.Is(err, errModelMismatch) {
+		t.Errorf("wrong model: got %v", err)
+	}
+	if err := EncodeImage(io.Discard, m, testImage(8, 8), Options{Quality: 99}); err == nil {
+		t.Error("quality beyond the model accepted")
+	}
+	if err := EncodeImage(io.Discard, m, image.NewRGBA(image.Rect(0, 0, 0, 5)), Options{}); err == nil {
+		t.Error("empty image accepted")
+	}
+}
+
+func TestModelFileErrors(t *testing.T) {
+	good := mustRead(t, "../testdata/tiny.lvcm")
+	for cut := 0; cut < len(good); cut += 1 + len(good)/200 {
+		if _, err := LoadModel(good[:cut]); err == nil {
+			t.Fatalf("model truncated at %d loaded", cut)
+		}
+	}
+	if _, err := LoadModel([]byte("LVCF\x01\x00\x00\x00")); err == nil {
+		t.Error("an .lvc file loaded as a model")
+	}
+}
+
+func TestHeaderSizeLimit(t *testing.T) {
+	m := tinyModel(t)
+	var buf bytes.Buffer
+	w, err := container.NewWriter(&buf, container.Header{ModelID: m.ID, Width: 16384, Height: 16384, TimebaseNum: 1, TimebaseDen: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.WriteFrame(&container.Frame{Streams: [][]byte{{}, {}}})
+	w.Close()
+	if _, err := DecodeImage(&buf, m); err == nil {
+		t.Error("a 16384x16384 frame with no data decoded")
+	}
+}
+
+func mustRead(t testing.TB, path string) []byte {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

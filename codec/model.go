@@ -1,0 +1,250 @@
+package codec
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/lvc-codec/lvc/entropy"
+	"github.com/lvc-codec/lvc/nn"
+)
+
+// A model file (.lvcm) is "LVCM", a version byte, three zero bytes, then
+// sections: a 4-byte tag, a little-endian uint32 length, the payload.
+//
+//	META  JSON: sizes, qualities, scale table (ModelInfo)
+//	G_A , G_S , H_A , H_S   ONNX networks: analysis, synthesis, hyper-analysis, hyper-synthesis
+//	GAIN  float32 gains: qualities x M for the encoder, then for the decoder
+//	TABY  entropy tables of y, one per scale (entropy.TableSet)
+//	TABZ  entropy tables of z, one per channel
+//
+// The model ID is the first 16 bytes of the SHA-256 of the whole file.
+const modelMagic = "LVCM"
+
+const maxModelChannels = 1024
+
+// ModelInfo is the META section.
+type ModelInfo struct {
+	N            int                `json:"n"`
+	M            int                `json:"m"`
+	Qualities    int                `json:"qualities"`
+	Stride       int                `json:"stride"`
+	Family       string             `json:"family"`
+	Scales       []float64          `json:"scales"`
+	Lambdas      []float64          `json:"lambdas"`
+	KMACPerPixel map[string]float64 `json:"kmac_per_pixel"`
+	Step         int                `json:"step"`
+}
+
+// A Model holds everything both ends of the codec need. Encoders and
+// decoders that share a Model must not run at the same time.
+type Model struct {
+	ID       [16]byte
+	Info     ModelInfo
+	gA, gS   *nn.Graph
+	hA       *nn.Graph
+	hS       *nn.FixedGraph
+	gainEnc  [][]float32
+	gainDec  [][]float32
+	tablesY  *entropy.TableSet
+	tablesZ  *entropy.TableSet
+	scaleIdx *entropy.ScaleQuantizer
+}
+
+// IDString is the model ID in hex.
+func (m *Model) IDString() string { return hex.EncodeToString(m.ID[:]) }
+
+// LoadModel parses and checks a model file.
+func LoadModel(b []byte) (*Model, error) {
+	if len(b) < 8 || string(b[:4]) != modelMagic {
+		return nil, errors.New("codec: not an lvc model file (bad magic)")
+	}
+	if b[4] != 1 {
+		return nil, fmt.Errorf("codec: model format version %d, want 1", b[4])
+	}
+	sections := map[string][]byte{}
+	for rest := b[8:]; len(rest) > 0; {
+		if len(rest) < 8 {
+			return nil, errors.New("codec: model file truncated in a section header")
+		}
+		tag := string(rest[:4])
+		n := binary.LittleEndian.Uint32(rest[4:])
+		if uint64(n) > uint64(len(rest)-8) {
+			return nil, fmt.Errorf("codec: model section %q truncated", tag)
+		}
+		if _, dup := sections[tag]; dup {
+			return nil, fmt.Errorf("codec: model section %q repeated", tag)
+		}
+		sections[tag] = rest[8 : 8+n]
+		rest = rest[8+n:]
+	}
+	for _, tag := range []string{"META", "G_A ", "G_S ", "H_A ", "H_S ", "GAIN", "TABY", "TABZ"} {
+		if sections[tag] == nil {
+			return nil, fmt.Errorf("codec: model lacks section %q", tag)
+		}
+	}
+	m := &Model{}
+	sum := sha256.Sum256(b)
+	copy(m.ID[:], sum[:16])
+	dec := json.NewDecoder(bytes.NewReader(sections["META"]))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m.Info); err != nil {
+		return nil, fmt.Errorf("codec: model META: %w", err)
+	}
+	in := &m.Info
+	if in.N < 1 || in.M < 1 || in.N > maxModelChannels || in.M > maxModelChannels || in.Qualities < 1 || in.Qualities > 64 || in.Stride != 64 {
+		return nil, fmt.Errorf("codec: model META out of range: n=%d m=%d qualities=%d stride=%d", in.N, in.M, in.Qualities, in.Stride)
+	}
+	if in.Family != "gaussian" {
+		return nil, fmt.Errorf("codec: model family %q is not supported", in.Family)
+	}
+	var err error
+	if m.gA, err = nn.Load(sections["G_A "]); err != nil {
+		return nil, fmt.Errorf("codec: model g_a: %w", err)
+	}
+	if m.gS, err = nn.Load(sections["G_S "]); err != nil {
+		return nil, fmt.Errorf("codec: model g_s: %w", err)
+	}
+	if m.hA, err = nn.Load(sections["H_A "]); err != nil {
+		return nil, fmt.Errorf("codec: model h_a: %w", err)
+	}
+	if m.hS, err = nn.LoadFixed(sections["H_S "]); err != nil {
+		return nil, fmt.Errorf("codec: model h_s: %w", err)
+	}
+	gains := sections["GAIN"]
+	if len(gains) != 2*4*in.Qualities*in.M {
+		return nil, fmt.Errorf("codec: model GAIN has %d bytes, want %d", len(gains), 2*4*in.Qualities*in.M)
+	}
+	readGains := func(b []byte) ([][]float32, error) {
+		g := make([][]float32, in.Qualities)
+		for q := range g {
+			g[q] = make([]float32, in.M)
+			for c := range g[q] {
+				v := math.Float32frombits(binary.LittleEndian.Uint32(b[4*(q*in.M+c):]))
+				if !(v > 1e-6 && v < 1e6) {
+					return nil, fmt.Errorf("codec: model gain %v out of range", v)
+				}
+				g[q][c] = v
+			}
+		}
+		return g, nil
+	}
+	if m.gainEnc, err = readGains(gains[:len(gains)/2]); err != nil {
+		return nil, err
+	}
+	if m.gainDec, err = readGains(gains[len(gains)/2:]); err != nil {
+		return nil, err
+	}
+	if m.tablesY, err = entropy.UnmarshalTableSet(sections["TABY"]); err != nil {
+		return nil, fmt.Errorf("codec: model TABY: %w", err)
+	}
+	if m.tablesZ, err = entropy.UnmarshalTableSet(sections["TABZ"]); err != nil {
+		return nil, fmt.Errorf("codec: model TABZ: %w", err)
+	}
+	if m.tablesY.NumTables() != len(in.Scales) || m.tablesZ.NumTables() != in.N {
+		return nil, fmt.Errorf("codec: model has %d y tables for %d scales and %d z tables for %d channels",
+			m.tablesY.NumTables(), len(in.Scales), m.tablesZ.NumTables(), in.N)
+	}
+	if m.scaleIdx, err = entropy.NewScaleQuantizer(in.Scales); err != nil {
+		return nil, fmt.Errorf("codec: model scales: %w", err)
+	}
+	return m, nil
+}
+
+// bundleParams is params.json as train/export.py writes it.
+type bundleParams struct {
+	ModelInfo
+	GainEnc [][]float64 `json:"gain_enc"`
+	GainDec [][]float64 `json:"gain_dec"`
+	ZPMFs   []struct {
+		Offset int32     `json:"offset"`
+		PMF    []float64 `json:"pmf"`
+	} `json:"z_pmfs"`
+}
+
+// TablePrecision is the frequency precision of packed entropy tables. On
+// hyperprior statistics 16 bits code about 4.6% smaller than 12 (see
+// docs/BENCHMARKS.md).
+const TablePrecision = 16
+
+// PackModel builds a model file from a directory written by
+// train/export.py: the four ONNX files and params.json. The entropy tables
+// are computed here, once, and stored as integers, so that no decoder ever
+// evaluates erfc or exp (whose last bits differ between platforms).
+func PackModel(dir string) ([]byte, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "params.json"))
+	if err != nil {
+		return nil, err
+	}
+	var p bundleParams
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, fmt.Errorf("codec: params.json: %w", err)
+	}
+	ty, err := entropy.ConditionalTables(entropy.Gaussian, p.Scales, TablePrecision)
+	if err != nil {
+		return nil, err
+	}
+	pmfs := make([][]float64, len(p.ZPMFs))
+	offsets := make([]int32, len(p.ZPMFs))
+	for i, z := range p.ZPMFs {
+		pmfs[i], offsets[i] = z.PMF, z.Offset
+	}
+	tz, err := entropy.FactorizedTables(pmfs, offsets, TablePrecision)
+	if err != nil {
+		return nil, err
+	}
+	var gains []byte
+	for _, set := range [][][]float64{p.GainEnc, p.GainDec} {
+		if len(set) != p.Qualities {
+			return nil, fmt.Errorf("codec: %d gain vectors for %d qualities", len(set), p.Qualities)
+		}
+		for _, g := range set {
+			if len(g) != p.M {
+				return nil, fmt.Errorf("codec: gain vector of %d for M=%d", len(g), p.M)
+			}
+			for _, v := range g {
+				gains = binary.LittleEndian.AppendUint32(gains, math.Float32bits(float32(v)))
+			}
+		}
+	}
+	meta, err := json.Marshal(p.ModelInfo)
+	if err != nil {
+		return nil, err
+	}
+	out := []byte{'L', 'V', 'C', 'M', 1, 0, 0, 0}
+	add := func(tag string, b []byte) {
+		out = append(out, tag...)
+		out = binary.LittleEndian.AppendUint32(out, uint32(len(b)))
+		out = append(out, b...)
+	}
+	add("META", meta)
+	for _, n := range []struct{ tag, file string }{{"G_A ", "g_a"}, {"G_S ", "g_s"}, {"H_A ", "h_a"}, {"H_S ", "h_s"}} {
+		b, err := os.ReadFile(filepath.Join(dir, n.file+".onnx"))
+		if err != nil {
+			return nil, err
+		}
+		add(n.tag, b)
+	}
+	add("GAIN", gains)
+	for _, t := range []struct {
+		tag string
+		ts  *entropy.TableSet
+	}{{"TABY", ty}, {"TABZ", tz}} {
+		b, err := t.ts.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		add(t.tag, b)
+	}
+	if _, err := LoadModel(out); err != nil {
+		return nil, fmt.Errorf("codec: packed model does not load: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,200 @@
+package nn
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+)
+
+// FixedFracBits is the fixed-point precision of FixedGraph activations.
+const FixedFracBits = 16
+
+// A FixedGraph runs a network of Conv, Relu and DepthToSpace in integer
+// arithmetic: activations are int32 with FixedFracBits fraction bits, weights
+// are rounded to the same precision, and sums are exact in int64. Its
+// results are therefore identical on every platform and for any number of
+// goroutines, which the entropy model needs: the decoder must derive the
+// same scales and means as the encoder did.
+type FixedGraph struct {
+	layers []fixedLayer
+}
+
+type fixedLayer struct {
+	name string
+	conv *fixedConv
+	d2s  int // block size, CRD order
+	relu bool
+}
+
+type fixedConv struct {
+	cout, cin, k, pad int
+	w                 []int64 // [cout][cin][k][k], FixedFracBits fraction bits
+	bias              []int64 // 2*FixedFracBits fraction bits
+	relu              bool
+}
+
+// LoadFixed compiles an ONNX model for fixed-point execution. It accepts
+// only square, stride-1, symmetric-padding convolutions, Relu and CRD
+// depth-to-space, in one chain.
+func LoadFixed(onnx []byte) (*FixedGraph, error) {
+	g, err := Load(onnx)
+	if err != nil {
+		return nil, err
+	}
+	if len(g.inputs) != 1 || len(g.outputs) != 1 {
+		return nil, errors.New("nn: fixed-point graphs take one input and give one output")
+	}
+	fg := &FixedGraph{}
+	prev := -1
+	for id := range g.inputs {
+		prev = g.inputs[id]
+	}
+	for _, s := range g.steps {
+		if len(s.in) == 0 || s.in[0] != prev {
+			return nil, fmt.Errorf("nn: node %s: fixed-point graphs must be a chain", s.name)
+		}
+		prev = s.out
+		l := fixedLayer{name: s.name}
+		switch o := s.op.(type) {
+		case *convOp:
+			if o.groups != 1 || o.kh != o.kw || o.strideH != 1 || o.strideW != 1 ||
+				o.padT != o.padB || o.padL != o.padR || o.padT != o.padL || o.act == actLeaky {
+				return nil, fmt.Errorf("nn: node %s: conv form not supported in fixed point", s.name)
+			}
+			fc := &fixedConv{cout: o.cout, cin: o.cin, k: o.kh, pad: o.padT, relu: o.act == actRelu}
+			fc.w = make([]int64, len(o.weights))
+			for i, v := range o.weights {
+				fc.w[i] = toFixed(v, FixedFracBits)
+			}
+			fc.bias = make([]int64, len(o.bias))
+			for i, v := range o.bias {
+				fc.bias[i] = toFixed(v, 2*FixedFracBits)
+			}
+			l.conv = fc
+		case *depthToSpace:
+			if !o.crd {
+				return nil, fmt.Errorf("nn: node %s: only CRD depth-to-space in fixed point", s.name)
+			}
+			l.d2s = o.block
+		case unaryOp:
+			if o.kind != "Relu" {
+				return nil, fmt.Errorf("nn: node %s: %s not supported in fixed point", s.name, o.kind)
+			}
+			l.relu = true
+		default:
+			return nil, fmt.Errorf("nn: node %s: op not supported in fixed point", s.name)
+		}
+		fg.layers = append(fg.layers, l)
+	}
+	if len(g.outputs) != 1 || g.outputs[0] != prev {
+		return nil, errors.New("nn: fixed-point graph output is not the end of the chain")
+	}
+	return fg, nil
+}
+
+// toFixed rounds v*2^frac to an integer. Scaling by a power of two and
+// rounding are exact, so every platform gets the same weights.
+func toFixed(v float32, frac int) int64 {
+	f := math.Ldexp(float64(v), frac)
+	if f > math.MaxInt32 || f < math.MinInt32 {
+		f = math.Copysign(math.MaxInt32, f)
+	}
+	return int64(math.Round(f))
+}
+
+// Run evaluates the graph on a [c, h, w] tensor of fixed-point values and
+// returns the output and its shape.
+func (fg *FixedGraph) Run(in []int32, c, h, w int) ([]int32, [3]int, error) {
+	if len(in) != c*h*w {
+		return nil, [3]int{}, fmt.Errorf("nn: fixed-point input has %d values for %dx%dx%d", len(in), c, h, w)
+	}
+	x := in
+	for _, l := range fg.layers {
+		switch {
+		case l.conv != nil:
+			if c != l.conv.cin {
+				return nil, [3]int{}, fmt.Errorf("nn: node %s: %d channels in, want %d", l.name, c, l.conv.cin)
+			}
+			x = l.conv.run(x, h, w)
+			c = l.conv.cout
+		case l.d2s > 0:
+			b := l.d2s
+			if c%(b*b) != 0 {
+				return nil, [3]int{}, fmt.Errorf("nn: node %s: %d channels for block %d", l.name, c, b)
+			}
+			out := make([]int32, len(x))
+			co := c / (b * b)
+			for ch := range co {
+				for dy := range b {
+					for dx := range b {
+						src := x[(ch*b*b+dy*b+dx)*h*w:]
+						for y := range h {
+							dst := out[(ch*h*b+y*b+dy)*w*b+dx:]
+							for xx := range w {
+								dst[xx*b] = src[y*w+xx]
+							}
+						}
+					}
+				}
+			}
+			x, c, h, w = out, co, h*b, w*b
+		case l.relu:
+			for i, v := range x {
+				x[i] = max(v, 0)
+			}
+		}
+	}
+	return x, [3]int{c, h, w}, nil
+}
+
+func (fc *fixedConv) run(x []int32, h, w int) []int32 {
+	out := make([]int32, fc.cout*h*w)
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for wk := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			acc := make([]int64, h*w)
+			for o := wk; o < fc.cout; o += workers {
+				for i := range acc {
+					acc[i] = fc.bias[o]
+				}
+				for ci := range fc.cin {
+					plane := x[ci*h*w : (ci+1)*h*w]
+					for ky := range fc.k {
+						for kx := range fc.k {
+							wt := fc.w[((o*fc.cin+ci)*fc.k+ky)*fc.k+kx]
+							dx := kx - fc.pad
+							x0, x1 := max(0, -dx), min(w, w-dx)
+							for y := range h {
+								iy := y + ky - fc.pad
+								if iy < 0 || iy >= h || x0 >= x1 {
+									continue
+								}
+								src := plane[iy*w+x0+dx : iy*w+x1+dx]
+								dst := acc[y*w+x0 : y*w+x1]
+								for i, v := range src {
+									dst[i] += int64(v) * wt
+								}
+							}
+						}
+					}
+				}
+				res := out[o*h*w : (o+1)*h*w]
+				for i, a := range acc {
+					v := (a + 1<<(FixedFracBits-1)) >> FixedFracBits
+					v = min(max(v, math.MinInt32), math.MaxInt32)
+					if fc.relu {
+						v = max(v, 0)
+					}
+					res[i] = int32(v)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
