@@ -176,8 +176,20 @@ func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 }
 
 // gather writes the im2col columns of positions p0..p0+np-1 as cols[k][nr],
-// zero where the kernel window hangs over the padding.
+// zero where the kernel window hangs over the padding. Positions are split
+// into runs within one output row, so that for stride 1 each run is a plain
+// copy of an input row segment.
 func (c *convOp) gather(x []float32, h, w, ow, p0, np int, cols []float32) {
+	type run struct{ oy, ox, i, n int }
+	var runs [nr]run
+	nruns := 0
+	for i := 0; i < np; {
+		oy, ox := (p0+i)/ow, (p0+i)%ow
+		n := min(np-i, ow-ox)
+		runs[nruns] = run{oy, ox, i, n}
+		nruns++
+		i += n
+	}
 	j := 0
 	for ci := 0; ci < c.cin; ci++ {
 		plane := x[ci*h*w : (ci+1)*h*w]
@@ -185,22 +197,28 @@ func (c *convOp) gather(x []float32, h, w, ow, p0, np int, cols []float32) {
 			for kx := 0; kx < c.kw; kx++ {
 				row := cols[j*nr : (j+1)*nr]
 				j++
-				oy, ox := p0/ow, p0%ow
-				for i := 0; i < nr; i++ {
-					v := float32(0)
-					if i < np {
-						iy := oy*c.strideH - c.padT + ky
-						ix := ox*c.strideW - c.padL + kx
-						if iy >= 0 && iy < h && ix >= 0 && ix < w {
-							v = plane[iy*w+ix]
-						}
-						ox++
-						if ox == ow {
-							ox = 0
-							oy++
-						}
+				clear(row[np:])
+				for _, r := range runs[:nruns] {
+					dst := row[r.i : r.i+r.n]
+					iy := r.oy*c.strideH - c.padT + ky
+					if iy < 0 || iy >= h {
+						clear(dst)
+						continue
 					}
-					row[i] = v
+					src := plane[iy*w : (iy+1)*w]
+					ix := r.ox*c.strideW - c.padL + kx
+					if c.strideW == 1 && ix >= 0 && ix+r.n <= w {
+						copy(dst, src[ix:ix+r.n])
+						continue
+					}
+					for t := range dst {
+						if ix >= 0 && ix < w {
+							dst[t] = src[ix]
+						} else {
+							dst[t] = 0
+						}
+						ix += c.strideW
+					}
 				}
 			}
 		}

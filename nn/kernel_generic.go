@@ -1,3 +1,5 @@
+//go:build !amd64
+
 package nn
 
 // kernel is the portable micro-kernel on this architecture.
