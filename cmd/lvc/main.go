@@ -2,6 +2,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"flag"
@@ -29,7 +30,7 @@ const usage = `lvc: a learned image codec
 
 Usage:
   lvc encode IN -o OUT.lvc [-q Q | --bpp X] [--model FILE]
-  lvc decode IN.lvc -o OUT.png [--model FILE]
+  lvc decode IN.lvc -o OUT.(png|ppm|pgm) [--model FILE]
   lvc info IN.lvc
   lvc model info [FILE]
   lvc model pack DIR -o OUT.lvcm
@@ -276,12 +277,41 @@ func decodeCmd(args []string, stderr io.Writer) error {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
 	elapsed := time.Since(start)
-	if err := writeAtomically(*out, func(w io.Writer) error { return png.Encode(w, img) }); err != nil {
+	if err := writeAtomically(*out, func(w io.Writer) error { return writeImage(w, *out, img) }); err != nil {
 		return err
 	}
 	b := img.Bounds()
 	fmt.Fprintf(stderr, "%s: %dx%d, decoded in %v\n", *out, b.Dx(), b.Dy(), elapsed.Round(time.Millisecond))
 	return nil
+}
+
+// writeImage writes PNG, or uncompressed PPM/PGM (fast, for timing and
+// pipelines) when the name ends in .ppm or .pgm.
+func writeImage(w io.Writer, name string, img image.Image) error {
+	ext := strings.ToLower(filepath.Ext(name))
+	if ext != ".ppm" && ext != ".pgm" {
+		return png.Encode(w, img)
+	}
+	b := img.Bounds()
+	bw := bufio.NewWriter(w)
+	if g, ok := img.(*image.Gray); ok && ext == ".pgm" {
+		fmt.Fprintf(bw, "P5\n%d %d\n255\n", b.Dx(), b.Dy())
+		for y := range b.Dy() {
+			bw.Write(g.Pix[y*g.Stride : y*g.Stride+b.Dx()])
+		}
+		return bw.Flush()
+	}
+	if ext == ".pgm" {
+		return fmt.Errorf("%s: the image is in colour; write .ppm or .png", name)
+	}
+	fmt.Fprintf(bw, "P6\n%d %d\n255\n", b.Dx(), b.Dy())
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			bw.Write([]byte{byte(r >> 8), byte(g >> 8), byte(bl >> 8)})
+		}
+	}
+	return bw.Flush()
 }
 
 func infoCmd(args []string, stdout io.Writer) error {
@@ -351,10 +381,10 @@ func modelCmd(args []string, stdout io.Writer) error {
 			return err
 		}
 		in := m.Info
-		fmt.Fprintf(stdout, "model:      %s\nchannels:   N=%d M=%d\nqualities:  %d (0..%d)\nscales:     %d, %.3g..%.3g\ntrained:    %d steps\n",
-			m.IDString(), in.N, in.M, in.Qualities, in.Qualities-1, len(in.Scales), in.Scales[0], in.Scales[len(in.Scales)-1], in.Step)
+		fmt.Fprintf(stdout, "model: %s\nchannels: N=%d M=%d\nqualities: %d\nscales: %d from %.3g to %.3g\ntrained: %d steps\n",
+			m.IDString(), in.N, in.M, in.Qualities, len(in.Scales), in.Scales[0], in.Scales[len(in.Scales)-1], in.Step)
 		for _, k := range []string{"g_a", "h_a", "h_s", "g_s"} {
-			fmt.Fprintf(stdout, "kMAC/pixel: %s %.2f\n", k, in.KMACPerPixel[k])
+			fmt.Fprintf(stdout, "kMAC/pixel %s: %.2f\n", k, in.KMACPerPixel[k])
 		}
 		return nil
 	case "pack":

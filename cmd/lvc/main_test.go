@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/crc32"
+	"errors"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writePNG(t *testing.T, path string, w, h int) {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 7)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := png.Encode(f, img); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func runCLI(args ...string) (string, string, error) {
+	var out, errb bytes.Buffer
+	err := run(args, &out, &errb)
+	return out.String(), errb.String(), err
+}
+
+func TestEncodeDecodeInfo(t *testing.T) {
+	dir := t.TempDir()
+	in, enc, dec := filepath.Join(dir, "in.png"), filepath.Join(dir, "x.lvc"), filepath.Join(dir, "out.ppm")
+	writePNG(t, in, 70, 50)
+	if _, _, err := runCLI("encode", in, "-o", enc, "-q", "3"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI("decode", enc, "-o", dec); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(dec)
+	if !bytes.HasPrefix(b, []byte("P6\n70 50\n255\n")) || len(b) != 13+70*50*3 {
+		t.Errorf("decoded PPM has %d bytes", len(b))
+	}
+	out, _, err := runCLI("info", enc)
+	if err != nil || !strings.Contains(out, "70x50") || !strings.Contains(out, "intra") {
+		t.Errorf("info: %v\n%s", err, out)
+	}
+	if _, _, err := runCLI("encode", in, "-o", enc, "--bpp", "0.8"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestErrorsLeaveNoOutput(t *testing.T) {
+	dir := t.TempDir()
+	in, enc := filepath.Join(dir, "in.png"), filepath.Join(dir, "x.lvc")
+	writePNG(t, in, 40, 40)
+	if _, _, err := runCLI("encode", in, "-o", enc); err != nil {
+		t.Fatal(err)
+	}
+	good, _ := os.ReadFile(enc)
+	bad := filepath.Join(dir, "bad.lvc")
+	notImage := filepath.Join(dir, "notimage.png")
+	os.WriteFile(notImage, []byte("hello"), 0o644)
+	for _, c := range []struct {
+		name string
+		data []byte
+		args []string
+	}{
+		{"truncated", good[:len(good)/2], []string{"decode", bad, "-o", filepath.Join(dir, "o1.png")}},
+		{"bad magic", append([]byte("XXXX"), good[4:]...), []string{"decode", bad, "-o", filepath.Join(dir, "o2.png")}},
+		{"unreadable image", nil, []string{"encode", notImage, "-o", filepath.Join(dir, "o3.lvc")}},
+		{"missing input", nil, []string{"encode", filepath.Join(dir, "nope.png"), "-o", filepath.Join(dir, "o4.lvc")}},
+	} {
+		if c.data != nil {
+			os.WriteFile(bad, c.data, 0o644)
+		}
+		_, _, err := runCLI(c.args...)
+		if err == nil {
+			t.Errorf("%s: no error", c.name)
+		}
+		out := c.args[len(c.args)-1]
+		if _, statErr := os.Stat(out); statErr == nil {
+			t.Errorf("%s: partial output %s left behind", c.name, out)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".tmp") {
+			t.Errorf("temporary file %s left behind", e.Name())
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	var ue usageError
+	for _, args := range [][]string{{}, {"frobnicate"}, {"encode"}, {"encode", "a.png"}, {"decode", "a", "b", "-o", "c"}, {"encode", "a.png", "-o", "b", "-q", "1", "--bpp", "1"}} {
+		if _, _, err := runCLI(args...); !errors.As(err, &ue) {
+			t.Errorf("%q: got %v, want a usage error", args, err)
+		}
+	}
+	out, _, err := runCLI("help")
+	if err != nil || !strings.Contains(out, "Examples:") {
+		t.Errorf("help: %v", err)
+	}
+}
+
+func TestAbsurdDimensionsRejectedBeforeDecoding(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "huge.png")
+	writePNG(t, in, 8, 8)
+	b, _ := os.ReadFile(in)
+	// IHDR starts at byte 8: length, "IHDR", width, height, ..., CRC.
+	binary.BigEndian.PutUint32(b[16:], 1<<20)
+	binary.BigEndian.PutUint32(b[20:], 1<<20)
+	binary.BigEndian.PutUint32(b[29:], crc32.ChecksumIEEE(b[12:29]))
+	os.WriteFile(in, b, 0o644)
+	_, _, err := runCLI("encode", in, "-o", filepath.Join(dir, "x.lvc"))
+	if err == nil || !strings.Contains(err.Error(), "outside the supported size") {
+		t.Errorf("got %v", err)
+	}
+}
