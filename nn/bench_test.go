@@ -2,6 +2,10 @@ package nn
 
 import (
 	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -41,5 +45,77 @@ func BenchmarkConv(b *testing.B) {
 	for _, k := range []int{3, 5} {
 		b.Run(fmt.Sprintf("%dx%d/fast", k, k), func(b *testing.B) { benchConv(b, k, 128, 256, 384, kernel) })
 		b.Run(fmt.Sprintf("%dx%d/portable", k, k), func(b *testing.B) { benchConv(b, k, 128, 256, 384, kernelGo) })
+	}
+}
+
+// BenchmarkGraphFile times a whole ONNX graph, for comparisons against other
+// runtimes on the same file:
+//
+//	LVC_BENCH_ONNX=g_s.onnx LVC_BENCH_SHAPE=1,96,32,48 go test -bench GraphFile ./nn
+//
+// LVC_BENCH_PORTABLE=1 forces the portable kernel.
+func BenchmarkGraphFile(b *testing.B) {
+	path := os.Getenv("LVC_BENCH_ONNX")
+	if path == "" {
+		b.Skip("LVC_BENCH_ONNX not set")
+	}
+	g := loadGraph(b, path)
+	var shape []int
+	for _, f := range strings.Split(os.Getenv("LVC_BENCH_SHAPE"), ",") {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			b.Fatalf("LVC_BENCH_SHAPE: %v", err)
+		}
+		shape = append(shape, n)
+	}
+	if os.Getenv("LVC_BENCH_PORTABLE") == "1" {
+		saved := kernel
+		kernel = kernelGo
+		defer func() { kernel = saved }()
+	}
+	x := NewTensor(shape...)
+	for i := range x.Data {
+		x.Data[i] = float32(i%11) - 5
+	}
+	if _, err := g.Run(x); err != nil { // warm-up fills the buffer pool
+		b.Fatal(err)
+	}
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	for range b.N {
+		if _, err := g.Run(x); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/1e6, "MBalloc/op")
+}
+
+// BenchmarkKernel times the micro-kernels alone, at the depth of a 3x3 conv
+// with 64 input channels.
+func BenchmarkKernel(b *testing.B) {
+	const k = 576
+	a := make([]float32, k*mr)
+	bb := make([]float32, k*nr)
+	for i := range a {
+		a[i] = float32(i%5) * 0.1
+	}
+	for i := range bb {
+		bb[i] = float32(i%3) * 0.2
+	}
+	var tile [mr * nr]float32
+	for _, c := range []struct {
+		name string
+		f    func(int, []float32, []float32, *[mr * nr]float32)
+	}{{"fast", kernel}, {"portable", kernelGo}} {
+		b.Run(c.name, func(b *testing.B) {
+			for range b.N {
+				c.f(k, a, bb, &tile)
+			}
+			b.ReportMetric(2*mr*nr*k*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
 	}
 }
