@@ -9,8 +9,7 @@ import (
 	"testing"
 )
 
-// convGraph builds a one-conv graph without going through ONNX.
-func benchConv(b *testing.B, k, ch, h, w int, kern func(int, []float32, []float32, *[mr * nr]float32)) {
+func benchConv(b *testing.B, k, ch, h, w int, kern microKernel) {
 	wt := NewTensor(ch, ch, k, k)
 	for i := range wt.Data {
 		wt.Data[i] = float32(i%17-8) * 0.01
@@ -40,11 +39,13 @@ func benchConv(b *testing.B, k, ch, h, w int, kern func(int, []float32, []float3
 	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
-// BenchmarkConv is the yardstick: 128->128 channels at 256x384.
+// BenchmarkConv is the yardstick: 128->128 channels at 256x384,
+// with every kernel this CPU has.
 func BenchmarkConv(b *testing.B) {
 	for _, k := range []int{3, 5} {
-		b.Run(fmt.Sprintf("%dx%d/fast", k, k), func(b *testing.B) { benchConv(b, k, 128, 256, 384, kernel) })
-		b.Run(fmt.Sprintf("%dx%d/portable", k, k), func(b *testing.B) { benchConv(b, k, 128, 256, 384, kernelGo) })
+		for _, kern := range availableKernels() {
+			b.Run(fmt.Sprintf("%dx%d/%s", k, k, kern.name), func(b *testing.B) { benchConv(b, k, 128, 256, 384, kern) })
+		}
 	}
 }
 
@@ -70,7 +71,7 @@ func BenchmarkGraphFile(b *testing.B) {
 	}
 	if os.Getenv("LVC_BENCH_PORTABLE") == "1" {
 		saved := kernel
-		kernel = kernelGo
+		kernel = portable
 		defer func() { kernel = saved }()
 	}
 	x := NewTensor(shape...)
@@ -95,27 +96,24 @@ func BenchmarkGraphFile(b *testing.B) {
 }
 
 // BenchmarkKernel times the micro-kernels alone, at the depth of a 3x3 conv
-// with 64 input channels.
+// with 64 input channels, on one core.
 func BenchmarkKernel(b *testing.B) {
 	const k = 576
 	a := make([]float32, k*mr)
-	bb := make([]float32, k*nr)
 	for i := range a {
 		a[i] = float32(i%5) * 0.1
 	}
-	for i := range bb {
-		bb[i] = float32(i%3) * 0.2
-	}
-	var tile [mr * nr]float32
-	for _, c := range []struct {
-		name string
-		f    func(int, []float32, []float32, *[mr * nr]float32)
-	}{{"fast", kernel}, {"portable", kernelGo}} {
-		b.Run(c.name, func(b *testing.B) {
+	for _, kern := range availableKernels() {
+		bb := make([]float32, k*kern.nr)
+		for i := range bb {
+			bb[i] = float32(i%3) * 0.2
+		}
+		tile := make([]float32, mr*kern.nr)
+		b.Run(kern.name, func(b *testing.B) {
 			for range b.N {
-				c.f(k, a, bb, &tile)
+				kern.run(k, a, bb, tile)
 			}
-			b.ReportMetric(2*mr*nr*k*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			b.ReportMetric(2*mr*float64(kern.nr)*k*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
 	}
 }

@@ -10,14 +10,19 @@ import (
 // Convolution is computed as a matrix product, out[Cout x P] = W[Cout x K] *
 // cols[K x P], with K = Cin*kh*kw and P the output positions. Weights are
 // packed once at load into panels of mr rows; input columns are gathered
-// (im2col) per tile of nr positions, so the micro-kernel reads both operands
-// contiguously. Tiles of positions are shared among goroutines.
-const (
-	mr = 6  // output channels per micro-kernel call
-	nr = 16 // output positions per micro-kernel call
-	// positionsPerTask is how many positions one goroutine task covers.
-	positionsPerTask = 4 * nr
-)
+// (im2col) per tile of the kernel's nr positions, so the micro-kernel reads
+// both operands contiguously. Tiles of positions are shared among goroutines.
+const mr = 6 // output channels per micro-kernel call
+
+// A microKernel computes tile[r][j] = sum_k a[k][r] * b[k][j] for an mr x nr
+// tile, with a packed mr-wide and b packed nr-wide.
+type microKernel struct {
+	name string
+	nr   int
+	run  func(k int, a, b, tile []float32)
+}
+
+var portable = microKernel{"portable", 16, kernelGo}
 
 type activation uint8
 
@@ -140,6 +145,9 @@ func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 		return out, nil
 	}
 	positions := oh * ow
+	kern := kernel
+	nr := kern.nr
+	positionsPerTask := 4 * nr
 	tasks := (positions + positionsPerTask - 1) / positionsPerTask
 	workers := min(runtime.GOMAXPROCS(0), tasks)
 	var next sync.Mutex
@@ -151,7 +159,8 @@ func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 			defer wg.Done()
 			k := c.cin * c.kh * c.kw
 			cols := make([]float32, k*nr)
-			var tile [mr * nr]float32
+			tile := make([]float32, mr*nr)
+			runs := make([]run, nr)
 			for {
 				next.Lock()
 				t := task
@@ -162,10 +171,10 @@ func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 				}
 				for p0 := t * positionsPerTask; p0 < min(positions, (t+1)*positionsPerTask); p0 += nr {
 					np := min(nr, positions-p0)
-					c.gather(x.Data, h, w, ow, p0, np, cols)
+					c.gather(x.Data, h, w, ow, p0, np, nr, cols, runs)
 					for o0 := 0; o0 < c.cout; o0 += mr {
-						kernel(k, c.packed[o0*k:], cols, &tile)
-						c.store(&tile, out.Data, positions, o0, p0, np)
+						kern.run(k, c.packed[o0*k:(o0+mr)*k], cols, tile)
+						c.store(tile, nr, out.Data, positions, o0, p0, np)
 					}
 				}
 			}
@@ -175,13 +184,14 @@ func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 	return out, nil
 }
 
+// A run is a stretch of output positions within one output row.
+type run struct{ oy, ox, i, n int }
+
 // gather writes the im2col columns of positions p0..p0+np-1 as cols[k][nr],
 // zero where the kernel window hangs over the padding. Positions are split
 // into runs within one output row, so that for stride 1 each run is a plain
 // copy of an input row segment.
-func (c *convOp) gather(x []float32, h, w, ow, p0, np int, cols []float32) {
-	type run struct{ oy, ox, i, n int }
-	var runs [nr]run
+func (c *convOp) gather(x []float32, h, w, ow, p0, np, nr int, cols []float32, runs []run) {
 	nruns := 0
 	for i := 0; i < np; {
 		oy, ox := (p0+i)/ow, (p0+i)%ow
@@ -225,7 +235,7 @@ func (c *convOp) gather(x []float32, h, w, ow, p0, np int, cols []float32) {
 	}
 }
 
-func (c *convOp) store(tile *[mr * nr]float32, out []float32, positions, o0, p0, np int) {
+func (c *convOp) store(tile []float32, nr int, out []float32, positions, o0, p0, np int) {
 	for r := 0; r < mr && o0+r < c.cout; r++ {
 		b := c.bias[o0+r]
 		dst := out[(o0+r)*positions+p0 : (o0+r)*positions+p0+np]
@@ -278,10 +288,10 @@ func (c *convOp) depthwise(x []float32, h, w int, out []float32, oh, ow int) {
 	}
 }
 
-// kernelGo computes tile[r][j] = sum_k a[k][r] * b[k][j] for an mr x nr tile,
-// with a packed mr-wide and b packed nr-wide. Three rows by four columns of
+// kernelGo is the portable micro-kernel. Three rows by four columns of
 // accumulators stay in registers.
-func kernelGo(k int, a, b []float32, tile *[mr * nr]float32) {
+func kernelGo(k int, a, b, tile []float32) {
+	nr := len(tile) / mr
 	a = a[:k*mr]
 	b = b[:k*nr]
 	for r0 := 0; r0 < mr; r0 += 3 {

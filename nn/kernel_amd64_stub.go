@@ -3,4 +3,7 @@
 package nn
 
 // kernelAVX2 computes tile = A·B for an mr x k panel A and a k x nr panel B, with AVX2 and FMA.
-func kernelAVX2(k int, a *float32, b *float32, tile *[96]float32)
+func kernelAVX2(k int, a *float32, b *float32, tile *float32)
+
+// kernelAVX512 computes tile = A·B for an mr x k panel A and a k x nr panel B, with AVX-512F.
+func kernelAVX512(k int, a *float32, b *float32, tile *float32)

@@ -3,4 +3,6 @@
 package nn
 
 // kernel is the portable micro-kernel on this architecture.
-var kernel = kernelGo
+var kernel = portable
+
+func availableKernels() []microKernel { return []microKernel{portable} }

@@ -109,24 +109,45 @@ func TestTinyModelGoldens(t *testing.T) {
 	}
 }
 
-func TestKernelMatchesPortable(t *testing.T) {
-	for _, k := range []int{1, 7, 64, 577} {
-		a := make([]float32, k*mr)
-		b := make([]float32, k*nr)
-		for i := range a {
-			a[i] = float32(i%13) - 6
-		}
-		for i := range b {
-			b[i] = float32(i%7)*0.25 - 0.5
-		}
-		var want, got [mr * nr]float32
-		kernelGo(k, a, b, &want)
-		kernel(k, a, b, &got)
-		for i := range want {
-			if d := math.Abs(float64(want[i] - got[i])); d > 1e-3*math.Max(1, math.Abs(float64(want[i]))) {
-				t.Fatalf("k=%d element %d: %v vs portable %v", k, i, got[i], want[i])
+func TestKernelsMatchPortable(t *testing.T) {
+	for _, kern := range availableKernels() {
+		nr := kern.nr
+		for _, k := range []int{1, 3, 4, 7, 64, 577} {
+			a := make([]float32, k*mr)
+			b := make([]float32, k*nr)
+			for i := range a {
+				a[i] = float32(i%13) - 6
+			}
+			for i := range b {
+				b[i] = float32(i%7)*0.25 - 0.5
+			}
+			want := make([]float32, mr*nr)
+			got := make([]float32, mr*nr)
+			kernelGo(k, a, b, want)
+			kern.run(k, a, b, got)
+			for i := range want {
+				if d := math.Abs(float64(want[i] - got[i])); d > 1e-3*math.Max(1, math.Abs(float64(want[i]))) {
+					t.Fatalf("%s k=%d element %d: %v vs portable %v", kern.name, k, i, got[i], want[i])
+				}
 			}
 		}
+	}
+}
+
+// TestGraphSameWithEveryKernel runs a model with each kernel the CPU has.
+func TestGraphSameWithEveryKernel(t *testing.T) {
+	saved := kernel
+	defer func() { kernel = saved }()
+	in := readTensor(t, "../testdata/tiny/g_s.in.pb")
+	want := readTensor(t, "../testdata/tiny/g_s.out.pb")
+	for _, kern := range availableKernels() {
+		kernel = kern
+		g := loadGraph(t, "../testdata/tiny/g_s.onnx")
+		got, err := g.Run(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkClose(t, kern.name, got, want)
 	}
 }
 

@@ -10,45 +10,83 @@ import (
 	"github.com/mmcloughlin/avo/reg"
 )
 
-// The tile is mr=6 rows by nr=16 columns: two 8-wide YMM accumulators per
-// row, 12 in all, plus two B vectors and one broadcast A value, which fits
-// the 16 YMM registers.
-const mr, nr = 6, 16
+// Both kernels compute a tile of mr=6 rows. AVX2 covers 16 columns with two
+// 8-wide YMM accumulators per row (12 of 16 registers); AVX-512 covers 64
+// columns with four 16-wide ZMM accumulators per row (24 of 32), which needs
+// fewer loads and broadcasts per multiply-add.
+const mr = 6
+
+type vecKind struct {
+	name  string
+	width int // floats per register
+	regs  int // registers per tile row
+	alloc func() reg.VecVirtual
+	zero  func(reg.VecVirtual)
+	doc   string
+}
+
+// step accumulates one k step, u steps past a and b.
+func step(v vecKind, a, b reg.Register, acc []reg.VecVirtual, u int) {
+	nr := v.width * v.regs
+	bs := make([]reg.VecVirtual, v.regs)
+	for i := range bs {
+		bs[i] = v.alloc()
+		VMOVUPS(Mem{Base: b, Disp: 4 * (nr*u + v.width*i)}, bs[i])
+	}
+	for r := 0; r < mr; r++ {
+		t := v.alloc()
+		VBROADCASTSS(Mem{Base: a, Disp: 4 * (mr*u + r)}, t)
+		for i := range bs {
+			VFMADD231PS(bs[i], t, acc[v.regs*r+i])
+		}
+	}
+}
 
 func main() {
-	TEXT("kernelAVX2", NOSPLIT, "func(k int, a, b *float32, tile *[96]float32)")
-	Doc("kernelAVX2 computes tile = A·B for an mr x k panel A and a k x nr panel B, with AVX2 and FMA.")
+	kernel(vecKind{"kernelAVX2", 8, 2, YMM, func(r reg.VecVirtual) { VXORPS(r, r, r) }, "AVX2 and FMA"})
+	// VXORPS on ZMM needs AVX512DQ; VPXORD needs only AVX512F.
+	kernel(vecKind{"kernelAVX512", 16, 4, ZMM, func(r reg.VecVirtual) { VPXORD(r, r, r) }, "AVX-512F"})
+	Generate()
+}
+
+func kernel(v vecKind) {
+	nr := v.width * v.regs
+	TEXT(v.name, NOSPLIT, "func(k int, a, b, tile *float32)")
+	Doc(v.name + " computes tile = A·B for an mr x k panel A and a k x nr panel B, with " + v.doc + ".")
 	k := Load(Param("k"), GP64())
 	a := Load(Param("a"), GP64())
 	b := Load(Param("b"), GP64())
-	acc := make([]reg.VecVirtual, 2*mr)
+	acc := make([]reg.VecVirtual, v.regs*mr)
 	for i := range acc {
-		acc[i] = YMM()
-		VXORPS(acc[i], acc[i], acc[i])
+		acc[i] = v.alloc()
+		v.zero(acc[i])
 	}
+	// The main loop handles four k steps per iteration, the tail one.
+	Label("loop4")
+	CMPQ(k, Imm(4))
+	JL(LabelRef("loop"))
+	for u := 0; u < 4; u++ {
+		step(v, a, b, acc, u)
+	}
+	ADDQ(U32(4*4*mr), a)
+	ADDQ(U32(uint32(4*4*nr)), b)
+	SUBQ(Imm(4), k)
+	JMP(LabelRef("loop4"))
 	Label("loop")
 	TESTQ(k, k)
 	JE(LabelRef("done"))
-	b0, b1 := YMM(), YMM()
-	VMOVUPS(Mem{Base: b}, b0)
-	VMOVUPS(Mem{Base: b, Disp: 32}, b1)
-	for r := 0; r < mr; r++ {
-		t := YMM()
-		VBROADCASTSS(Mem{Base: a, Disp: 4 * r}, t)
-		VFMADD231PS(b0, t, acc[2*r])
-		VFMADD231PS(b1, t, acc[2*r+1])
-	}
-	ADDQ(Imm(4*mr), a)
-	ADDQ(Imm(4*nr), b)
+	step(v, a, b, acc, 0)
+	ADDQ(U32(4*mr), a)
+	ADDQ(U32(uint32(4*nr)), b)
 	DECQ(k)
 	JMP(LabelRef("loop"))
 	Label("done")
 	tile := Load(Param("tile"), GP64())
 	for r := 0; r < mr; r++ {
-		VMOVUPS(acc[2*r], Mem{Base: tile, Disp: 4 * nr * r})
-		VMOVUPS(acc[2*r+1], Mem{Base: tile, Disp: 4*nr*r + 32})
+		for i := 0; i < v.regs; i++ {
+			VMOVUPS(acc[v.regs*r+i], Mem{Base: tile, Disp: 4 * (nr*r + v.width*i)})
+		}
 	}
 	VZEROUPPER()
 	RET()
-	Generate()
 }
