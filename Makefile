@@ -29,9 +29,10 @@ vet:
 test-go:
 	$(GO) test ./...
 
-# The entropy coder must give the same bytes under js/wasm as on the host.
+# The same golden hashes (entropy bytes, fixed-point h_s output, exact
+# latents) must hold under js/wasm, where the portable kernels run.
 test-wasm:
-	PATH="$(WASMEXEC):$$PATH" GOOS=js GOARCH=wasm $(GO) test ./entropy/
+	PATH="$(WASMEXEC):$$PATH" GOOS=js GOARCH=wasm $(GO) test ./entropy/ ./nn/ ./container/ ./codec/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

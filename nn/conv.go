@@ -240,17 +240,23 @@ func (c *convOp) store(tile []float32, nr int, out []float32, positions, o0, p0,
 		b := c.bias[o0+r]
 		dst := out[(o0+r)*positions+p0 : (o0+r)*positions+p0+np]
 		src := tile[r*nr : r*nr+np]
-		for i, v := range src {
-			v += b
-			switch c.act {
-			case actRelu:
-				v = max(v, 0)
-			case actLeaky:
+		switch c.act {
+		case actNone:
+			for i, v := range src {
+				dst[i] = v + b
+			}
+		case actRelu:
+			for i, v := range src {
+				dst[i] = max(v+b, 0)
+			}
+		case actLeaky:
+			for i, v := range src {
+				v += b
 				if v < 0 {
 					v *= c.alpha
 				}
+				dst[i] = v
 			}
-			dst[i] = v
 		}
 	}
 }

@@ -149,48 +149,76 @@ func (fg *FixedGraph) Run(in []int32, c, h, w int) ([]int32, [3]int, error) {
 	return x, [3]int{c, h, w}, nil
 }
 
+// run convolves in padded coordinates: the input planes get a zero border
+// of fc.pad, and accumulators span the padded width, so that each kernel tap
+// is one long contiguous multiply-add over the whole plane. Four output
+// channels share each input load. The extra columns are dropped at the end.
 func (fc *fixedConv) run(x []int32, h, w int) []int32 {
+	p := fc.pad
+	pw := w + 2*p
+	n := h * pw // accumulators per output channel, in padded width
+	// The last taps read up to 2p past the padded plane; keep them zero.
+	padded := make([]int64, fc.cin*(h+2*p)*pw+2*p)
+	plane := (h + 2*p) * pw
+	for ci := range fc.cin {
+		for y := range h {
+			dst := padded[ci*plane+(y+p)*pw+p:]
+			for xx, v := range x[(ci*h+y)*w : (ci*h+y+1)*w] {
+				dst[xx] = int64(v)
+			}
+		}
+	}
 	out := make([]int32, fc.cout*h*w)
+	const group = 4
+	groups := (fc.cout + group - 1) / group
 	var wg sync.WaitGroup
-	workers := runtime.GOMAXPROCS(0)
+	workers := min(runtime.GOMAXPROCS(0), groups)
 	for wk := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			acc := make([]int64, h*w)
-			for o := wk; o < fc.cout; o += workers {
-				for i := range acc {
-					acc[i] = fc.bias[o]
+			acc := make([]int64, group*n)
+			for g := wk; g < groups; g += workers {
+				o0 := g * group
+				og := min(group, fc.cout-o0)
+				for j := range og {
+					clear(acc[j*n : (j+1)*n])
+					for i := range n {
+						acc[j*n+i] = fc.bias[o0+j]
+					}
 				}
+				a0, a1, a2, a3 := acc[:n], acc[n:2*n], acc[2*n:3*n], acc[3*n:4*n]
 				for ci := range fc.cin {
-					plane := x[ci*h*w : (ci+1)*h*w]
 					for ky := range fc.k {
 						for kx := range fc.k {
-							wt := fc.w[((o*fc.cin+ci)*fc.k+ky)*fc.k+kx]
-							dx := kx - fc.pad
-							x0, x1 := max(0, -dx), min(w, w-dx)
-							for y := range h {
-								iy := y + ky - fc.pad
-								if iy < 0 || iy >= h || x0 >= x1 {
-									continue
-								}
-								src := plane[iy*w+x0+dx : iy*w+x1+dx]
-								dst := acc[y*w+x0 : y*w+x1]
-								for i, v := range src {
-									dst[i] += int64(v) * wt
-								}
+							src := padded[ci*plane+ky*pw+kx:][:n]
+							var wt [group]int64
+							for j := range og {
+								wt[j] = fc.w[(((o0+j)*fc.cin+ci)*fc.k+ky)*fc.k+kx]
+							}
+							w0, w1, w2, w3 := wt[0], wt[1], wt[2], wt[3]
+							for i, v := range src {
+								a0[i] += v * w0
+								a1[i] += v * w1
+								a2[i] += v * w2
+								a3[i] += v * w3
 							}
 						}
 					}
 				}
-				res := out[o*h*w : (o+1)*h*w]
-				for i, a := range acc {
-					v := (a + 1<<(FixedFracBits-1)) >> FixedFracBits
-					v = min(max(v, math.MinInt32), math.MaxInt32)
-					if fc.relu {
-						v = max(v, 0)
+				for j := range og {
+					res := out[(o0+j)*h*w : (o0+j+1)*h*w]
+					for y := range h {
+						row := acc[j*n+y*pw : j*n+y*pw+w]
+						for xx, a := range row {
+							v := (a + 1<<(FixedFracBits-1)) >> FixedFracBits
+							v = min(max(v, math.MinInt32), math.MaxInt32)
+							if fc.relu {
+								v = max(v, 0)
+							}
+							res[y*w+xx] = int32(v)
+						}
 					}
-					res[i] = int32(v)
 				}
 			}
 		}()

@@ -2,7 +2,7 @@ package nn
 
 import "golang.org/x/sys/cpu"
 
-//go:generate sh -c "cd asm && go run . -out ../kernel_amd64.s -stubs ../kernel_amd64_stub.go -pkg nn"
+//go:generate sh -c "cd asm && go run . -out ../kernel_amd64.s -stubs ../kernel_stub_amd64.go -pkg nn"
 
 // kernel is the widest micro-kernel the CPU runs: AVX-512 (6 x 64 tile),
 // AVX2 with FMA (6 x 16), or the portable one.

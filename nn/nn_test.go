@@ -1,6 +1,9 @@
 package nn
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"math"
 	"os"
 	"path/filepath"
@@ -221,4 +224,33 @@ func mustRead(t testing.TB, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// fixedGoldenSHA256 pins the exact output of the fixed-point h_s of the tiny
+// model on a fixed input: any change of FixedGraph's arithmetic, however
+// small, would make old bitstreams undecodable, and shows up here.
+const fixedGoldenSHA256 = "0ec5f2e9393be0f1de52a47351c8a0194416fc5ecfa4a90e32fc3b2858266245"
+
+func TestFixedGraphExactOutput(t *testing.T) {
+	fg, err := LoadFixed(mustRead(t, "../testdata/tiny/h_s.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const c, h, w = 4, 5, 7
+	in := make([]int32, c*h*w)
+	for i := range in {
+		in[i] = int32((i*7919)%13-6) << FixedFracBits
+	}
+	out, _, err := fg.Run(in, c, h, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4*len(out))
+	for i, v := range out {
+		binary.LittleEndian.PutUint32(buf[4*i:], uint32(v))
+	}
+	sum := sha256.Sum256(buf)
+	if got := hex.EncodeToString(sum[:]); got != fixedGoldenSHA256 {
+		t.Fatalf("fixed-point output hash %s, want %s", got, fixedGoldenSHA256)
+	}
 }

@@ -1,7 +1,7 @@
 // Command asm generates nn's amd64 micro-kernel with avo. It is its own
 // module so that avo is needed only to regenerate, never to build lvc:
 //
-//	cd nn/asm && go run . -out ../kernel_amd64.s -stubs ../kernel_amd64_stub.go -pkg nn
+//	cd nn/asm && go run . -out ../kernel_amd64.s -stubs ../kernel_stub_amd64.go -pkg nn
 package main
 
 import (
