@@ -7,7 +7,7 @@ WASMEXEC = $(shell $(GO) env GOROOT)/lib/wasm
 SAMPLE  ?= testdata/sample.png
 OUT     ?= /tmp/lvc-demo
 
-.PHONY: all build demo test test-go test-wasm vet bench fuzz train-deps train export rd clean
+.PHONY: all build demo test test-go test-wasm vet bench fuzz train-deps train export rd wasm serve clean
 
 all: build
 
@@ -56,5 +56,14 @@ train:
 rd: build
 	$(PYTHON) train/rd.py --lvc ./bin/lvc
 
+# The browser viewer: wasm/web/index.html with lvc.wasm and Go's wasm_exec.js.
+wasm:
+	GOOS=js GOARCH=wasm $(GO) build -o wasm/web/lvc.wasm ./wasm
+	cp "$(WASMEXEC)/wasm_exec.js" wasm/web/
+
+serve: wasm
+	@echo "open http://localhost:8080/ (or ?src=FILE.lvc for a file in wasm/web)"
+	cd wasm/web && $(PYTHON) -m http.server 8080 --bind 127.0.0.1
+
 clean:
-	rm -rf bin
+	rm -rf bin wasm/web/lvc.wasm wasm/web/wasm_exec.js
