@@ -102,8 +102,8 @@ func LoadModel(b []byte) (*Model, error) {
 	if in.N < 1 || in.M < 1 || in.N > maxModelChannels || in.M > maxModelChannels || in.Qualities < 1 || in.Qualities > 64 || in.Stride != 64 {
 		return nil, fmt.Errorf("codec: model META out of range: n=%d m=%d qualities=%d stride=%d", in.N, in.M, in.Qualities, in.Stride)
 	}
-	if in.Family != "gaussian" {
-		return nil, fmt.Errorf("codec: model family %q is not supported", in.Family)
+	if _, err := familyOf(in.Family); err != nil {
+		return nil, err
 	}
 	var err error
 	if m.gA, err = nn.Load(sections["G_A "]); err != nil {
@@ -187,7 +187,11 @@ func PackModel(dir string) ([]byte, error) {
 	if err := json.Unmarshal(raw, &p); err != nil {
 		return nil, fmt.Errorf("codec: params.json: %w", err)
 	}
-	ty, err := entropy.ConditionalTables(entropy.Gaussian, p.Scales, TablePrecision)
+	family, err := familyOf(p.Family)
+	if err != nil {
+		return nil, err
+	}
+	ty, err := entropy.ConditionalTables(family, p.Scales, TablePrecision)
 	if err != nil {
 		return nil, err
 	}
@@ -247,4 +251,16 @@ func PackModel(dir string) ([]byte, error) {
 		return nil, fmt.Errorf("codec: packed model does not load: %w", err)
 	}
 	return out, nil
+}
+
+// familyOf maps the model file's "family" to the distribution its y tables
+// were built for.
+func familyOf(name string) (entropy.Family, error) {
+	switch name {
+	case "gaussian":
+		return entropy.Gaussian, nil
+	case "laplace":
+		return entropy.Laplace, nil
+	}
+	return 0, fmt.Errorf("codec: model family %q is not supported (gaussian or laplace)", name)
 }

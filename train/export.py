@@ -122,7 +122,7 @@ def export_model(model, out, fp16=True):
         gains_dec = torch.exp(model.log_gain_dec).tolist()
     params = {
         "n": n, "m": m, "qualities": NUM_QUALITIES, "lambdas": lambdas(), "stride": 64,
-        "family": "gaussian", "scales": scale_table(),
+        "family": model.family, "scales": scale_table(),
         "gain_enc": gains_enc, "gain_dec": gains_dec,
         "z_pmfs": z_pmfs(model.prior_z),
         "kmac_per_pixel": {
@@ -234,7 +234,7 @@ def write_model_goldens(nets, out, size=(32, 64)):
 
 def load_model(ckpt):
     ck = torch.load(ckpt, map_location="cpu")
-    model = HyperpriorModel(ck["n"], ck["m"])
+    model = HyperpriorModel(ck["n"], ck["m"], family=ck.get("family", "gaussian"))
     model.load_state_dict(ck["model"])
     return model, ck["step"]
 

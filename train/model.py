@@ -121,6 +121,19 @@ def gaussian_likelihood(v, scale):
     return upper - lower
 
 
+def laplace_likelihood(v, scale):
+    """The same for a zero-mean Laplace distribution with standard deviation scale."""
+    b = scale.clamp(min=SCALE_MIN) / math.sqrt(2)
+    v = torch.abs(v)
+    # For v >= 0.5 both bin edges are positive; the bin around 0 is special.
+    upper = 1 - 0.5 * torch.exp(-(v + 0.5) / b)
+    lower = torch.where(v >= 0.5, 1 - 0.5 * torch.exp(-(v - 0.5) / b), 0.5 * torch.exp((v - 0.5) / b))
+    return upper - lower
+
+
+LIKELIHOODS = {"gaussian": gaussian_likelihood, "laplace": laplace_likelihood}
+
+
 class LikelihoodBound(torch.autograd.Function):
     """Clamp likelihoods from below, passing gradients that push them up."""
 
@@ -146,9 +159,9 @@ def ste_round(x):
 
 
 class HyperpriorModel(nn.Module):
-    def __init__(self, n=64, m=96, qualities=NUM_QUALITIES):
+    def __init__(self, n=64, m=96, qualities=NUM_QUALITIES, family="gaussian"):
         super().__init__()
-        self.n, self.m = n, m
+        self.n, self.m, self.family = n, m, family
         self.g_a = nn.Sequential(
             conv(3, n, 5, 2), GDN(n), conv(n, n, 5, 2), GDN(n),
             conv(n, n, 5, 2), GDN(n), conv(n, m, 5, 2))
@@ -185,7 +198,7 @@ class HyperpriorModel(nn.Module):
         # Rate from the noisy proxy; the synthesis sees the rounded residual
         # (straight-through), which matches what the decoder will get.
         y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
-        lik_y = bound_likelihood(gaussian_likelihood(y_noisy - mean, scale))
+        lik_y = bound_likelihood(LIKELIHOODS[self.family](y_noisy - mean, scale))
         y_hat = ste_round(y - mean) + mean
         x_hat = self.g_s(y_hat * gd)
         bits = -(torch.log2(lik_y).sum((1, 2, 3)) + torch.log2(lik_z).sum((1, 2, 3)))

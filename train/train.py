@@ -100,6 +100,7 @@ def main():
     ap.add_argument("--steps", type=int, default=40000)
     ap.add_argument("--n", type=int, default=64)
     ap.add_argument("--m", type=int, default=96)
+    ap.add_argument("--family", choices=["gaussian", "laplace"], default="gaussian")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--patch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=5e-4)
@@ -120,7 +121,7 @@ def main():
     torch.set_flush_denormal(True)
     os.makedirs(args.run, exist_ok=True)
     ckpt_path = os.path.join(args.run, "ckpt.pt")
-    model = HyperpriorModel(args.n, args.m)
+    model = HyperpriorModel(args.n, args.m, family=args.family)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     step = 0
     if os.path.exists(ckpt_path):
@@ -186,7 +187,7 @@ def main():
         if time.time() - last_ckpt > args.ckpt_every or step == args.steps:
             tmp = ckpt_path + ".tmp"
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                        "n": args.n, "m": args.m}, tmp)
+                        "n": args.n, "m": args.m, "family": args.family}, tmp)
             os.replace(tmp, ckpt_path)
             last_ckpt = time.time()
     logf.close()
