@@ -7,6 +7,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/lvc-codec/lvc/entropy"
 	"github.com/lvc-codec/lvc/models"
 )
 
@@ -52,4 +53,33 @@ func BenchmarkDecode(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkEntropyDecodeKodak decodes the y sub-stream of a Kodak image with
+// its real table indices: the entropy coder alone on real statistics.
+func BenchmarkEntropyDecodeKodak(b *testing.B) {
+	m, img := benchSetup(b)
+	var enc entropy.Encoder
+	streams, _, err := m.encodeFrame(img, 4<<8, &enc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, _, _, _, zw, zh := m.latentGeometry(img.Bounds().Dx(), img.Bounds().Dy())
+	z := make([]int32, m.Info.N*zw*zh)
+	if err := entropy.Decode(streams[0], z, channelIndex(m.Info.N, zw*zh), m.tablesZ); err != nil {
+		b.Fatal(err)
+	}
+	_, tables, err := m.hyperParams(z, zw, zh)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sym := make([]int32, len(tables))
+	b.SetBytes(int64(len(streams[1])))
+	b.ResetTimer()
+	for range b.N {
+		if err := entropy.Decode(streams[1], sym, tables, m.tablesY); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)*float64(len(sym))/b.Elapsed().Seconds()/1e6, "Msym/s")
 }

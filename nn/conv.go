@@ -144,7 +144,21 @@ func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 		c.depthwise(x.Data, h, w, out.Data, oh, ow)
 		return out, nil
 	}
-	positions := oh * ow
+	k := c.cin * c.kh * c.kw
+	overTiles(oh*ow, k, func(kern microKernel, p0, np int, cols, tile []float32, runs []run) {
+		c.gather(x.Data, h, w, ow, p0, np, kern.nr, cols, runs)
+		for o0 := 0; o0 < c.cout; o0 += mr {
+			kern.run(k, c.packed[o0*k:(o0+mr)*k], cols, tile)
+			c.store(tile, kern.nr, out.Data, oh*ow, o0, p0, np)
+		}
+	})
+	return out, nil
+}
+
+// overTiles calls fn for every tile of the micro-kernel's nr positions out
+// of positions, spread over goroutines that each own scratch for a k-deep
+// column panel, an mr x nr result tile and the gather's runs.
+func overTiles(positions, k int, fn func(kern microKernel, p0, np int, cols, tile []float32, runs []run)) {
 	kern := kernel
 	nr := kern.nr
 	positionsPerTask := 4 * nr
@@ -157,7 +171,6 @@ func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			k := c.cin * c.kh * c.kw
 			cols := make([]float32, k*nr)
 			tile := make([]float32, mr*nr)
 			runs := make([]run, nr)
@@ -170,18 +183,12 @@ func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 					return
 				}
 				for p0 := t * positionsPerTask; p0 < min(positions, (t+1)*positionsPerTask); p0 += nr {
-					np := min(nr, positions-p0)
-					c.gather(x.Data, h, w, ow, p0, np, nr, cols, runs)
-					for o0 := 0; o0 < c.cout; o0 += mr {
-						kern.run(k, c.packed[o0*k:(o0+mr)*k], cols, tile)
-						c.store(tile, nr, out.Data, positions, o0, p0, np)
-					}
+					fn(kern, p0, min(nr, positions-p0), cols, tile, runs)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	return out, nil
 }
 
 // A run is a stretch of output positions within one output row.

@@ -149,8 +149,23 @@ func (g *Graph) planFrees() {
 	for id, i := range last {
 		if _, isInput := g.inputSlot(id); !isInput {
 			g.steps[i].free = append(g.steps[i].free, id)
+			// An op that may overwrite its input does so when this step is
+			// the input's last reader.
+			if gdn, ok := g.steps[i].op.(*gdnOp); ok && g.steps[i].in[0] == id && countIn(g.steps[i].in, id) == 1 {
+				gdn.inPlace = true
+			}
 		}
 	}
+}
+
+func countIn(ids []int, id int) int {
+	n := 0
+	for _, v := range ids {
+		if v == id {
+			n++
+		}
+	}
+	return n
 }
 
 func (g *Graph) inputSlot(id int) (string, bool) {

@@ -152,9 +152,14 @@ func (d *depthToSpace) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 
 // gdnOp is generalized divisive normalization, fused from its exported
 // pattern x / sqrt(Conv1x1(x*x, gamma, beta)) (or x * sqrt(...) inverse).
+// It works tile by tile: the squares of a tile of positions go straight
+// into the GEMM panel and the normalization is applied as the tile is
+// stored, so neither x*x nor the norm is ever a whole tensor. When the graph
+// frees x at this step, the result overwrites x.
 type gdnOp struct {
 	norm    *convOp
 	inverse bool
+	inPlace bool
 }
 
 func newGDN(n onnxNode, in []*Tensor) (op, error) {
@@ -162,7 +167,8 @@ func newGDN(n onnxNode, in []*Tensor) (op, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.kh != 1 || c.kw != 1 || c.cin != c.cout || c.groups != 1 {
+	if c.kh != 1 || c.kw != 1 || c.cin != c.cout || c.groups != 1 || c.padT+c.padL+c.padB+c.padR != 0 ||
+		c.strideH != 1 || c.strideW != 1 {
 		return nil, errors.New("GDN needs a square 1x1 gamma")
 	}
 	return &gdnOp{norm: c, inverse: n.attrs["inverse"].i == 1}, nil
@@ -170,24 +176,41 @@ func newGDN(n onnxNode, in []*Tensor) (op, error) {
 
 func (g *gdnOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 	x := in[0]
-	sq := p.get(x.Shape...)
-	for i, v := range x.Data {
-		sq.Data[i] = v * v
+	ch, h, w, ok := x.dims4()
+	if !ok || ch != g.norm.cin {
+		return nil, fmt.Errorf("input %v, want [1 %d H W]", x.Shape, g.norm.cin)
 	}
-	norm, err := g.norm.run([]*Tensor{sq}, p)
-	if err != nil {
-		return nil, err
+	out := x
+	if !g.inPlace {
+		out = p.get(x.Shape...)
 	}
-	out := sq // reuse: the squares are no longer needed
-	for i, v := range x.Data {
-		s := float32(math.Sqrt(float64(norm.Data[i])))
-		if g.inverse {
-			out.Data[i] = v * s
-		} else {
-			out.Data[i] = v / s
+	positions := h * w
+	overTiles(positions, ch, func(kern microKernel, p0, np int, cols, tile []float32, _ []run) {
+		nr := kern.nr
+		for c := range ch {
+			row := cols[c*nr : (c+1)*nr]
+			for i, v := range x.Data[c*positions+p0 : c*positions+p0+np] {
+				row[i] = v * v
+			}
+			clear(row[np:])
 		}
-	}
-	p.put(norm)
+		for o0 := 0; o0 < ch; o0 += mr {
+			kern.run(ch, g.norm.packed[o0*ch:(o0+mr)*ch], cols, tile)
+			for r := 0; r < mr && o0+r < ch; r++ {
+				beta := g.norm.bias[o0+r]
+				src := x.Data[(o0+r)*positions+p0 : (o0+r)*positions+p0+np]
+				dst := out.Data[(o0+r)*positions+p0 : (o0+r)*positions+p0+np]
+				for i, v := range src {
+					s := float32(math.Sqrt(float64(tile[r*nr+i] + beta)))
+					if g.inverse {
+						dst[i] = v * s
+					} else {
+						dst[i] = v / s
+					}
+				}
+			}
+		}
+	})
 	return out, nil
 }
 
