@@ -39,10 +39,12 @@ type convOp struct {
 	padB, padR        int
 	groups            int // 1, or cin for depthwise
 	packed            []float32
-	weights           []float32 // original layout, for depthwise
+	weights           []float32 // [cout][cin/groups][kh][kw], as loaded
 	bias              []float32
 	act               activation
 	alpha             float32 // LeakyRelu slope
+	d2s               int     // fused depth-to-space block size, 0 if none
+	d2sCRD            bool
 }
 
 func newConv(n onnxNode, in []*Tensor) (*convOp, error) {
@@ -93,6 +95,17 @@ func newConv(n onnxNode, in []*Tensor) (*convOp, error) {
 	if a, ok := n.attrs["lvc.act"]; ok { // set by fuse
 		c.act, c.alpha = activation(a.i), a.f
 	}
+	if a, ok := n.attrs["lvc.d2s"]; ok { // set by fuse
+		b := int(a.i)
+		if b < 1 || b > 16 || c.cout%(b*b) != 0 {
+			return nil, fmt.Errorf("depth-to-space block %d for %d channels", b, c.cout)
+		}
+		mode := string(a.s)
+		if mode != "" && mode != "DCR" && mode != "CRD" {
+			return nil, fmt.Errorf("depth-to-space mode %q not supported", mode)
+		}
+		c.d2s, c.d2sCRD = b, mode == "CRD"
+	}
 	if c.kh < 1 || c.kw < 1 || c.kh > 32 || c.kw > 32 || c.cout < 1 || c.cin < 1 {
 		return nil, fmt.Errorf("weight shape %v not supported", w.Shape)
 	}
@@ -139,7 +152,12 @@ func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 		return nil, fmt.Errorf("input %v smaller than the %dx%d kernel", x.Shape, c.kh, c.kw)
 	}
 	oh, ow := c.outSize(h, w)
-	out := p.get(1, c.cout, oh, ow)
+	var out *Tensor
+	if b := c.d2s; b > 0 {
+		out = p.get(1, c.cout/(b*b), oh*b, ow*b)
+	} else {
+		out = p.get(1, c.cout, oh, ow)
+	}
 	if c.groups != 1 {
 		c.depthwise(x.Data, h, w, out.Data, oh, ow)
 		return out, nil
@@ -149,7 +167,11 @@ func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 		c.gather(x.Data, h, w, ow, p0, np, kern.nr, cols, runs)
 		for o0 := 0; o0 < c.cout; o0 += mr {
 			kern.run(k, c.packed[o0*k:(o0+mr)*k], cols, tile)
-			c.store(tile, kern.nr, out.Data, oh*ow, o0, p0, np)
+			if c.d2s > 0 {
+				c.storeDepthToSpace(tile, kern.nr, out.Data, oh, ow, o0, p0, np)
+			} else {
+				c.store(tile, kern.nr, out.Data, oh*ow, o0, p0, np)
+			}
 		}
 	})
 	return out, nil
@@ -263,6 +285,42 @@ func (c *convOp) store(tile []float32, nr int, out []float32, positions, o0, p0,
 					v *= c.alpha
 				}
 				dst[i] = v
+			}
+		}
+	}
+}
+
+// storeDepthToSpace stores a tile where depth-to-space would move it: output
+// channel o of position (y, x) lands at channel o/(b*b) (CRD) or o%C (DCR),
+// row y*b+dy, column x*b+dx.
+func (c *convOp) storeDepthToSpace(tile []float32, nr int, out []float32, oh, ow, o0, p0, np int) {
+	b := c.d2s
+	cc := c.cout / (b * b)
+	outW := ow * b
+	for r := 0; r < mr && o0+r < c.cout; r++ {
+		o := o0 + r
+		var ch, dy, dx int
+		if c.d2sCRD {
+			ch, dy, dx = o/(b*b), (o%(b*b))/b, o%b
+		} else {
+			ch, dy, dx = o%cc, (o/cc)/b, (o/cc)%b
+		}
+		plane := out[ch*oh*b*outW:]
+		bias := c.bias[o]
+		y, x := p0/ow, p0%ow
+		for _, v := range tile[r*nr : r*nr+np] {
+			v += bias
+			switch c.act {
+			case actRelu:
+				v = max(v, 0)
+			case actLeaky:
+				if v < 0 {
+					v *= c.alpha
+				}
+			}
+			plane[(y*b+dy)*outW+x*b+dx] = v
+			if x++; x == ow {
+				x, y = 0, y+1
 			}
 		}
 	}

@@ -73,6 +73,13 @@ func LoadFixed(onnx []byte) (*FixedGraph, error) {
 				fc.bias[i] = toFixed(v, 2*FixedFracBits)
 			}
 			l.conv = fc
+			if o.d2s > 0 { // fused by the float compiler; here a layer of its own
+				if !o.d2sCRD {
+					return nil, fmt.Errorf("nn: node %s: only CRD depth-to-space in fixed point", s.name)
+				}
+				fg.layers = append(fg.layers, l)
+				l = fixedLayer{name: s.name, d2s: o.d2s}
+			}
 		case *depthToSpace:
 			if !o.crd {
 				return nil, fmt.Errorf("nn: node %s: only CRD depth-to-space in fixed point", s.name)

@@ -4,7 +4,8 @@ package nn
 //   - Mul(x,x) -> Conv 1x1 -> Sqrt -> Div(x,.) or Mul(x,.): GDN / inverse GDN;
 //   - Reshape(6-D) -> Transpose -> Reshape: DepthToSpace, as older opsets
 //     export PixelShuffle;
-//   - Conv -> Relu or LeakyRelu: the activation runs in the conv's store.
+//   - Conv -> Relu or LeakyRelu: the activation runs in the conv's store;
+//   - Conv -> DepthToSpace: the conv's store writes the upsampled layout.
 //
 // A pattern is fused only when its intermediate values feed nothing else.
 func fuse(nodes []onnxNode, inits []namedTensor) []onnxNode {
@@ -99,6 +100,21 @@ func fuse(nodes []onnxNode, inits []namedTensor) []onnxNode {
 			*n = onnxNode{name: n.name, opType: "DepthToSpace", inputs: nodes[rs].inputs[:1], outputs: n.outputs,
 				attrs: map[string]attribute{"blocksize": {i: int64(block)}, "mode": {s: []byte(mode)}}}
 			dead[tr], dead[rs] = true, true
+		case "DepthToSpace":
+			if len(n.inputs) != 1 {
+				continue
+			}
+			cv, ok := only(n.inputs[0], "Conv")
+			if !ok || nodes[cv].attrs["lvc.d2s"].i != 0 {
+				continue
+			}
+			attrs := map[string]attribute{}
+			for k, v := range nodes[cv].attrs {
+				attrs[k] = v
+			}
+			attrs["lvc.d2s"] = attribute{i: n.attrs["blocksize"].i, s: n.attrs["mode"].s}
+			*n = onnxNode{name: n.name, opType: "Conv", inputs: nodes[cv].inputs, outputs: n.outputs, attrs: attrs}
+			dead[cv] = true
 		case "Relu", "LeakyRelu":
 			if len(n.inputs) != 1 {
 				continue
