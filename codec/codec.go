@@ -20,6 +20,11 @@ type Options struct {
 	// Quality is the quality index, 0 (smallest) to Qualities-1 (best).
 	// Fractions interpolate between the learned gain vectors, in 1/256 steps.
 	Quality float64
+	// TimebaseNum/TimebaseDen is the duration of one frame in seconds
+	// (default 1/25). Frame i gets presentation time i.
+	TimebaseNum, TimebaseDen uint32
+	// FrameCount goes into the header when known in advance (0: unknown).
+	FrameCount uint32
 }
 
 // Latents are the quantized representation of one frame, as the decoder
@@ -218,11 +223,11 @@ var errModelMismatch = errors.New("codec: the file was encoded with another mode
 // EncodeImage writes img as a one-frame .lvc file.
 func EncodeImage(w io.Writer, m *Model, img image.Image, opts Options) error {
 	b := img.Bounds()
+	opts.FrameCount = 1
 	e, err := NewEncoder(w, m, b.Dx(), b.Dy(), colorFormatOf(img), opts)
 	if err != nil {
 		return err
 	}
-	e.frameCount = 1
 	if err := e.WriteImage(img); err != nil {
 		return err
 	}
@@ -231,16 +236,16 @@ func EncodeImage(w io.Writer, m *Model, img image.Image, opts Options) error {
 
 // An Encoder writes a sequence of frames of one size.
 type Encoder struct {
-	m          *Model
-	cw         *container.Writer
-	w, h       int
-	q256       uint16
-	pts        int64
-	frameCount uint32
-	enc        entropy.Encoder
-	started    bool
-	out        io.Writer
-	color      container.ColorFormat
+	m       *Model
+	cw      *container.Writer
+	w, h    int
+	q256    uint16
+	pts     int64
+	opts    Options
+	enc     entropy.Encoder
+	started bool
+	out     io.Writer
+	color   container.ColorFormat
 }
 
 // MaxPixels bounds the frames the codec accepts (16 megapixels): the
@@ -256,7 +261,10 @@ func NewEncoder(w io.Writer, m *Model, width, height int, color container.ColorF
 	if width < 1 || height < 1 || width > container.MaxDimension || height > container.MaxDimension || width*height > MaxPixels {
 		return nil, fmt.Errorf("codec: image size %dx%d outside 1..%d per side", width, height, container.MaxDimension)
 	}
-	return &Encoder{m: m, w: width, h: height, q256: q, out: w, color: color}, nil
+	if opts.TimebaseNum == 0 || opts.TimebaseDen == 0 {
+		opts.TimebaseNum, opts.TimebaseDen = 1, 25
+	}
+	return &Encoder{m: m, w: width, h: height, q256: q, out: w, color: color, opts: opts}, nil
 }
 
 // WriteImage encodes one frame.
@@ -267,7 +275,7 @@ func (e *Encoder) WriteImage(img image.Image) error {
 	}
 	if !e.started {
 		h := container.Header{ModelID: e.m.ID, Width: e.w, Height: e.h, Color: e.color,
-			TimebaseNum: 1, TimebaseDen: 25, FrameCount: e.frameCount, Indexed: true}
+			TimebaseNum: e.opts.TimebaseNum, TimebaseDen: e.opts.TimebaseDen, FrameCount: e.opts.FrameCount, Indexed: true}
 		cw, err := container.NewWriter(e.out, h)
 		if err != nil {
 			return err

@@ -30,12 +30,13 @@ const usage = `lvc: a learned image codec
 
 Usage:
   lvc encode IN -o OUT.lvc [-q Q | --bpp X] [--model FILE]
-  lvc decode IN.lvc -o OUT.(png|ppm|pgm) [--model FILE]
+  lvc decode IN.lvc -o OUT.(png|ppm|pgm|y4m) [--model FILE]
   lvc info IN.lvc
   lvc model info [FILE]
   lvc model pack DIR -o OUT.lvcm
 
-IN may be PNG, JPEG, WebP, BMP, TIFF or GIF. Quality indices run from 0
+IN may be PNG, JPEG, WebP, BMP, TIFF, GIF, or Y4M video (every frame is
+coded on its own in this version). Quality indices run from 0
 (smallest file) to the model's highest (see 'lvc model info'); fractions
 interpolate. --bpp searches the quality that comes closest to X bits per
 pixel without exceeding it.
@@ -44,6 +45,8 @@ Examples:
   lvc encode photo.jpg -o photo.lvc -q 5
   lvc encode photo.png -o photo.lvc --bpp 0.5
   lvc decode photo.lvc -o photo.png
+  lvc encode clip.y4m -o clip.lvc -q 3
+  lvc decode clip.lvc -o clip.y4m
   lvc info photo.lvc
 
 Exit status: 0 on success, 1 on a failed operation, 2 on bad usage.
@@ -163,6 +166,12 @@ func encodeCmd(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if strings.EqualFold(filepath.Ext(pos[0]), ".y4m") {
+		if *bpp > 0 {
+			return usageError{"--bpp is for images; give -q for video"}
+		}
+		return encodeVideo(m, pos[0], *out, *q, stderr)
+	}
 	img, err := readImage(pos[0])
 	if err != nil {
 		return err
@@ -271,6 +280,9 @@ func decodeCmd(args []string, stderr io.Writer) error {
 		return err
 	}
 	defer f.Close()
+	if strings.EqualFold(filepath.Ext(*out), ".y4m") {
+		return decodeVideo(m, f, pos[0], *out, stderr)
+	}
 	start := time.Now()
 	img, err := codec.DecodeImage(f, m)
 	if err != nil {
@@ -404,4 +416,143 @@ func modelCmd(args []string, stdout io.Writer) error {
 		return writeAtomically(*out, func(w io.Writer) error { _, err := w.Write(b); return err })
 	}
 	return usageError{fmt.Sprintf("unknown model subcommand %q", args[0])}
+}
+
+func encodeVideo(m *codec.Model, in, out string, q float64, stderr io.Writer) error {
+	f, err := os.Open(in)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	y, err := newY4MReader(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", in, err)
+	}
+	if q < 0 {
+		q = float64(m.Info.Qualities) / 2
+	}
+	// Frames have a fixed size, so a regular file tells its frame count.
+	total := estimateFrames(in, y.h.frameSize())
+	start := time.Now()
+	frames := 0
+	var size int64
+	err = writeAtomically(out, func(w io.Writer) error {
+		cw := &countingWriter{w: w}
+		color := container.RGB
+		if y.h.chroma == "mono" {
+			color = container.Gray
+		}
+		// One tick per frame: the timebase is the frame duration.
+		e, err := codec.NewEncoder(cw, m, y.h.width, y.h.height, color, codec.Options{
+			Quality: q, TimebaseNum: y.h.fpsDen, TimebaseDen: y.h.fpsNum, FrameCount: total})
+		if err != nil {
+			return err
+		}
+		for {
+			img, err := y.next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("%s: frame %d: %w", in, frames, err)
+			}
+			if err := e.WriteImage(img); err != nil {
+				return err
+			}
+			frames++
+			if total > 0 {
+				fmt.Fprintf(stderr, "\rframe %d/%d", frames, total)
+			} else {
+				fmt.Fprintf(stderr, "\rframe %d", frames)
+			}
+		}
+		fmt.Fprintln(stderr)
+		if frames == 0 {
+			return fmt.Errorf("%s: no frames", in)
+		}
+		if err := e.Close(); err != nil {
+			return err
+		}
+		size = cw.n
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	secs := float64(frames) * float64(y.h.fpsDen) / float64(y.h.fpsNum)
+	fmt.Fprintf(stderr, "%s: %d frames %dx%d, %d bytes, %.1f kbit/s, %.4f bpp, %v\n", out, frames, y.h.width, y.h.height,
+		size, float64(8*size)/secs/1000, float64(8*size)/float64(frames*y.h.width*y.h.height), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// estimateFrames derives the frame count of a Y4M file from its size,
+// assuming frame headers without parameters ("FRAME\n"); 0 if it does not fit.
+func estimateFrames(path string, frameSize int) uint32 {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0
+	}
+	head, err := readLine(bufio.NewReader(f), "header")
+	if err != nil {
+		return 0
+	}
+	body := st.Size() - int64(len(head)) - 1
+	per := int64(frameSize) + 6
+	if body <= 0 || body%per != 0 {
+		return 0
+	}
+	return uint32(body / per)
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func decodeVideo(m *codec.Model, r io.Reader, in, out string, stderr io.Writer) error {
+	d, err := codec.NewDecoder(r, m, codec.DecoderOptions{})
+	if err != nil {
+		return fmt.Errorf("%s: %w", in, err)
+	}
+	h := d.Header()
+	start := time.Now()
+	frames := 0
+	err = writeAtomically(out, func(w io.Writer) error {
+		yw, err := newY4MWriter(w, h.Width, h.Height, h.TimebaseDen, h.TimebaseNum, h.Color == container.Gray)
+		if err != nil {
+			return err
+		}
+		for {
+			f, err := d.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("%s: frame %d: %w", in, frames, err)
+			}
+			if err := yw.write(f.Image); err != nil {
+				return err
+			}
+			frames++
+			fmt.Fprintf(stderr, "\rframe %d", frames)
+		}
+		fmt.Fprintln(stderr)
+		return yw.flush()
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "%s: %d frames %dx%d, decoded in %v\n", out, frames, h.Width, h.Height, time.Since(start).Round(time.Millisecond))
+	return nil
 }

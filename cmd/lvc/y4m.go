@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/lvc-codec/lvc/codec"
+	"github.com/lvc-codec/lvc/container"
+)
+
+// Y4M (YUV4MPEG2) video: a text header line, then frames of "FRAME" plus
+// parameters and a newline, then the planes. lvc reads 4:2:0, 4:4:4 and
+// mono, in the limited (video) range unless XCOLORRANGE=FULL says otherwise,
+// and converts with BT.601, which is what Y4M files in practice carry.
+
+const maxY4MHeader = 1024
+
+type y4mHeader struct {
+	width, height  int
+	fpsNum, fpsDen uint32
+	chroma         string // "420", "444" or "mono"
+	fullRange      bool
+}
+
+func (h *y4mHeader) frameSize() int {
+	luma := h.width * h.height
+	switch h.chroma {
+	case "444":
+		return 3 * luma
+	case "mono":
+		return luma
+	}
+	return luma + 2*((h.width+1)/2)*((h.height+1)/2)
+}
+
+type y4mReader struct {
+	r   *bufio.Reader
+	h   y4mHeader
+	buf []byte
+}
+
+func readLine(r *bufio.Reader, what string) (string, error) {
+	var line []byte
+	for {
+		b, err := r.ReadByte()
+		if err != nil {
+			if err == io.EOF && len(line) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return "", err
+		}
+		if b == '\n' {
+			return string(line), nil
+		}
+		if len(line) >= maxY4MHeader {
+			return "", fmt.Errorf("y4m: %s line longer than %d bytes", what, maxY4MHeader)
+		}
+		line = append(line, b)
+	}
+}
+
+func newY4MReader(r io.Reader) (*y4mReader, error) {
+	br := bufio.NewReader(r)
+	line, err := readLine(br, "header")
+	if err != nil {
+		return nil, fmt.Errorf("y4m: reading header: %w", err)
+	}
+	fields := strings.Fields(line)
+	if len(fields) == 0 || fields[0] != "YUV4MPEG2" {
+		return nil, errors.New("y4m: not a YUV4MPEG2 file")
+	}
+	h := y4mHeader{fpsNum: 25, fpsDen: 1, chroma: "420"}
+	for _, f := range fields[1:] {
+		key, val := f[0], f[1:]
+		switch key {
+		case 'W':
+			h.width, err = strconv.Atoi(val)
+		case 'H':
+			h.height, err = strconv.Atoi(val)
+		case 'F':
+			num, den, ok := strings.Cut(val, ":")
+			var n, d uint64
+			n, err = strconv.ParseUint(num, 10, 32)
+			if err == nil && ok {
+				d, err = strconv.ParseUint(den, 10, 32)
+			}
+			if err == nil && (!ok || n == 0 || d == 0) {
+				err = fmt.Errorf("bad frame rate %q", val)
+			}
+			h.fpsNum, h.fpsDen = uint32(n), uint32(d)
+		case 'C':
+			switch {
+			case strings.HasPrefix(val, "420"):
+				h.chroma = "420"
+			case val == "444":
+				h.chroma = "444"
+			case val == "mono":
+				h.chroma = "mono"
+			default:
+				err = fmt.Errorf("colour space C%s is not supported (420, 444 or mono)", val)
+			}
+		case 'I':
+			if val != "p" && val != "?" {
+				err = fmt.Errorf("interlaced video (I%s) is not supported", val)
+			}
+		case 'X':
+			if val == "COLORRANGE=FULL" {
+				h.fullRange = true
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("y4m: header field %q: %w", f, err)
+		}
+	}
+	if h.width < 1 || h.height < 1 || h.width > container.MaxDimension || h.height > container.MaxDimension ||
+		h.width*h.height > codec.MaxPixels {
+		return nil, fmt.Errorf("y4m: frame size %dx%d outside the supported size (%d per side, %d pixels)",
+			h.width, h.height, container.MaxDimension, codec.MaxPixels)
+	}
+	return &y4mReader{r: br, h: h, buf: make([]byte, h.frameSize())}, nil
+}
+
+// next returns the next frame as an image, or io.EOF after the last.
+func (y *y4mReader) next() (image.Image, error) {
+	line, err := readLine(y.r, "frame")
+	if err == io.EOF {
+		return nil, io.EOF
+	}
+	if err != nil {
+		return nil, fmt.Errorf("y4m: %w", err)
+	}
+	if !strings.HasPrefix(line, "FRAME") {
+		return nil, errors.New("y4m: frame marker missing (corrupt file)")
+	}
+	if _, err := io.ReadFull(y.r, y.buf); err != nil {
+		return nil, errors.New("y4m: last frame truncated")
+	}
+	return yuvToRGB(&y.h, y.buf), nil
+}
+
+// yuvToRGB converts one frame with BT.601 coefficients.
+func yuvToRGB(h *y4mHeader, buf []byte) image.Image {
+	w, ht := h.width, h.height
+	if h.chroma == "mono" {
+		g := image.NewGray(image.Rect(0, 0, w, ht))
+		for i, v := range buf[:w*ht] {
+			g.Pix[i] = lumaToFull(v, h.fullRange)
+		}
+		return g
+	}
+	cw, ch := w, ht
+	if h.chroma == "420" {
+		cw, ch = (w+1)/2, (ht+1)/2
+	}
+	yp, up, vp := buf[:w*ht], buf[w*ht:w*ht+cw*ch], buf[w*ht+cw*ch:]
+	img := image.NewNRGBA(image.Rect(0, 0, w, ht))
+	ys, cs := 255.0/219, 255.0/224
+	if h.fullRange {
+		ys, cs = 1, 1
+	}
+	for y := range ht {
+		for x := range w {
+			ci := x + y*cw
+			if h.chroma == "420" {
+				ci = x/2 + (y/2)*cw
+			}
+			luma := float64(yp[y*w+x])
+			if !h.fullRange {
+				luma -= 16
+			}
+			luma *= ys
+			cb, cr := (float64(up[ci])-128)*cs, (float64(vp[ci])-128)*cs
+			p := img.Pix[y*img.Stride+4*x:]
+			p[0] = clamp8(luma + 1.402*cr)
+			p[1] = clamp8(luma - 0.344136*cb - 0.714136*cr)
+			p[2] = clamp8(luma + 1.772*cb)
+			p[3] = 255
+		}
+	}
+	return img
+}
+
+func lumaToFull(v byte, full bool) byte {
+	if full {
+		return v
+	}
+	return clamp8((float64(v) - 16) * 255 / 219)
+}
+
+func clamp8(v float64) byte {
+	v += 0.5
+	if v <= 0 {
+		return 0
+	}
+	if v >= 255 {
+		return 255
+	}
+	return byte(v)
+}
+
+// y4mWriter writes 4:2:0 limited-range BT.601 frames (mono for gray).
+type y4mWriter struct {
+	w     *bufio.Writer
+	mono  bool
+	width int
+}
+
+func newY4MWriter(w io.Writer, width, height int, fpsNum, fpsDen uint32, mono bool) (*y4mWriter, error) {
+	bw := bufio.NewWriter(w)
+	c := "C420jpeg"
+	if mono {
+		c = "Cmono"
+	}
+	_, err := fmt.Fprintf(bw, "YUV4MPEG2 W%d H%d F%d:%d Ip A1:1 %s XCOLORRANGE=LIMITED\n", width, height, fpsNum, fpsDen, c)
+	return &y4mWriter{w: bw, mono: mono, width: width}, err
+}
+
+func (y *y4mWriter) write(img image.Image) error {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	var out bytes.Buffer
+	out.WriteString("FRAME\n")
+	rgb := func(x, yy int) (float64, float64, float64) {
+		r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+yy).RGBA()
+		return float64(r >> 8), float64(g >> 8), float64(bl >> 8)
+	}
+	for yy := range h {
+		for x := range w {
+			r, g, bl := rgb(x, yy)
+			out.WriteByte(clamp8(16 + (0.299*r+0.587*g+0.114*bl)*219/255))
+		}
+	}
+	if !y.mono {
+		cw, ch := (w+1)/2, (h+1)/2
+		cb, cr := make([]byte, cw*ch), make([]byte, cw*ch)
+		for cy := range ch {
+			for cx := range cw {
+				var sb, sr, n float64
+				for dy := 0; dy < 2 && 2*cy+dy < h; dy++ {
+					for dx := 0; dx < 2 && 2*cx+dx < w; dx++ {
+						r, g, bl := rgb(2*cx+dx, 2*cy+dy)
+						sb += -0.168736*r - 0.331264*g + 0.5*bl
+						sr += 0.5*r - 0.418688*g - 0.081312*bl
+						n++
+					}
+				}
+				cb[cy*cw+cx] = clamp8(128 + sb/n*224/255)
+				cr[cy*cw+cx] = clamp8(128 + sr/n*224/255)
+			}
+		}
+		out.Write(cb)
+		out.Write(cr)
+	}
+	_, err := y.w.Write(out.Bytes())
+	return err
+}
+
+func (y *y4mWriter) flush() error { return y.w.Flush() }

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const foreman = "../../../shared/data/video/foreman_qcif_176x144_3frames.y4m"
+
+func TestY4MRoundTripThroughCodec(t *testing.T) {
+	if _, err := os.Stat(foreman); err != nil {
+		t.Skip("shared video data not present")
+	}
+	dir := t.TempDir()
+	enc, dec := filepath.Join(dir, "v.lvc"), filepath.Join(dir, "v.y4m")
+	if _, _, err := runCLI("encode", foreman, "-o", enc, "-q", "7"); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runCLI("info", enc)
+	if err != nil || !strings.Contains(out, "frames:    3") || !strings.Contains(out, "1001/30000") {
+		t.Fatalf("info: %v\n%s", err, out)
+	}
+	if _, _, err := runCLI("decode", enc, "-o", dec); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(foreman)
+	b, _ := os.ReadFile(dec)
+	ra, _ := newY4MReader(bytes.NewReader(a))
+	rb, err := newY4MReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		fa, errA := ra.next()
+		fb, errB := rb.next()
+		if errA == io.EOF && errB == io.EOF {
+			if i != 3 {
+				t.Fatalf("%d frames", i)
+			}
+			return
+		}
+		if errA != nil || errB != nil {
+			t.Fatalf("frame %d: %v / %v", i, errA, errB)
+		}
+		var se float64
+		bd := fa.Bounds()
+		for y := 0; y < bd.Dy(); y++ {
+			for x := 0; x < bd.Dx(); x++ {
+				r1, g1, b1, _ := fa.At(x, y).RGBA()
+				r2, g2, b2, _ := fb.At(x, y).RGBA()
+				for _, d := range []float64{float64(r1>>8) - float64(r2>>8), float64(g1>>8) - float64(g2>>8), float64(b1>>8) - float64(b2>>8)} {
+					se += d * d
+				}
+			}
+		}
+		psnr := 10 * math.Log10(255*255/(se/float64(3*bd.Dx()*bd.Dy())))
+		t.Logf("frame %d: %.2f dB", i, psnr)
+		if psnr < 20 {
+			t.Errorf("frame %d: %.2f dB, the video came back wrong", i, psnr)
+		}
+	}
+}
+
+func TestY4MBadInput(t *testing.T) {
+	frame := "FRAME\n" + strings.Repeat("\x80", 4*4+2*2*2)
+	for name, data := range map[string]string{
+		"not y4m":     "P6\n4 4\n255\n",
+		"interlaced":  "YUV4MPEG2 W4 H4 It C420jpeg\n" + frame,
+		"huge":        "YUV4MPEG2 W100000 H4\n",
+		"too many px": "YUV4MPEG2 W16384 H16384\n",
+		"bad rate":    "YUV4MPEG2 W4 H4 F0:1\n",
+		"422":         "YUV4MPEG2 W4 H4 C422\n",
+		"long line":   "YUV4MPEG2 " + strings.Repeat("X", 2000) + "\n",
+	} {
+		if _, err := newY4MReader(strings.NewReader(data)); err == nil {
+			t.Errorf("%s: header accepted", name)
+		}
+	}
+	r, err := newY4MReader(strings.NewReader("YUV4MPEG2 W4 H4 C420jpeg\n" + frame + frame[:20]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.next(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.next(); err == nil || err == io.EOF {
+		t.Errorf("truncated frame: got %v", err)
+	}
+}
+
+func FuzzY4MReader(f *testing.F) {
+	f.Add([]byte("YUV4MPEG2 W4 H2 F25:1 C420jpeg\nFRAME\n" + strings.Repeat("\x10", 12)))
+	f.Add([]byte("YUV4MPEG2 W3 H3 Cmono XCOLORRANGE=FULL\nFRAME\n123456789"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := newY4MReader(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		for range 4 {
+			if _, err := r.next(); err != nil {
+				return
+			}
+		}
+	})
+}
