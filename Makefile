@@ -53,8 +53,11 @@ RUN ?= train/runs/hp64
 train:
 	$(PYTHON) train/train.py --run $(RUN)
 
+# Kodak RD curves of lvc against JPEG, WebP and AVIF (measured in the same
+# run), BD-rates, and the RD section of docs/BENCHMARKS.md regenerated.
 rd: build
-	$(PYTHON) train/rd.py --lvc ./bin/lvc
+	$(PYTHON) train/rd.py --lvc ./bin/lvc --jobs 1
+	$(PYTHON) train/splice_section.py docs/BENCHMARKS.md rd train/rd_out/rd_section.md
 
 # The browser viewer: wasm/web/index.html with lvc.wasm and Go's wasm_exec.js.
 wasm:
