@@ -7,7 +7,7 @@ WASMEXEC = $(shell $(GO) env GOROOT)/lib/wasm
 SAMPLE  ?= testdata/sample.png
 OUT     ?= /tmp/lvc-demo
 
-.PHONY: all build demo test test-go test-wasm vet bench fuzz train-deps train export rd wasm serve clean
+.PHONY: all build demo test test-go test-wasm vet bench bench-docs fuzz train-deps train export rd wasm serve clean
 
 all: build
 
@@ -36,6 +36,13 @@ test-wasm:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Regenerate the measured sections of docs/BENCHMARKS.md: Go benchmarks,
+# and g_s against PyTorch and onnxruntime-node (npm, CPU build) in one run.
+bench-docs: build
+	$(PYTHON) train/bench_report.py
+	$(PYTHON) train/bench_synthesis.py
+	$(PYTHON) train/splice_section.py docs/BENCHMARKS.md synthesis train/rd_out/synthesis_bench.md
 
 # Each fuzz target for FUZZTIME (default 2 minutes).
 FUZZTIME ?= 2m
