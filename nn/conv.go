@@ -163,7 +163,7 @@ func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 		return out, nil
 	}
 	k := c.cin * c.kh * c.kw
-	overTiles(oh*ow, k, func(kern microKernel, p0, np int, cols, tile []float32, runs []run) {
+	overTiles(p, oh*ow, k, func(kern microKernel, p0, np int, cols, tile []float32, runs []run) {
 		c.gather(x.Data, h, w, ow, p0, np, kern.nr, cols, runs)
 		for o0 := 0; o0 < c.cout; o0 += mr {
 			kern.run(k, c.packed[o0*k:(o0+mr)*k], cols, tile)
@@ -178,9 +178,9 @@ func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 }
 
 // overTiles calls fn for every tile of the micro-kernel's nr positions out
-// of positions, spread over goroutines that each own scratch for a k-deep
-// column panel, an mr x nr result tile and the gather's runs.
-func overTiles(positions, k int, fn func(kern microKernel, p0, np int, cols, tile []float32, runs []run)) {
+// of positions, spread over goroutines that each own scratch (from the pool)
+// for a k-deep column panel, an mr x nr result tile and the gather's runs.
+func overTiles(p *bufferPool, positions, k int, fn func(kern microKernel, p0, np int, cols, tile []float32, runs []run)) {
 	kern := kernel
 	nr := kern.nr
 	positionsPerTask := 4 * nr
@@ -189,13 +189,15 @@ func overTiles(positions, k int, fn func(kern microKernel, p0, np int, cols, til
 	var next sync.Mutex
 	task := 0
 	var wg sync.WaitGroup
+	scratch := make([]*Tensor, 0, 2*workers)
 	for range workers {
+		colsT, tileT := p.get(k*nr), p.get(mr*nr)
+		scratch = append(scratch, colsT, tileT)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cols := make([]float32, k*nr)
-			tile := make([]float32, mr*nr)
-			runs := make([]run, nr)
+			cols, tile := colsT.Data, tileT.Data
+			var runs [maxNR]run
 			for {
 				next.Lock()
 				t := task
@@ -205,13 +207,19 @@ func overTiles(positions, k int, fn func(kern microKernel, p0, np int, cols, til
 					return
 				}
 				for p0 := t * positionsPerTask; p0 < min(positions, (t+1)*positionsPerTask); p0 += nr {
-					fn(kern, p0, min(nr, positions-p0), cols, tile, runs)
+					fn(kern, p0, min(nr, positions-p0), cols, tile, runs[:nr])
 				}
 			}
 		}()
 	}
 	wg.Wait()
+	for _, t := range scratch {
+		p.put(t)
+	}
 }
+
+// maxNR bounds the tile width of any micro-kernel.
+const maxNR = 64
 
 // A run is a stretch of output positions within one output row.
 type run struct{ oy, ox, i, n int }

@@ -10,6 +10,7 @@ import (
 // runs one inference at a time; Run serializes concurrent calls.
 type Graph struct {
 	mu      sync.Mutex
+	last    []*Tensor // outputs of the previous run, recycled by the next
 	steps   []step
 	slots   int
 	inputs  map[string]int
@@ -178,7 +179,8 @@ func (g *Graph) inputSlot(id int) (string, bool) {
 }
 
 // Run executes the graph on one input (the graph must have exactly one) and
-// returns its first output. The result is the caller's; it is not recycled.
+// returns its first output. The output stays valid until the next run of
+// this graph, which reuses its memory: copy it to keep it longer.
 func (g *Graph) Run(x *Tensor) (*Tensor, error) {
 	if len(g.inputs) != 1 {
 		return nil, fmt.Errorf("nn: graph has %d inputs, Run takes one", len(g.inputs))
@@ -193,10 +195,15 @@ func (g *Graph) Run(x *Tensor) (*Tensor, error) {
 	panic("unreachable")
 }
 
-// RunNamed executes the graph with named inputs and returns all outputs.
+// RunNamed executes the graph with named inputs and returns all outputs,
+// valid until the next run.
 func (g *Graph) RunNamed(inputs map[string]*Tensor) ([]*Tensor, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	for _, t := range g.last {
+		g.pool.put(t)
+	}
+	g.last = g.last[:0]
 	vals := make([]*Tensor, g.slots)
 	for id, t := range g.consts {
 		vals[id] = t
@@ -236,7 +243,7 @@ func (g *Graph) RunNamed(inputs map[string]*Tensor) ([]*Tensor, error) {
 	outs := make([]*Tensor, len(g.outputs))
 	for i, id := range g.outputs {
 		outs[i] = vals[id]
-		g.pool.forget(vals[id])
+		g.last = append(g.last, vals[id])
 	}
 	return outs, nil
 }
@@ -277,4 +284,3 @@ func (p *bufferPool) put(t *Tensor) {
 	}
 }
 
-func (p *bufferPool) forget(t *Tensor) { delete(p.owned, t) }

@@ -185,7 +185,7 @@ func (g *gdnOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 		out = p.get(x.Shape...)
 	}
 	positions := h * w
-	overTiles(positions, ch, func(kern microKernel, p0, np int, cols, tile []float32, _ []run) {
+	overTiles(p, positions, ch, func(kern microKernel, p0, np int, cols, tile []float32, _ []run) {
 		nr := kern.nr
 		for c := range ch {
 			row := cols[c*nr : (c+1)*nr]
