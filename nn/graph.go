@@ -283,4 +283,3 @@ func (p *bufferPool) put(t *Tensor) {
 		p.free = append(p.free, t)
 	}
 }
-
