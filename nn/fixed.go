@@ -203,13 +203,7 @@ func (fc *fixedConv) run(x []int32, h, w int) []int32 {
 							for j := range og {
 								wt[j] = fc.w[(((o0+j)*fc.cin+ci)*fc.k+ky)*fc.k+kx]
 							}
-							w0, w1, w2, w3 := wt[0], wt[1], wt[2], wt[3]
-							for i, v := range src {
-								a0[i] += v * w0
-								a1[i] += v * w1
-								a2[i] += v * w2
-								a3[i] += v * w3
-							}
+							fixedMAC4(src, &wt, a0, a1, a2, a3)
 						}
 					}
 				}
@@ -232,4 +226,16 @@ func (fc *fixedConv) run(x []int32, h, w int) []int32 {
 	}
 	wg.Wait()
 	return out
+}
+
+// fixedMAC4Go adds v[i]*w[j] to a_j[i] for four output channels j.
+func fixedMAC4Go(v []int64, w *[4]int64, a0, a1, a2, a3 []int64) {
+	w0, w1, w2, w3 := w[0], w[1], w[2], w[3]
+	a0, a1, a2, a3 = a0[:len(v)], a1[:len(v)], a2[:len(v)], a3[:len(v)]
+	for i, x := range v {
+		a0[i] += x * w0
+		a1[i] += x * w1
+		a2[i] += x * w2
+		a3[i] += x * w3
+	}
 }

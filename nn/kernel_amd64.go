@@ -13,7 +13,14 @@ var (
 	avx512Kernel = microKernel{"avx512", 64, kernelAVX512Slices}
 )
 
+// fixedMAC4 is the fixed-point inner loop; both versions are exact, so the
+// choice never changes a result.
+var fixedMAC4 = fixedMAC4Go
+
 func init() {
+	if cpu.X86.HasAVX2 {
+		fixedMAC4 = fixedMAC4Wide
+	}
 	switch {
 	case cpu.X86.HasAVX512F:
 		kernel = avx512Kernel
@@ -50,4 +57,13 @@ func availableKernels() []microKernel {
 		ks = append(ks, avx512Kernel)
 	}
 	return ks
+}
+
+func fixedMAC4Wide(v []int64, w *[4]int64, a0, a1, a2, a3 []int64) {
+	n := len(v) &^ 3
+	if n > 0 {
+		_, _, _, _ = a0[n-1], a1[n-1], a2[n-1], a3[n-1]
+		fixedMAC4AVX2(n, &v[0], w, &a0[0], &a1[0], &a2[0], &a3[0])
+	}
+	fixedMAC4Go(v[n:], w, a0[n:], a1[n:], a2[n:], a3[n:])
 }

@@ -2,6 +2,49 @@
 
 #include "textflag.h"
 
+// func fixedMAC4AVX2(n int, v *int64, w *[4]int64, a0 *int64, a1 *int64, a2 *int64, a3 *int64)
+// Requires: AVX, AVX2
+TEXT ·fixedMAC4AVX2(SB), NOSPLIT, $0-56
+	MOVQ         n+0(FP), AX
+	MOVQ         v+8(FP), CX
+	MOVQ         w+16(FP), DX
+	MOVQ         a0+24(FP), BX
+	MOVQ         a1+32(FP), SI
+	MOVQ         a2+40(FP), DI
+	MOVQ         a3+48(FP), R8
+	VPBROADCASTQ (DX), Y0
+	VPBROADCASTQ 8(DX), Y1
+	VPBROADCASTQ 16(DX), Y2
+	VPBROADCASTQ 24(DX), Y3
+	XORQ         DX, DX
+
+mac:
+	CMPQ    DX, AX
+	JGE     macdone
+	VMOVDQU (CX)(DX*8), Y4
+	VPMULDQ Y0, Y4, Y5
+	VMOVDQU (BX)(DX*8), Y6
+	VPADDQ  Y5, Y6, Y6
+	VMOVDQU Y6, (BX)(DX*8)
+	VPMULDQ Y1, Y4, Y5
+	VMOVDQU (SI)(DX*8), Y6
+	VPADDQ  Y5, Y6, Y6
+	VMOVDQU Y6, (SI)(DX*8)
+	VPMULDQ Y2, Y4, Y5
+	VMOVDQU (DI)(DX*8), Y6
+	VPADDQ  Y5, Y6, Y6
+	VMOVDQU Y6, (DI)(DX*8)
+	VPMULDQ Y3, Y4, Y4
+	VMOVDQU (R8)(DX*8), Y5
+	VPADDQ  Y4, Y5, Y5
+	VMOVDQU Y5, (R8)(DX*8)
+	ADDQ    $0x04, DX
+	JMP     mac
+
+macdone:
+	VZEROUPPER
+	RET
+
 // func kernelAVX2(k int, a *float32, b *float32, tile *float32)
 // Requires: AVX, FMA3
 TEXT ·kernelAVX2(SB), NOSPLIT, $0-32

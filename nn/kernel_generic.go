@@ -6,3 +6,5 @@ package nn
 var kernel = portable
 
 func availableKernels() []microKernel { return []microKernel{portable} }
+
+var fixedMAC4 = fixedMAC4Go

@@ -2,6 +2,9 @@
 
 package nn
 
+// fixedMAC4AVX2 adds v[i]*w[j] to a_j[i] for i < n, n a multiple of 4, with AVX2.
+func fixedMAC4AVX2(n int, v *int64, w *[4]int64, a0 *int64, a1 *int64, a2 *int64, a3 *int64)
+
 // kernelAVX2 computes tile = A·B for an mr x k panel A and a k x nr panel B, with AVX2 and FMA.
 func kernelAVX2(k int, a *float32, b *float32, tile *float32)
 

@@ -256,3 +256,32 @@ func TestFixedGraphExactOutput(t *testing.T) {
 		t.Fatalf("fixed-point output hash %s, want %s", got, fixedGoldenSHA256)
 	}
 }
+
+func TestFixedMAC4MatchesPortable(t *testing.T) {
+	for _, n := range []int{0, 1, 3, 4, 5, 17, 416} {
+		v := make([]int64, n)
+		for i := range v {
+			v[i] = int64(int32(uint32(i*2654435761) ^ 0x5bd1e995)) // full int32 range, both signs
+		}
+		w := [4]int64{math.MaxInt32, math.MinInt32, -3, 65536}
+		want := make([][]int64, 4)
+		got := make([][]int64, 4)
+		for j := range 4 {
+			want[j] = make([]int64, n)
+			got[j] = make([]int64, n)
+			for i := range n {
+				want[j][i] = int64(i) << 40
+				got[j][i] = want[j][i]
+			}
+		}
+		fixedMAC4Go(v, &w, want[0], want[1], want[2], want[3])
+		fixedMAC4(v, &w, got[0], got[1], got[2], got[3])
+		for j := range 4 {
+			for i := range n {
+				if got[j][i] != want[j][i] {
+					t.Fatalf("n=%d channel %d element %d: %d, portable %d", n, j, i, got[j][i], want[j][i])
+				}
+			}
+		}
+	}
+}

@@ -43,6 +43,7 @@ func step(v vecKind, a, b reg.Register, acc []reg.VecVirtual, u int) {
 }
 
 func main() {
+	fixedMAC4()
 	kernel(vecKind{"kernelAVX2", 8, 2, YMM, func(r reg.VecVirtual) { VXORPS(r, r, r) }, "AVX2 and FMA"})
 	// VXORPS on ZMM needs AVX512DQ; VPXORD needs only AVX512F.
 	kernel(vecKind{"kernelAVX512", 16, 4, ZMM, func(r reg.VecVirtual) { VPXORD(r, r, r) }, "AVX-512F"})
@@ -87,6 +88,43 @@ func kernel(v vecKind) {
 			VMOVUPS(acc[v.regs*r+i], Mem{Base: tile, Disp: 4 * (nr*r + v.width*i)})
 		}
 	}
+	VZEROUPPER()
+	RET()
+}
+
+// fixedMAC4 generates the fixed-point inner loop: for i < n (a multiple of
+// 4), a_j[i] += v[i] * w[j] for four output channels j. VPMULDQ multiplies
+// the low signed 32 bits of each 64-bit lane exactly, and the callers keep
+// inputs and weights within int32, so the result equals the scalar loop.
+func fixedMAC4() {
+	TEXT("fixedMAC4AVX2", NOSPLIT, "func(n int, v *int64, w *[4]int64, a0, a1, a2, a3 *int64)")
+	Doc("fixedMAC4AVX2 adds v[i]*w[j] to a_j[i] for i < n, n a multiple of 4, with AVX2.")
+	n := Load(Param("n"), GP64())
+	v := Load(Param("v"), GP64())
+	w := Load(Param("w"), GP64())
+	as := []reg.Register{Load(Param("a0"), GP64()), Load(Param("a1"), GP64()), Load(Param("a2"), GP64()), Load(Param("a3"), GP64())}
+	ws := make([]reg.VecVirtual, 4)
+	for j := range ws {
+		ws[j] = YMM()
+		VPBROADCASTQ(Mem{Base: w, Disp: 8 * j}, ws[j])
+	}
+	i := GP64()
+	XORQ(i, i)
+	Label("mac")
+	CMPQ(i, n)
+	JGE(LabelRef("macdone"))
+	x := YMM()
+	VMOVDQU(Mem{Base: v, Index: i, Scale: 8}, x)
+	for j := range as {
+		p, acc := YMM(), YMM()
+		VPMULDQ(ws[j], x, p)
+		VMOVDQU(Mem{Base: as[j], Index: i, Scale: 8}, acc)
+		VPADDQ(p, acc, acc)
+		VMOVDQU(acc, Mem{Base: as[j], Index: i, Scale: 8})
+	}
+	ADDQ(Imm(4), i)
+	JMP(LabelRef("mac"))
+	Label("macdone")
 	VZEROUPPER()
 	RET()
 }
