@@ -315,21 +315,33 @@ func (c *convOp) storeDepthToSpace(tile []float32, nr int, out []float32, oh, ow
 		}
 		plane := out[ch*oh*b*outW:]
 		bias := c.bias[o]
-		y, x := p0/ow, p0%ow
-		for _, v := range tile[r*nr : r*nr+np] {
-			v += bias
+		src := tile[r*nr : r*nr+np]
+		// Walk the positions in stretches within one output row; in the
+		// upsampled plane a stretch is every b-th element of one row.
+		for p, i := p0, 0; i < np; {
+			y, x := p/ow, p%ow
+			n := min(np-i, ow-x)
+			dst := plane[(y*b+dy)*outW+x*b+dx:]
+			seg := src[i : i+n]
 			switch c.act {
+			case actNone:
+				for t, v := range seg {
+					dst[t*b] = v + bias
+				}
 			case actRelu:
-				v = max(v, 0)
+				for t, v := range seg {
+					dst[t*b] = max(v+bias, 0)
+				}
 			case actLeaky:
-				if v < 0 {
-					v *= c.alpha
+				for t, v := range seg {
+					v += bias
+					if v < 0 {
+						v *= c.alpha
+					}
+					dst[t*b] = v
 				}
 			}
-			plane[(y*b+dy)*outW+x*b+dx] = v
-			if x++; x == ow {
-				x, y = 0, y+1
-			}
+			p, i = p+n, i+n
 		}
 	}
 }
