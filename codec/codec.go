@@ -76,12 +76,15 @@ func (m *Model) latentGeometry(w, h int) (pw, ph, yw, yh, zw, zh int) {
 	return pw, ph, pw / 16, ph / 16, pw / 64, ph / 64
 }
 
+// maxZ bounds z so that z·2^16 fits int32 (FORMAT.md §2).
+const maxZ = 1<<(31-nn.FixedFracBits) - 1
+
 // hyperParams runs the fixed-point hyper-synthesis on z and returns the means
 // (fixed point) and table indices of every element of y.
 func (m *Model) hyperParams(z []int32, zw, zh int) (means []int32, tables []uint16, err error) {
 	in := make([]int32, len(z))
 	for i, v := range z {
-		in[i] = v << nn.FixedFracBits
+		in[i] = min(max(v, -maxZ), maxZ) << nn.FixedFracBits
 	}
 	out, shape, err := m.hS.Run(in, m.Info.N, zh, zw)
 	if err != nil {
@@ -112,6 +115,8 @@ func channelIndex(channels, plane int) []uint16 {
 // encodeFrame codes one image into the sub-streams of an intra frame. It
 // also returns the latents exactly as the decoder will reconstruct them.
 func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder) ([][]byte, *Latents, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	b := img.Bounds()
 	pw, ph, yw, yh, zw, zh := m.latentGeometry(b.Dx(), b.Dy())
 	x := imageToTensor(img, pw, ph)
@@ -138,7 +143,7 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder) 
 	}
 	z := make([]int32, len(zf.Data))
 	for i, v := range zf.Data {
-		z[i] = clampSymbol(v)
+		z[i] = min(max(clampSymbol(v), -maxZ), maxZ)
 	}
 	zBytes, err := enc.Encode(nil, z, channelIndex(m.Info.N, zw*zh), m.tablesZ)
 	if err != nil {
@@ -170,6 +175,8 @@ func shapeIs(t *nn.Tensor, c, h, w int) bool {
 
 // decodeLatents entropy-decodes an intra frame into y_hat.
 func (m *Model) decodeLatents(streams [][]byte, w, h int) (*Latents, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if len(streams) != 2 {
 		return nil, fmt.Errorf("codec: intra frame has %d sub-streams, want 2", len(streams))
 	}
@@ -200,6 +207,8 @@ func (m *Model) reconstruct(sym, means []int32, yw, yh int) *Latents {
 
 // synthesize turns latents into an image of the frame's size.
 func (m *Model) synthesize(lat *Latents, q256 uint16, w, h int, color container.ColorFormat) (image.Image, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	gd := gain(m.gainDec, q256)
 	t := nn.NewTensor(1, lat.Channels, lat.Height, lat.Width)
 	plane := lat.Height * lat.Width

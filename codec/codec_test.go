@@ -180,3 +180,32 @@ func mustRead(t testing.TB, path string) []byte {
 	}
 	return b
 }
+
+// TestSharedModelConcurrently codes from several goroutines with one Model.
+func TestSharedModelConcurrently(t *testing.T) {
+	m := tinyModel(t)
+	data := encode(t, m, testImage(70, 40), 3)
+	want, err := DecodeImage(bytes.NewReader(data), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			if g%2 == 0 {
+				errs <- EncodeImage(io.Discard, m, testImage(70, 40), Options{Quality: 3})
+				return
+			}
+			got, err := DecodeImage(bytes.NewReader(data), m)
+			if err == nil && !bytes.Equal(got.(*image.RGBA).Pix, want.(*image.RGBA).Pix) {
+				err = errors.New("concurrent decode differs")
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

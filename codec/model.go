@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/lvc-codec/lvc/entropy"
 	"github.com/lvc-codec/lvc/nn"
@@ -43,9 +44,11 @@ type ModelInfo struct {
 	Step         int                `json:"step"`
 }
 
-// A Model holds everything both ends of the codec need. Encoders and
-// decoders that share a Model must not run at the same time.
+// A Model holds everything both ends of the codec need. It is safe to share
+// between goroutines: frames are coded one at a time (each already uses
+// every core), because the networks reuse their buffers from run to run.
 type Model struct {
+	mu       sync.Mutex
 	ID       [16]byte
 	Info     ModelInfo
 	gA, gS   *nn.Graph

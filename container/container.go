@@ -248,7 +248,11 @@ func (w *Writer) Close() error {
 		b = append(b, trailerMagic[:]...)
 		w.write(b)
 	}
-	if s, ok := w.w.(io.WriteSeeker); ok && w.err == nil && w.h.FrameCount != w.frames {
+	s, seekable := w.w.(io.WriteSeeker)
+	if !seekable && w.err == nil && w.h.FrameCount != 0 && w.h.FrameCount != w.frames {
+		return fmt.Errorf("container: header promised %d frames, %d written", w.h.FrameCount, w.frames)
+	}
+	if seekable && w.err == nil && w.h.FrameCount != w.frames {
 		w.h.FrameCount = w.frames
 		if _, err := s.Seek(0, io.SeekStart); err != nil {
 			return err
@@ -396,8 +400,11 @@ func readLimited(r io.Reader, n int) ([]byte, error) {
 
 func (r *Reader) finish() error {
 	r.done = true
-	if r.h.FrameCount != 0 && r.frames != r.h.FrameCount {
+	if r.h.FrameCount != 0 && r.frames < r.h.FrameCount {
 		return fmt.Errorf("container: file ends after %d of %d frames (truncated)", r.frames, r.h.FrameCount)
+	}
+	if r.h.FrameCount != 0 && r.frames > r.h.FrameCount {
+		return fmt.Errorf("container: %d frames where the header says %d (corrupt file)", r.frames, r.h.FrameCount)
 	}
 	return io.EOF
 }
@@ -425,7 +432,7 @@ func (r *Reader) skipIndex(at int64) error {
 		return errors.New("container: bad trailer (corrupt file)")
 	}
 	var one [1]byte
-	if k, _ := r.r.Read(one[:]); k != 0 {
+	if k, _ := io.ReadFull(r.r, one[:]); k != 0 {
 		return errors.New("container: data after the trailer (corrupt file)")
 	}
 	return nil

@@ -24,6 +24,9 @@ func (f Family) String() string {
 	return fmt.Sprintf("Family(%d)", uint8(f))
 }
 
+// maxScale bounds the scales a table set may be built for.
+const maxScale = 1e4
+
 // TailMass is the probability left outside a conditional table's range; it
 // is what the escape symbol carries.
 const TailMass = 1e-9
@@ -43,7 +46,7 @@ func ConditionalTables(f Family, scales []float64, precision int) (*TableSet, er
 	freqs := make([][]uint32, len(scales))
 	offsets := make([]int32, len(scales))
 	for i, s := range scales {
-		if !(s > 0) || s > 1e4 {
+		if !(s > 0) || s > maxScale {
 			return nil, fmt.Errorf("entropy: scale %v out of range", s)
 		}
 		cdf := familyCDF(f, s)
@@ -113,7 +116,7 @@ func NewScaleQuantizer(scales []float64) (*ScaleQuantizer, error) {
 	}
 	q := &ScaleQuantizer{}
 	for i := 1; i < len(scales); i++ {
-		if !(scales[i] > scales[i-1]) || !(scales[i-1] > 0) || scales[i] > 1e6 {
+		if !(scales[i] > scales[i-1]) || !(scales[i-1] > 0) || scales[i] > maxScale {
 			return nil, fmt.Errorf("entropy: scale table not ascending and positive at %d", i)
 		}
 		// sqrt and products of two floats are correctly rounded in IEEE 754,

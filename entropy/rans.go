@@ -188,7 +188,11 @@ func Decode(src []byte, values []int32, tables []uint16, ts *TableSet) error {
 			}
 		}
 		*st = v
-		values[i] = s + ts.offset[t]
+		val := s + ts.offset[t]
+		if val > MaxMagnitude || val < -MaxMagnitude {
+			return ErrCorrupt // no encoder writes such a value
+		}
+		values[i] = val
 	}
 	if d.bad {
 		return ErrTruncated

@@ -152,6 +152,9 @@ func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 		return nil, fmt.Errorf("input %v smaller than the %dx%d kernel", x.Shape, c.kh, c.kw)
 	}
 	oh, ow := c.outSize(h, w)
+	if _, err := checkedElements([]int{c.cout, oh, ow}); err != nil {
+		return nil, err
+	}
 	var out *Tensor
 	if b := c.d2s; b > 0 {
 		out = p.get(1, c.cout/(b*b), oh*b, ow*b)

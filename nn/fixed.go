@@ -59,18 +59,23 @@ func LoadFixed(onnx []byte) (*FixedGraph, error) {
 		l := fixedLayer{name: s.name}
 		switch o := s.op.(type) {
 		case *convOp:
+			// "Same" convolutions only: the padded-plane loop relies on it.
 			if o.groups != 1 || o.kh != o.kw || o.strideH != 1 || o.strideW != 1 ||
-				o.padT != o.padB || o.padL != o.padR || o.padT != o.padL || o.act == actLeaky {
-				return nil, fmt.Errorf("nn: node %s: conv form not supported in fixed point", s.name)
+				o.padT != o.padB || o.padL != o.padR || o.padT != o.padL || o.kh != 2*o.padT+1 || o.act == actLeaky {
+				return nil, fmt.Errorf("nn: node %s: conv form not supported in fixed point (want k x k, stride 1, padding (k-1)/2)", s.name)
 			}
 			fc := &fixedConv{cout: o.cout, cin: o.cin, k: o.kh, pad: o.padT, relu: o.act == actRelu}
 			fc.w = make([]int64, len(o.weights))
 			for i, v := range o.weights {
-				fc.w[i] = toFixed(v, FixedFracBits)
+				if fc.w[i], err = toFixed(v, FixedFracBits, math.MaxInt32); err != nil {
+					return nil, fmt.Errorf("nn: node %s: weight %d: %w", s.name, i, err)
+				}
 			}
 			fc.bias = make([]int64, len(o.bias))
 			for i, v := range o.bias {
-				fc.bias[i] = toFixed(v, 2*FixedFracBits)
+				if fc.bias[i], err = toFixed(v, 2*FixedFracBits, 1<<62); err != nil {
+					return nil, fmt.Errorf("nn: node %s: bias %d: %w", s.name, i, err)
+				}
 			}
 			l.conv = fc
 			if o.d2s > 0 { // fused by the float compiler; here a layer of its own
@@ -101,14 +106,16 @@ func LoadFixed(onnx []byte) (*FixedGraph, error) {
 	return fg, nil
 }
 
-// toFixed rounds v*2^frac to an integer. Scaling by a power of two and
-// rounding are exact, so every platform gets the same weights.
-func toFixed(v float32, frac int) int64 {
-	f := math.Ldexp(float64(v), frac)
-	if f > math.MaxInt32 || f < math.MinInt32 {
-		f = math.Copysign(math.MaxInt32, f)
+// toFixed rounds v*2^frac to an integer clamped to ±limit. Scaling by a
+// power of two and rounding are exact, so every platform gets the same
+// value; NaN and infinities, whose integer conversion varies by platform,
+// are errors.
+func toFixed(v float32, frac int, limit int64) (int64, error) {
+	if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+		return 0, fmt.Errorf("non-finite value %v", v)
 	}
-	return int64(math.Round(f))
+	f := math.Round(math.Ldexp(float64(v), frac))
+	return int64(max(min(f, float64(limit)), -float64(limit))), nil
 }
 
 // Run evaluates the graph on a [c, h, w] tensor of fixed-point values and

@@ -34,7 +34,7 @@ func fuse(nodes []onnxNode, inits []namedTensor) []onnxNode {
 	// only returns the node producing name if its output has one consumer.
 	only := func(name, opType string) (int, bool) {
 		i, ok := producer[name]
-		if !ok || dead[i] || uses[name] != 1 || nodes[i].opType != opType || len(nodes[i].outputs) != 1 {
+		if !ok || dead[i] || uses[name] != 1 || nodes[i].opType != opType || len(nodes[i].outputs) != 1 || len(nodes[i].inputs) == 0 {
 			return 0, false
 		}
 		return i, true
@@ -89,12 +89,19 @@ func fuse(nodes []onnxNode, inits []namedTensor) []onnxNode {
 			}
 			var mode string
 			var block float32
+			sd, od := shape.Data, out.Data
 			switch {
-			case equalInts(perm, 0, 1, 4, 2, 5, 3) && shape.Data[2] == shape.Data[3]:
-				mode, block = "CRD", shape.Data[2]
-			case equalInts(perm, 0, 3, 4, 1, 5, 2) && shape.Data[1] == shape.Data[2]:
-				mode, block = "DCR", shape.Data[1]
+			case equalInts(perm, 0, 1, 4, 2, 5, 3) && sd[2] == sd[3]:
+				mode, block = "CRD", sd[2]
+			case equalInts(perm, 0, 3, 4, 1, 5, 2) && sd[1] == sd[2]:
+				mode, block = "DCR", sd[1]
 			default:
+				continue
+			}
+			// The reshapes must be [N, C*b*b, H, W] -> 6-D -> [N, C, H*b, W*b];
+			// dimensions given as -1 or 0 are taken on trust, others checked.
+			h, w := sd[4], sd[5]
+			if block < 1 || (od[2] > 0 && h > 0 && od[2] != h*block) || (od[3] > 0 && w > 0 && od[3] != w*block) {
 				continue
 			}
 			*n = onnxNode{name: n.name, opType: "DepthToSpace", inputs: nodes[rs].inputs[:1], outputs: n.outputs,
@@ -105,8 +112,8 @@ func fuse(nodes []onnxNode, inits []namedTensor) []onnxNode {
 				continue
 			}
 			cv, ok := only(n.inputs[0], "Conv")
-			if !ok || nodes[cv].attrs["lvc.d2s"].i != 0 {
-				continue
+			if g, has := nodes[cv].attrs["group"]; !ok || nodes[cv].attrs["lvc.d2s"].i != 0 || has && g.i != 1 {
+				continue // the depthwise path has no fused store
 			}
 			attrs := map[string]attribute{}
 			for k, v := range nodes[cv].attrs {

@@ -11,6 +11,8 @@ import (
 // allocations are not.
 func FuzzLoad(f *testing.F) {
 	files, _ := filepath.Glob("../testdata/nn/*.onnx")
+	bad, _ := filepath.Glob("../testdata/nn/bad/*.onnx")
+	files = append(files, bad...)
 	for _, name := range files {
 		if b, err := os.ReadFile(name); err == nil && len(b) < 8<<10 {
 			f.Add(b)

@@ -7,7 +7,8 @@ import (
 )
 
 // A Graph is a loaded ONNX model, compiled into a list of kernel steps. It
-// runs one inference at a time; Run serializes concurrent calls.
+// is not for concurrent use: Run serializes calls, but each run recycles
+// the previous run's outputs.
 type Graph struct {
 	mu      sync.Mutex
 	last    []*Tensor // outputs of the previous run, recycled by the next
@@ -82,8 +83,13 @@ func compile(g *onnxGraph) (*Graph, error) {
 		s := step{name: label}
 		allConst := true
 		var constIn []*Tensor
-		for _, in := range n.inputs {
+		for i, in := range n.inputs {
 			if in == "" {
+				// ONNX marks an omitted optional input with an empty name;
+				// the only one we take is Conv's bias.
+				if n.opType != "Conv" || i != 2 {
+					return nil, fmt.Errorf("nn: node %s: input %d is empty", label, i)
+				}
 				s.in = append(s.in, -1)
 				constIn = append(constIn, nil)
 				continue
@@ -109,9 +115,15 @@ func compile(g *onnxGraph) (*Graph, error) {
 		if allConst {
 			// Constant subgraphs (Identity, Pow of parameters, shapes) are
 			// evaluated once here.
+			if err := checkFoldable(o, constIn); err != nil {
+				return nil, fmt.Errorf("nn: node %s (%s): %w", label, n.opType, err)
+			}
 			t, err := o.run(constIn, &bufferPool{})
 			if err != nil {
 				return nil, fmt.Errorf("nn: node %s (%s): %w", label, n.opType, err)
+			}
+			if len(t.Data) > maxFoldedElements {
+				return nil, fmt.Errorf("nn: node %s (%s): constant of %d elements", label, n.opType, len(t.Data))
 			}
 			gr.consts[s.out] = t
 			continue
@@ -121,7 +133,12 @@ func compile(g *onnxGraph) (*Graph, error) {
 	for _, name := range g.outputs {
 		id, ok := slot[name]
 		if !ok {
-			return nil, fmt.Errorf("nn: graph output %q is never computed", name)
+			return nil, fmt.Errorf("nn: graph output %q is never computed (or is inside a fused pattern)", name)
+		}
+		for _, o := range gr.outputs {
+			if o == id {
+				return nil, fmt.Errorf("nn: graph output %q listed twice", name)
+			}
 		}
 		gr.outputs = append(gr.outputs, id)
 	}
@@ -142,6 +159,12 @@ func (g *Graph) planFrees() {
 			if _, c := g.consts[id]; !c && id >= 0 {
 				last[id] = i
 			}
+		}
+	}
+	// A step output that nothing reads is recycled right away.
+	for i, st := range g.steps {
+		if _, read := last[st.out]; !read {
+			last[st.out] = i
 		}
 	}
 	for _, id := range g.outputs {
@@ -282,4 +305,39 @@ func (p *bufferPool) put(t *Tensor) {
 	if t != nil && p.owned[t] {
 		p.free = append(p.free, t)
 	}
+}
+
+// maxFoldedElements bounds a tensor computed at load time from constants,
+// so that a small file cannot unfold into a large allocation.
+const maxFoldedElements = 1 << 22
+
+// checkFoldable rejects constant folding whose result would exceed
+// maxFoldedElements before it is computed.
+func checkFoldable(o op, in []*Tensor) error {
+	total := 0
+	for _, t := range in {
+		if t != nil {
+			total += len(t.Data)
+		}
+	}
+	if _, isConcat := o.(concatOp); isConcat && total > maxFoldedElements {
+		return fmt.Errorf("constant of %d elements", total)
+	}
+	return nil
+}
+
+// checkedElements is the element count of shape, or an error if a dimension
+// is negative or the count exceeds maxElements (checked without overflow).
+func checkedElements(shape []int) (int, error) {
+	n := 1
+	for _, d := range shape {
+		if d < 0 || d > maxDimension {
+			return 0, fmt.Errorf("dimension %d out of range in %v", d, shape)
+		}
+		if d != 0 && n > maxElements/d {
+			return 0, fmt.Errorf("shape %v exceeds %d elements", shape, maxElements)
+		}
+		n *= d
+	}
+	return n, nil
 }

@@ -285,3 +285,25 @@ func TestFixedMAC4MatchesPortable(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileGraphs loads graphs that once panicked (review findings): an
+// empty input name, nodes without inputs inside fusable patterns, a reshape
+// whose element count overflows, and a fixed-point conv that is not "same".
+func TestHostileGraphs(t *testing.T) {
+	files, _ := filepath.Glob("../testdata/nn/bad/*.onnx")
+	if len(files) < 5 {
+		t.Fatalf("only %d hostile graphs", len(files))
+	}
+	for _, f := range files {
+		b := mustRead(t, f)
+		if g, err := Load(b); err == nil {
+			for _, c := range []int{1, 2, 4} {
+				g.Run(NewTensor(1, c, 5, 5))
+			}
+		}
+		if fg, err := LoadFixed(b); err == nil {
+			t.Errorf("%s: accepted in fixed point", f)
+			fg.Run(make([]int32, 4*5*5), 4, 5, 5)
+		}
+	}
+}

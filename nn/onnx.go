@@ -41,12 +41,11 @@ type onnxNode struct {
 }
 
 type attribute struct {
-	i      int64
-	f      float32
-	s      []byte
-	ints   []int64
-	floats []float32
-	t      *Tensor
+	i    int64
+	f    float32
+	s    []byte
+	ints []int64
+	t    *Tensor
 }
 
 type namedTensor struct {
@@ -242,8 +241,6 @@ func parseAttribute(b []byte) (string, attribute, error) {
 			a.s = v
 		case 5:
 			a.t, _, err = parseTensor(v)
-		case 7:
-			a.floats, err = appendFloats(a.floats, typ, v, x)
 		case 8:
 			a.ints, err = appendInts(a.ints, typ, v, x)
 		case 6, 10, 11:

@@ -75,7 +75,7 @@ func buildOp(n onnxNode, in []*Tensor) (op, error) {
 		}
 		shape := make([]int, len(in[1].Data))
 		for i, v := range in[1].Data {
-			if v < -1 || v > maxDimension {
+			if !(v >= -1 && v <= maxDimension) || v != float32(math.Trunc(float64(v))) {
 				return nil, fmt.Errorf("shape %v out of range", in[1].Data)
 			}
 			shape[i] = int(v)
@@ -324,7 +324,7 @@ func (r reshapeOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 		}
 		shape[infer] = len(x.Data) / known
 	}
-	if numElements(shape) != len(x.Data) {
+	if n, err := checkedElements(shape); err != nil || n != len(x.Data) {
 		return nil, fmt.Errorf("cannot reshape %v to %v", x.Shape, r.shape)
 	}
 	out := p.get(shape...)
@@ -392,6 +392,9 @@ func (c concatOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 			}
 		}
 		shape[axis] += t.Shape[axis]
+	}
+	if _, err := checkedElements(shape); err != nil {
+		return nil, err
 	}
 	out := p.get(shape...)
 	outer := numElements(shape[:axis])

@@ -21,7 +21,7 @@ func main() {
 		if modelErr != nil {
 			return map[string]any{"error": modelErr.Error()}
 		}
-		if len(args) != 1 || args[0].Type() != js.TypeObject {
+		if len(args) != 1 || !args[0].InstanceOf(js.Global().Get("Uint8Array")) {
 			return map[string]any{"error": "lvcDecode takes one Uint8Array"}
 		}
 		data := make([]byte, args[0].Get("length").Int())
@@ -37,7 +37,11 @@ func main() {
 		b := rgba.Bounds()
 		return map[string]any{"width": b.Dx(), "height": b.Dy(), "rgba": pix, "ms": time.Since(start).Milliseconds()}
 	}))
-	js.Global().Set("lvcModelID", model.IDString())
+	if modelErr == nil {
+		js.Global().Set("lvcModelID", model.IDString())
+	} else {
+		js.Global().Set("lvcModelID", "unavailable: "+modelErr.Error())
+	}
 	select {} // keep the exported function alive
 }
 

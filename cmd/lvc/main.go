@@ -220,7 +220,9 @@ func searchBPP(m *codec.Model, img image.Image, target float64) (float64, []byte
 		return 0, nil, err
 	}
 	bestQ := lo
-	for range 9 { // 1/256 of a quality step is below what the container stores
+	// 12 halvings of [0, Q-1] reach below 1/256 of a quality step, the
+	// container's resolution, for up to 16 qualities.
+	for range 12 {
 		mid := (lo + hi) / 2
 		data, err := encodeBytes(m, img, mid)
 		if err != nil {
@@ -350,7 +352,7 @@ func infoCmd(args []string, stdout io.Writer) error {
 	}
 	pixels := float64(h.Width * h.Height)
 	fmt.Fprintf(stdout, "%-6s %-6s %8s %8s %10s %8s\n", "frame", "type", "pts", "quality", "bytes", "bpp")
-	total := 0
+	total, frames := 0, 0
 	for i := 0; ; i++ {
 		fr, err := r.Next()
 		if err == io.EOF {
@@ -366,13 +368,14 @@ func infoCmd(args []string, stdout io.Writer) error {
 			parts = append(parts, fmt.Sprint(len(s)))
 		}
 		total += n
+		frames++
 		fmt.Fprintf(stdout, "%-6d %-6s %8d %8.2f %10d %8.4f  (sub-streams %s)\n", i, fr.Type, fr.PTS,
 			float64(fr.Quality)/256, n, float64(8*n)/pixels, strings.Join(parts, "+"))
 	}
 	st, err := f.Stat()
 	if err == nil {
 		fmt.Fprintf(stdout, "total:     %d bytes, %.4f bpp per frame on average (payload %d bytes)\n",
-			st.Size(), float64(8*st.Size())/pixels/max(1, float64(h.FrameCount)), total)
+			st.Size(), float64(8*st.Size())/pixels/float64(max(1, frames)), total)
 	}
 	return nil
 }
@@ -437,13 +440,14 @@ func encodeVideo(m *codec.Model, in, out string, q float64, stderr io.Writer) er
 	frames := 0
 	var size int64
 	err = writeAtomically(out, func(w io.Writer) error {
-		cw := &countingWriter{w: w}
 		color := container.RGB
 		if y.h.chroma == "mono" {
 			color = container.Gray
 		}
 		// One tick per frame: the timebase is the frame duration.
-		e, err := codec.NewEncoder(cw, m, y.h.width, y.h.height, color, codec.Options{
+		// w is the temporary file: seekable, so Close can set the final
+		// frame count if the estimate was wrong.
+		e, err := codec.NewEncoder(w, m, y.h.width, y.h.height, color, codec.Options{
 			Quality: q, TimebaseNum: y.h.fpsDen, TimebaseDen: y.h.fpsNum, FrameCount: total})
 		if err != nil {
 			return err
@@ -473,8 +477,10 @@ func encodeVideo(m *codec.Model, in, out string, q float64, stderr io.Writer) er
 		if err := e.Close(); err != nil {
 			return err
 		}
-		size = cw.n
-		return nil
+		if s, ok := w.(io.Seeker); ok {
+			size, err = s.Seek(0, io.SeekCurrent)
+		}
+		return err
 	})
 	if err != nil {
 		return err
@@ -507,17 +513,6 @@ func estimateFrames(path string, frameSize int) uint32 {
 		return 0
 	}
 	return uint32(body / per)
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 func decodeVideo(m *codec.Model, r io.Reader, in, out string, stderr io.Writer) error {
