@@ -11,8 +11,9 @@ import (
 
 // The ONNX reader decodes only the protobuf fields the runtime uses, straight
 // from the wire format. Every length is checked against the bytes that are
-// left before anything is allocated, so a hostile file cannot claim more
-// memory than its own size (times four, for fp16 weights).
+// left before anything is allocated, so memory stays proportional to the
+// file: at most about 12 times its size (packed one-byte varints become
+// int64s), plus the packed copy of conv weights.
 
 // Limits on what a model may declare.
 const (
