@@ -36,14 +36,19 @@ class GDN(nn.Module):
     """Generalized divisive normalization, y = x / sqrt(beta + gamma * x^2).
 
     beta and gamma are kept positive by squaring a reparametrized value, so the
-    exported graph is plain Mul, Conv (1x1), Add, Sqrt and Div.
+    exported graph is plain Mul, Conv (1x1), Add, Sqrt and Div. The gradient
+    of gamma_p**2 is zero where gamma_p is zero, so the off-diagonal terms
+    start small but non-zero (gamma = 1e-6), or they would never learn.
     """
+
+    OFF_DIAGONAL_INIT = 1e-3
 
     def __init__(self, ch, inverse=False):
         super().__init__()
         self.inverse = inverse
         self.beta_p = nn.Parameter(torch.ones(ch))
-        self.gamma_p = nn.Parameter(0.1 * torch.eye(ch))
+        eye = torch.eye(ch)
+        self.gamma_p = nn.Parameter(0.1 * eye + self.OFF_DIAGONAL_INIT * (1 - eye))
 
     def forward(self, x):
         beta = self.beta_p ** 2 + 1e-6
