@@ -22,7 +22,7 @@ const (
 	// MaxTables bounds a TableSet.
 	MaxTables = 1 << 12
 	// bucketBits sets the coarse slot index that starts each symbol search.
-	bucketBits = 8
+	bucketBits = 10
 )
 
 // A TableSet holds integer CDF tables that share one precision. Table t codes
