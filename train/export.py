@@ -241,7 +241,7 @@ def load_model(ckpt):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["model", "tiny", "goldens"])
+    ap.add_argument("what", choices=["model", "tiny", "goldens", "weights"])
     ap.add_argument("--ckpt")
     ap.add_argument("--out", required=True)
     ap.add_argument("--goldens", action="store_true", help="also write network goldens")
@@ -249,6 +249,13 @@ def main():
     torch.manual_seed(0)
     if args.what == "goldens":
         write_goldens(args.out)
+        return
+    if args.what == "weights":
+        # Model weights only, in float16: what a later session needs to go on
+        # training (train.py --init), at a quarter of a full checkpoint.
+        ck = torch.load(args.ckpt, map_location="cpu")
+        torch.save({"model": {k: v.half() for k, v in ck["model"].items()}, "step": ck["step"],
+                    "n": ck["n"], "m": ck["m"], "family": ck.get("family", "gaussian")}, args.out)
         return
     if args.what == "tiny":
         model = HyperpriorModel(4, 6)

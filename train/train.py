@@ -113,6 +113,9 @@ def main():
     ap.add_argument("--ckpt-every", type=float, default=300, help="seconds")
     ap.add_argument("--eval-images", type=int, default=6)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--init", help="start from these model weights (e.g. a committed weights_fp16.pt) "
+                                   "when the run has no checkpoint yet; the optimizer starts afresh")
+    ap.add_argument("--start-step", type=int, default=0, help="with --init: step to continue the schedule from")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -130,6 +133,11 @@ def main():
         opt.load_state_dict(ck["opt"])
         step = ck["step"]
         print(f"resumed at step {step}", flush=True)
+    elif args.init:
+        w = torch.load(args.init, map_location="cpu")
+        model.load_state_dict({k: v.float() for k, v in w["model"].items()})
+        step = args.start_step
+        print(f"initialized from {args.init} (trained {w.get('step')} steps), schedule at step {step}", flush=True)
     settings = dict(vars(args), lambdas=lambdas(), qualities=NUM_QUALITIES)
     with open(os.path.join(args.run, "settings.json"), "w") as f:
         json.dump(settings, f, indent=1)
