@@ -83,18 +83,18 @@ CODEC_ENV = dict(os.environ, GOMAXPROCS="1", OMP_NUM_THREADS="1")
 
 
 def lvc_codec(binary):
-    """The lvc codec entry, with its number of qualities from `lvc info --model`."""
+    """The lvc codec entry, with its number of qualities from `lvc model info`."""
     n, info = LVC_DEFAULT_QUALITIES, ""
     try:
-        r = subprocess.run([binary, "info", "--model"], capture_output=True, text=True, timeout=60, env=CODEC_ENV)
+        r = subprocess.run([binary, "model", "info"], capture_output=True, text=True, timeout=60, env=CODEC_ENV)
         info = r.stdout.strip()
-        m = re.search(r"qualit(?:y|ies)\D{0,20}?(\d+)|(\d+)\s+qualit", info, re.I) if r.returncode == 0 else None
+        m = re.search(r"^qualities:\s*(\d+)\s*$", info, re.M) if r.returncode == 0 else None
         if m:
-            n = int(m.group(1) or m.group(2))
+            n = int(m.group(1))
         else:
-            print("lvc: could not read the number of qualities from `info --model`; assuming %d" % n)
+            print("lvc: could not read the number of qualities from `model info`; assuming %d" % n)
     except (OSError, subprocess.TimeoutExpired) as e:
-        print("lvc: `info --model` failed (%s); assuming %d qualities" % (e, n))
+        print("lvc: `model info` failed (%s); assuming %d qualities" % (e, n))
     return {
         "label": "lvc",
         "ext": ".lvc",
