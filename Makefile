@@ -66,14 +66,19 @@ rd: build
 	$(PYTHON) train/rd.py --lvc ./bin/lvc --jobs 1
 	$(PYTHON) train/splice_section.py docs/BENCHMARKS.md rd train/rd_out/rd_section.md
 
-# The browser viewer: wasm/web/index.html with lvc.wasm and Go's wasm_exec.js.
+# The browser viewer: wasm/web/index.html with lvc.wasm, Go's wasm_exec.js
+# and onnxruntime-web (npm) for the synthesis network.
+ORTDIST = wasm/node_modules/onnxruntime-web/dist
 wasm:
 	GOOS=js GOARCH=wasm $(GO) build -o wasm/web/lvc.wasm ./wasm
 	cp "$(WASMEXEC)/wasm_exec.js" wasm/web/
+	cd wasm && npm ci --no-audit --no-fund
+	mkdir -p wasm/web/ort
+	cp $(ORTDIST)/ort.wasm.min.js $(ORTDIST)/ort-wasm-simd-threaded.wasm $(ORTDIST)/ort-wasm-simd-threaded.mjs wasm/web/ort/
 
 serve: wasm
 	@echo "open http://localhost:8080/ (or ?src=FILE.lvc for a file in wasm/web)"
 	cd wasm/web && $(PYTHON) -m http.server 8080 --bind 127.0.0.1
 
 clean:
-	rm -rf bin wasm/web/lvc.wasm wasm/web/wasm_exec.js
+	rm -rf bin wasm/web/lvc.wasm wasm/web/wasm_exec.js wasm/web/ort

@@ -209,14 +209,8 @@ func (m *Model) reconstruct(sym, means []int32, yw, yh int) *Latents {
 func (m *Model) synthesize(lat *Latents, q256 uint16, w, h int, color container.ColorFormat) (image.Image, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	gd := gain(m.gainDec, q256)
-	t := nn.NewTensor(1, lat.Channels, lat.Height, lat.Width)
-	plane := lat.Height * lat.Width
-	for c := range lat.Channels {
-		for i := range plane {
-			t.Data[c*plane+i] = lat.Data[c*plane+i] * gd[c]
-		}
-	}
+	t := &nn.Tensor{Shape: []int{1, lat.Channels, lat.Height, lat.Width},
+		Data: m.SynthesisInput(&Frame{Quality: float64(q256) / 256, Latents: lat})}
 	x, err := m.gS.Run(t)
 	if err != nil {
 		return nil, fmt.Errorf("codec: synthesis: %w", err)

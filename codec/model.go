@@ -52,6 +52,7 @@ type Model struct {
 	ID       [16]byte
 	Info     ModelInfo
 	gA, gS   *nn.Graph
+	gSONNX   []byte
 	hA       *nn.Graph
 	hS       *nn.FixedGraph
 	gainEnc  [][]float32
@@ -59,6 +60,26 @@ type Model struct {
 	tablesY  *entropy.TableSet
 	tablesZ  *entropy.TableSet
 	scaleIdx *entropy.ScaleQuantizer
+}
+
+// SynthesisONNX returns the synthesis network as ONNX, for running it in
+// another runtime (the browser viewer uses onnxruntime-web). Its input is
+// SynthesisInput's tensor; its output is RGB in [0,1] at 16 times the size.
+func (m *Model) SynthesisONNX() []byte { return m.gSONNX }
+
+// SynthesisInput scales decoded latents by the decoder gain of the frame's
+// quality: the [1, M, H/16, W/16] input of the synthesis network.
+func (m *Model) SynthesisInput(f *Frame) []float32 {
+	gd := gain(m.gainDec, uint16(math.Round(f.Quality*256)))
+	lat := f.Latents
+	out := make([]float32, len(lat.Data))
+	plane := lat.Height * lat.Width
+	for c := range lat.Channels {
+		for i := range plane {
+			out[c*plane+i] = lat.Data[c*plane+i] * gd[c]
+		}
+	}
+	return out
 }
 
 // IDString is the model ID in hex.
@@ -115,6 +136,7 @@ func LoadModel(b []byte) (*Model, error) {
 	if m.gS, err = nn.Load(sections["G_S "]); err != nil {
 		return nil, fmt.Errorf("codec: model g_s: %w", err)
 	}
+	m.gSONNX = sections["G_S "]
 	if m.hA, err = nn.Load(sections["H_A "]); err != nil {
 		return nil, fmt.Errorf("codec: model h_a: %w", err)
 	}

@@ -10,8 +10,10 @@ import (
 	"image"
 	"syscall/js"
 	"time"
+	"unsafe"
 
 	"github.com/lvc-codec/lvc/codec"
+	"github.com/lvc-codec/lvc/container"
 	"github.com/lvc-codec/lvc/models"
 )
 
@@ -37,12 +39,58 @@ func main() {
 		b := rgba.Bounds()
 		return map[string]any{"width": b.Dx(), "height": b.Dy(), "rgba": pix, "ms": time.Since(start).Milliseconds()}
 	}))
+	// The fast path: Go decodes the bitstream to the synthesis input, and the
+	// page runs the synthesis ONNX with onnxruntime-web.
+	js.Global().Set("lvcDecodeLatents", js.FuncOf(func(this js.Value, args []js.Value) any {
+		if modelErr != nil {
+			return map[string]any{"error": modelErr.Error()}
+		}
+		if len(args) != 1 || !args[0].InstanceOf(js.Global().Get("Uint8Array")) {
+			return map[string]any{"error": "lvcDecodeLatents takes one Uint8Array"}
+		}
+		data := make([]byte, args[0].Get("length").Int())
+		js.CopyBytesToGo(data, args[0])
+		start := time.Now()
+		d, err := codec.NewDecoder(bytes.NewReader(data), model, codec.DecoderOptions{LatentsOnly: true})
+		if err != nil {
+			return map[string]any{"error": err.Error()}
+		}
+		f, err := d.Next()
+		if err != nil {
+			return map[string]any{"error": err.Error()}
+		}
+		in := model.SynthesisInput(f)
+		arr := js.Global().Get("Float32Array").New(len(in))
+		js.CopyBytesToJS(js.Global().Get("Uint8Array").New(arr.Get("buffer")), float32Bytes(in))
+		h := d.Header()
+		l := f.Latents
+		return map[string]any{"width": h.Width, "height": h.Height, "gray": h.Color == container.Gray,
+			"shape": []any{1, l.Channels, l.Height, l.Width}, "input": arr, "ms": time.Since(start).Milliseconds()}
+	}))
+	js.Global().Set("lvcSynthesisONNX", js.FuncOf(func(this js.Value, args []js.Value) any {
+		if modelErr != nil {
+			return nil
+		}
+		b := model.SynthesisONNX()
+		arr := js.Global().Get("Uint8Array").New(len(b))
+		js.CopyBytesToJS(arr, b)
+		return arr
+	}))
 	if modelErr == nil {
 		js.Global().Set("lvcModelID", model.IDString())
 	} else {
 		js.Global().Set("lvcModelID", "unavailable: "+modelErr.Error())
 	}
-	select {} // keep the exported function alive
+	select {} // keep the exported functions alive
+}
+
+// float32Bytes views floats as their little-endian bytes (wasm is
+// little-endian), for one copy into a JS Float32Array.
+func float32Bytes(f []float32) []byte {
+	if len(f) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), 4*len(f))
 }
 
 // toRGBA returns the image as 8-bit RGBA, the layout of a canvas ImageData.
