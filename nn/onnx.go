@@ -376,3 +376,14 @@ func halfToFloat(h uint16) float32 {
 	}
 	return math.Float32frombits(sign | (exp+112)<<23 | frac<<13)
 }
+
+// UnmarshalTensor decodes a serialized ONNX TensorProto (as
+// onnx.numpy_helper.from_array(...).SerializeToString() writes it) into a
+// float32 tensor.
+func UnmarshalTensor(b []byte) (*Tensor, error) {
+	t, name, err := parseTensor(b)
+	if err != nil {
+		return nil, fmt.Errorf("nn: tensor %q: %w", name, err)
+	}
+	return t, nil
+}
