@@ -1,5 +1,7 @@
 package nn
 
+import "slices"
+
 // fuse rewrites exported patterns into single kernels:
 //   - Mul(x,x) -> Conv 1x1 -> Sqrt -> Div(x,.) or Mul(x,.): GDN / inverse GDN;
 //   - Reshape(6-D) -> Transpose -> Reshape: DepthToSpace, as older opsets
@@ -91,9 +93,9 @@ func fuse(nodes []onnxNode, inits []namedTensor) []onnxNode {
 			var block float32
 			sd, od := shape.Data, out.Data
 			switch {
-			case equalInts(perm, 0, 1, 4, 2, 5, 3) && sd[2] == sd[3]:
+			case slices.Equal(perm, []int64{0, 1, 4, 2, 5, 3}) && sd[2] == sd[3]:
 				mode, block = "CRD", sd[2]
-			case equalInts(perm, 0, 3, 4, 1, 5, 2) && sd[1] == sd[2]:
+			case slices.Equal(perm, []int64{0, 3, 4, 1, 5, 2}) && sd[1] == sd[2]:
 				mode, block = "DCR", sd[1]
 			default:
 				continue
@@ -153,16 +155,4 @@ func fuse(nodes []onnxNode, inits []namedTensor) []onnxNode {
 		}
 	}
 	return out
-}
-
-func equalInts(a []int64, b ...int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -40,7 +41,7 @@ func loadGraph(t testing.TB, path string) *Graph {
 // checkClose requires max |got-want| <= 1e-4 of want's range.
 func checkClose(t *testing.T, name string, got, want *Tensor) {
 	t.Helper()
-	if !sameShape(got.Shape, want.Shape) {
+	if !slices.Equal(got.Shape, want.Shape) {
 		t.Fatalf("%s: shape %v, want %v", name, got.Shape, want.Shape)
 	}
 	lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 func buildOp(n onnxNode, in []*Tensor) (op, error) {
@@ -222,7 +223,7 @@ func broadcast(a, b *Tensor) (func(i int) int, error) {
 	switch {
 	case len(b.Data) == 1:
 		return func(int) int { return 0 }, nil
-	case sameShape(a.Shape, b.Shape):
+	case slices.Equal(a.Shape, b.Shape):
 		return func(i int) int { return i }, nil
 	}
 	c, h, w, ok := a.dims4()

@@ -35,15 +35,3 @@ func (t *Tensor) dims4() (c, h, w int, ok bool) {
 	}
 	return t.Shape[1], t.Shape[2], t.Shape[3], true
 }
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}

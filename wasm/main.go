@@ -20,14 +20,10 @@ import (
 func main() {
 	model, modelErr := codec.LoadModel(models.Default)
 	js.Global().Set("lvcDecode", js.FuncOf(func(this js.Value, args []js.Value) any {
-		if modelErr != nil {
-			return map[string]any{"error": modelErr.Error()}
+		data, fail := fileArg("lvcDecode", args, modelErr)
+		if fail != nil {
+			return fail
 		}
-		if len(args) != 1 || !args[0].InstanceOf(js.Global().Get("Uint8Array")) {
-			return map[string]any{"error": "lvcDecode takes one Uint8Array"}
-		}
-		data := make([]byte, args[0].Get("length").Int())
-		js.CopyBytesToGo(data, args[0])
 		start := time.Now()
 		img, err := codec.DecodeImage(bytes.NewReader(data), model)
 		if err != nil {
@@ -42,14 +38,10 @@ func main() {
 	// The fast path: Go decodes the bitstream to the synthesis input, and the
 	// page runs the synthesis ONNX with onnxruntime-web.
 	js.Global().Set("lvcDecodeLatents", js.FuncOf(func(this js.Value, args []js.Value) any {
-		if modelErr != nil {
-			return map[string]any{"error": modelErr.Error()}
+		data, fail := fileArg("lvcDecodeLatents", args, modelErr)
+		if fail != nil {
+			return fail
 		}
-		if len(args) != 1 || !args[0].InstanceOf(js.Global().Get("Uint8Array")) {
-			return map[string]any{"error": "lvcDecodeLatents takes one Uint8Array"}
-		}
-		data := make([]byte, args[0].Get("length").Int())
-		js.CopyBytesToGo(data, args[0])
 		start := time.Now()
 		d, err := codec.NewDecoder(bytes.NewReader(data), model, codec.DecoderOptions{LatentsOnly: true})
 		if err != nil {
@@ -82,6 +74,20 @@ func main() {
 		js.Global().Set("lvcModelID", "unavailable: "+modelErr.Error())
 	}
 	select {} // keep the exported functions alive
+}
+
+// fileArg copies the one Uint8Array argument of an exported function, or
+// returns the {error} object to hand back to JavaScript.
+func fileArg(fn string, args []js.Value, modelErr error) ([]byte, map[string]any) {
+	if modelErr != nil {
+		return nil, map[string]any{"error": modelErr.Error()}
+	}
+	if len(args) != 1 || !args[0].InstanceOf(js.Global().Get("Uint8Array")) {
+		return nil, map[string]any{"error": fn + " takes one Uint8Array"}
+	}
+	data := make([]byte, args[0].Get("length").Int())
+	js.CopyBytesToGo(data, args[0])
+	return data, nil
 }
 
 // float32Bytes views floats as their little-endian bytes (wasm is
