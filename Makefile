@@ -19,6 +19,7 @@ demo: build
 	./bin/lvc encode $(SAMPLE) -o $(OUT)/sample.lvc -q 4
 	./bin/lvc info $(OUT)/sample.lvc
 	./bin/lvc decode $(OUT)/sample.lvc -o $(OUT)/sample.png
+	./bin/lvc psnr $(SAMPLE) $(OUT)/sample.png
 	@echo "decoded image: $(OUT)/sample.png"
 
 test: vet test-go test-wasm

@@ -12,6 +12,7 @@ import (
 	_ "image/jpeg"
 	"image/png"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,10 +33,11 @@ Usage:
   lvc encode IN -o OUT.lvc [-q Q | --bpp X] [--model FILE]
   lvc decode IN.lvc -o OUT.(png|ppm|pgm|y4m) [--model FILE]
   lvc info IN.lvc
+  lvc psnr REFERENCE IMAGE
   lvc model info [FILE]
   lvc model pack DIR -o OUT.lvcm
 
-IN may be PNG, JPEG, WebP, BMP, TIFF, GIF, or Y4M video (every frame is
+IN may be PNG, JPEG, WebP, BMP, TIFF, GIF, PPM/PGM, or Y4M video (every frame is
 coded on its own in this version). Quality indices run from 0
 (smallest file) to the model's highest (see 'lvc model info'); fractions
 interpolate. --bpp searches the quality that comes closest to X bits per
@@ -85,6 +87,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return decodeCmd(args[1:], stderr)
 	case "info":
 		return infoCmd(args[1:], stdout)
+	case "psnr":
+		return psnrCmd(args[1:], stdout)
 	case "model":
 		return modelCmd(args[1:], stdout)
 	}
@@ -377,6 +381,45 @@ func infoCmd(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "total:     %d bytes, %.4f bpp per frame on average (payload %d bytes)\n",
 			st.Size(), float64(8*st.Size())/pixels/float64(max(1, frames)), total)
 	}
+	return nil
+}
+
+// psnrCmd prints the PSNR of an image against a reference, over 8-bit RGB
+// (the convention of the rate-distortion tables).
+func psnrCmd(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("psnr", flag.ContinueOnError)
+	pos, err := parse(fs, args, 2)
+	if err != nil {
+		return err
+	}
+	a, err := readImage(pos[0])
+	if err != nil {
+		return err
+	}
+	b, err := readImage(pos[1])
+	if err != nil {
+		return err
+	}
+	ab, bb := a.Bounds(), b.Bounds()
+	if ab.Dx() != bb.Dx() || ab.Dy() != bb.Dy() {
+		return fmt.Errorf("%s is %dx%d, %s is %dx%d", pos[0], ab.Dx(), ab.Dy(), pos[1], bb.Dx(), bb.Dy())
+	}
+	var se float64
+	for y := range ab.Dy() {
+		for x := range ab.Dx() {
+			r1, g1, b1, _ := a.At(ab.Min.X+x, ab.Min.Y+y).RGBA()
+			r2, g2, b2, _ := b.At(bb.Min.X+x, bb.Min.Y+y).RGBA()
+			for _, d := range [3]float64{float64(r1>>8) - float64(r2>>8), float64(g1>>8) - float64(g2>>8), float64(b1>>8) - float64(b2>>8)} {
+				se += d * d
+			}
+		}
+	}
+	mse := se / float64(3*ab.Dx()*ab.Dy())
+	if mse == 0 {
+		fmt.Fprintln(stdout, "PSNR: inf dB (identical)")
+		return nil
+	}
+	fmt.Fprintf(stdout, "PSNR: %.2f dB (RGB, MSE %.3f)\n", 10*math.Log10(255*255/mse), mse)
 	return nil
 }
 

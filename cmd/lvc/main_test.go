@@ -52,6 +52,13 @@ func TestEncodeDecodeInfo(t *testing.T) {
 	if err != nil || !strings.Contains(out, "70x50") || !strings.Contains(out, "intra") {
 		t.Errorf("info: %v\n%s", err, out)
 	}
+	out, _, err = runCLI("psnr", in, dec)
+	if err != nil || !strings.HasPrefix(out, "PSNR: ") {
+		t.Errorf("psnr: %v %q", err, out)
+	}
+	if out, _, _ = runCLI("psnr", in, in); !strings.Contains(out, "identical") {
+		t.Errorf("psnr of an image with itself: %q", out)
+	}
 	if _, _, err := runCLI("encode", in, "-o", enc, "--bpp", "0.8"); err != nil {
 		t.Fatal(err)
 	}
