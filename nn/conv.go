@@ -257,18 +257,26 @@ func (c *convOp) gather(x []float32, h, w, ow, p0, np, nr int, cols []float32, r
 					}
 					src := plane[iy*w : (iy+1)*w]
 					ix := r.ox*c.strideW - c.padL + kx
-					if c.strideW == 1 && ix >= 0 && ix+r.n <= w {
+					sw := c.strideW
+					if sw == 1 && ix >= 0 && ix+r.n <= w {
 						copy(dst, src[ix:ix+r.n])
 						continue
 					}
-					for t := range dst {
-						if ix >= 0 && ix < w {
-							dst[t] = src[ix]
-						} else {
-							dst[t] = 0
-						}
-						ix += c.strideW
+					// Positions t0..t1-1 read inside the row; the rest is padding.
+					t0, t1 := 0, 0
+					if ix < 0 {
+						t0 = (-ix + sw - 1) / sw
 					}
+					if ix <= w-1 {
+						t1 = (w-1-ix)/sw + 1
+					}
+					t0 = min(t0, len(dst))
+					t1 = max(t0, min(t1, len(dst)))
+					clear(dst[:t0])
+					for t, j := t0, ix+t0*sw; t < t1; t, j = t+1, j+sw {
+						dst[t] = src[j]
+					}
+					clear(dst[t1:])
 				}
 			}
 		}
