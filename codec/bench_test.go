@@ -7,6 +7,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/lvc-codec/lvc/container"
 	"github.com/lvc-codec/lvc/entropy"
 	"github.com/lvc-codec/lvc/models"
 )
@@ -60,7 +61,7 @@ func BenchmarkDecode(b *testing.B) {
 func BenchmarkEntropyDecodeKodak(b *testing.B) {
 	m, img := benchSetup(b)
 	var enc entropy.Encoder
-	streams, _, err := m.encodeFrame(img, 4<<8, &enc)
+	streams, _, _, _, err := m.encodeFrame(img, 4<<8, &enc, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -82,4 +83,39 @@ func BenchmarkEntropyDecodeKodak(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)*float64(len(sym))/b.Elapsed().Seconds()/1e6, "Msym/s")
+}
+
+// TestInterSavesBitsOnStaticScene: with the shipped model, a repeated frame
+// coded against its predecessor must cost clearly less than coding it alone.
+func TestInterSavesBitsOnStaticScene(t *testing.T) {
+	m, err := LoadModel(models.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open("../testdata/sample.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, _, err := image.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crop := img.(interface {
+		SubImage(image.Rectangle) image.Image
+	}).SubImage(image.Rect(0, 0, 256, 192))
+	var enc entropy.Encoder
+	intra, _, _, ref, err := m.encodeFrame(crop, 4<<8, &enc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter, typ, _, _, err := m.encodeFrame(crop, 4<<8, &enc, ref)
+	if err != nil || typ != container.Inter {
+		t.Fatalf("%v %v", typ, err)
+	}
+	a, b := len(intra[0])+len(intra[1]), len(inter[0])+len(inter[1])+len(inter[2])
+	t.Logf("static frame: intra %d bytes, inter %d bytes", a, b)
+	if b > a*3/4 {
+		t.Errorf("inter frame of a static scene costs %d bytes against %d intra", b, a)
+	}
 }

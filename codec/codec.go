@@ -25,6 +25,10 @@ type Options struct {
 	TimebaseNum, TimebaseDen uint32
 	// FrameCount goes into the header when known in advance (0: unknown).
 	FrameCount uint32
+	// IntraPeriod is the distance between intra frames in a sequence; the
+	// frames between are inter frames, coded against the frame before. 0 or
+	// 1 codes every frame intra.
+	IntraPeriod int
 }
 
 // Latents are the quantized representation of one frame, as the decoder
@@ -112,9 +116,21 @@ func channelIndex(channels, plane int) []uint16 {
 	return idx
 }
 
-// encodeFrame codes one image into the sub-streams of an intra frame. It
-// also returns the latents exactly as the decoder will reconstruct them.
-func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder) ([][]byte, *Latents, error) {
+// A reference is a decoded frame's ŷ in fixed point (16 fraction bits),
+// exact on both ends: what an inter frame is coded against.
+type reference struct {
+	q256 uint16
+	yhat []int64
+}
+
+// encodeFrame codes one image. With a reference of the same quality it codes
+// an inter frame: each channel of y is coded around either the hyperprior's
+// mean or the reference's ŷ (with a narrower table), whichever the frame's
+// tables say is cheaper; one mode byte per channel (sub-stream 2) tells the
+// decoder which.
+// It returns the frame type, and the latents and reference exactly as the
+// decoder will reconstruct them.
+func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, ref *reference) ([][]byte, container.FrameType, *Latents, *reference, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b := img.Bounds()
@@ -122,10 +138,10 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder) 
 	x := imageToTensor(img, pw, ph)
 	y, err := m.gA.Run(x)
 	if err != nil {
-		return nil, nil, fmt.Errorf("codec: analysis: %w", err)
+		return nil, 0, nil, nil, fmt.Errorf("codec: analysis: %w", err)
 	}
 	if !shapeIs(y, m.Info.M, yh, yw) {
-		return nil, nil, fmt.Errorf("codec: analysis gives %v, want [1 %d %d %d]", y.Shape, m.Info.M, yh, yw)
+		return nil, 0, nil, nil, fmt.Errorf("codec: analysis gives %v, want [1 %d %d %d]", y.Shape, m.Info.M, yh, yw)
 	}
 	ge := gain(m.gainEnc, q256)
 	plane := yw * yh
@@ -136,10 +152,10 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder) 
 	}
 	zf, err := m.hA.Run(y)
 	if err != nil {
-		return nil, nil, fmt.Errorf("codec: hyper-analysis: %w", err)
+		return nil, 0, nil, nil, fmt.Errorf("codec: hyper-analysis: %w", err)
 	}
 	if !shapeIs(zf, m.Info.N, zh, zw) {
-		return nil, nil, fmt.Errorf("codec: hyper-analysis gives %v, want [1 %d %d %d]", zf.Shape, m.Info.N, zh, zw)
+		return nil, 0, nil, nil, fmt.Errorf("codec: hyper-analysis gives %v, want [1 %d %d %d]", zf.Shape, m.Info.N, zh, zw)
 	}
 	z := make([]int32, len(zf.Data))
 	for i, v := range zf.Data {
@@ -147,21 +163,94 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder) 
 	}
 	zBytes, err := enc.Encode(nil, z, channelIndex(m.Info.N, zw*zh), m.tablesZ)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, nil, err
 	}
 	means, tables, err := m.hyperParams(z, zw, zh)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, nil, err
 	}
+	typ := container.Intra
+	var modes []byte
+	if ref != nil && ref.q256 == q256 && len(ref.yhat) == len(y.Data) {
+		typ = container.Inter
+		modes = m.chooseModes(y.Data, means, tables, ref.yhat, plane)
+	}
+	mean := m.applyModes(means, tables, modes, ref, plane)
 	sym := make([]int32, len(y.Data))
 	for i, v := range y.Data {
-		sym[i] = clampSymbol(v - float32(means[i])/(1<<nn.FixedFracBits))
+		sym[i] = clampSymbol(float32(float64(v) - float64(mean[i])/(1<<nn.FixedFracBits)))
 	}
 	yBytes, err := enc.Encode(nil, sym, tables, m.tablesY)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, nil, err
 	}
-	return [][]byte{zBytes, yBytes}, m.reconstruct(sym, means, yw, yh), nil
+	streams := [][]byte{zBytes, yBytes}
+	if typ == container.Inter {
+		streams = append(streams, modes)
+	}
+	lat, next := m.reconstruct(sym, mean, q256, yw, yh)
+	return streams, typ, lat, next, nil
+}
+
+// Inter-frame channel modes, one byte per channel: 0 codes the channel
+// around the hyperprior mean with its table; k in 1..maxInterMode codes it
+// around the reference's ŷ, with the table index lowered by
+// interScaleStep*(k-1) (a narrower distribution: residuals against the
+// previous frame are smaller than the hyperprior expects).
+const (
+	maxInterMode   = 16
+	interScaleStep = 4
+)
+
+// chooseModes picks, per channel, the mode whose tables say the channel
+// costs the fewest bits.
+func (m *Model) chooseModes(y []float32, means []int32, tables []uint16, prev []int64, plane int) []byte {
+	modes := make([]byte, m.Info.M)
+	for c := range m.Info.M {
+		best := math.Inf(1)
+		for mode := 0; mode <= maxInterMode; mode++ {
+			var bits float64
+			for i := c * plane; i < (c+1)*plane; i++ {
+				t := int(modeTable(tables[i], byte(mode)))
+				if mode == 0 {
+					bits += m.tablesY.Bits(t, clampSymbol(y[i]-float32(means[i])/(1<<nn.FixedFracBits)))
+				} else {
+					bits += m.tablesY.Bits(t, clampSymbol(float32(float64(y[i])-float64(prev[i])/(1<<nn.FixedFracBits))))
+				}
+			}
+			if bits < best {
+				best, modes[c] = bits, byte(mode)
+			}
+		}
+	}
+	return modes
+}
+
+func modeTable(t uint16, mode byte) uint16 {
+	if mode == 0 {
+		return t
+	}
+	return uint16(max(0, int(t)-interScaleStep*int(mode-1)))
+}
+
+// applyModes gives each element of y the mean it is coded around, in fixed
+// point, and the table it is coded with, for the channel modes of an inter
+// frame (nil modes: an intra frame).
+func (m *Model) applyModes(means []int32, tables []uint16, modes []byte, ref *reference, plane int) []int64 {
+	out := make([]int64, len(means))
+	for i, v := range means {
+		mode := byte(0)
+		if modes != nil {
+			mode = modes[i/plane]
+		}
+		if mode == 0 {
+			out[i] = int64(v)
+			continue
+		}
+		out[i] = ref.yhat[i]
+		tables[i] = modeTable(tables[i], mode)
+	}
+	return out
 }
 
 func clampSymbol(v float32) int32 {
@@ -173,36 +262,67 @@ func shapeIs(t *nn.Tensor, c, h, w int) bool {
 	return len(t.Shape) == 4 && t.Shape[0] == 1 && t.Shape[1] == c && t.Shape[2] == h && t.Shape[3] == w
 }
 
-// decodeLatents entropy-decodes an intra frame into y_hat.
-func (m *Model) decodeLatents(streams [][]byte, w, h int) (*Latents, error) {
+// decodeLatents entropy-decodes a frame into ŷ; inter frames need the
+// previous frame's reference.
+func (m *Model) decodeLatents(typ container.FrameType, streams [][]byte, w, h int, q256 uint16, ref *reference) (*Latents, *reference, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(streams) != 2 {
-		return nil, fmt.Errorf("codec: intra frame has %d sub-streams, want 2", len(streams))
+	want := 2
+	if typ == container.Inter {
+		want = 3
+		if ref == nil {
+			return nil, nil, errors.New("codec: inter frame without a preceding frame to refer to")
+		}
+		if ref.q256 != q256 {
+			return nil, nil, errors.New("codec: inter frame at another quality than its reference (corrupt file)")
+		}
+	}
+	if len(streams) != want {
+		return nil, nil, fmt.Errorf("codec: %v frame has %d sub-streams, want %d", typ, len(streams), want)
 	}
 	_, _, yw, yh, zw, zh := m.latentGeometry(w, h)
 	z := make([]int32, m.Info.N*zw*zh)
 	if err := entropy.Decode(streams[0], z, channelIndex(m.Info.N, zw*zh), m.tablesZ); err != nil {
-		return nil, fmt.Errorf("codec: hyper-latents: %w", err)
+		return nil, nil, fmt.Errorf("codec: hyper-latents: %w", err)
 	}
 	means, tables, err := m.hyperParams(z, zw, zh)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var modes []byte
+	if typ == container.Inter {
+		if modes = streams[2]; len(modes) != m.Info.M {
+			return nil, nil, fmt.Errorf("codec: %d channel modes, want %d (corrupt file)", len(modes), m.Info.M)
+		}
+		for c, mode := range modes {
+			if mode > maxInterMode {
+				return nil, nil, fmt.Errorf("codec: channel %d mode %d (corrupt file)", c, mode)
+			}
+		}
+		if len(ref.yhat) != len(means) {
+			return nil, nil, errors.New("codec: reference frame of another size")
+		}
+	}
+	mean := m.applyModes(means, tables, modes, ref, yw*yh)
 	sym := make([]int32, len(means))
 	if err := entropy.Decode(streams[1], sym, tables, m.tablesY); err != nil {
-		return nil, fmt.Errorf("codec: latents: %w", err)
+		return nil, nil, fmt.Errorf("codec: latents: %w", err)
 	}
-	return m.reconstruct(sym, means, yw, yh), nil
+	lat, next := m.reconstruct(sym, mean, q256, yw, yh)
+	return lat, next, nil
 }
 
-// reconstruct computes y_hat = symbol + mean, the same way on both ends.
-func (m *Model) reconstruct(sym, means []int32, yw, yh int) *Latents {
+// reconstruct computes ŷ = symbol + mean in fixed point, the same way on
+// both ends, and returns it as latents and as the next frame's reference.
+func (m *Model) reconstruct(sym []int32, mean []int64, q256 uint16, yw, yh int) (*Latents, *reference) {
+	ref := &reference{q256: q256, yhat: make([]int64, len(sym))}
 	lat := &Latents{Channels: m.Info.M, Height: yh, Width: yw, Data: make([]float32, len(sym))}
 	for i, s := range sym {
-		lat.Data[i] = float32(s) + float32(means[i])/(1<<nn.FixedFracBits)
+		v := int64(s)<<nn.FixedFracBits + mean[i]
+		ref.yhat[i] = v
+		lat.Data[i] = float32(float64(v) / (1 << nn.FixedFracBits))
 	}
-	return lat
+	return lat, ref
 }
 
 // synthesize turns latents into an image of the frame's size.
@@ -246,6 +366,7 @@ type Encoder struct {
 	pts     int64
 	opts    Options
 	enc     entropy.Encoder
+	ref     *reference
 	started bool
 	out     io.Writer
 	color   container.ColorFormat
@@ -285,11 +406,16 @@ func (e *Encoder) WriteImage(img image.Image) error {
 		}
 		e.cw, e.started = cw, true
 	}
-	streams, _, err := e.m.encodeFrame(img, e.q256, &e.enc)
+	ref := e.ref
+	if e.opts.IntraPeriod <= 1 || e.pts%int64(e.opts.IntraPeriod) == 0 {
+		ref = nil
+	}
+	streams, typ, _, next, err := e.m.encodeFrame(img, e.q256, &e.enc, ref)
 	if err != nil {
 		return err
 	}
-	err = e.cw.WriteFrame(&container.Frame{Type: container.Intra, Quality: e.q256, PTS: e.pts, Streams: streams})
+	e.ref = next
+	err = e.cw.WriteFrame(&container.Frame{Type: typ, Quality: e.q256, PTS: e.pts, Streams: streams})
 	e.pts++
 	return err
 }
@@ -314,6 +440,7 @@ type Decoder struct {
 	m    *Model
 	r    *container.Reader
 	opts DecoderOptions
+	ref  *reference
 }
 
 // NewDecoder reads the header and checks that the file was made with m.
@@ -342,16 +469,17 @@ func (d *Decoder) Next() (*Frame, error) {
 		return nil, err
 	}
 	h := d.r.Header()
-	if f.Type != container.Intra {
+	if f.Type != container.Intra && f.Type != container.Inter {
 		return nil, fmt.Errorf("codec: %v frames are not supported by this decoder", f.Type)
 	}
 	if int(f.Quality) > (d.m.Info.Qualities-1)*256 {
 		return nil, fmt.Errorf("codec: frame quality %v beyond the model's %d", float64(f.Quality)/256, d.m.Info.Qualities-1)
 	}
-	lat, err := d.m.decodeLatents(f.Streams, h.Width, h.Height)
+	lat, next, err := d.m.decodeLatents(f.Type, f.Streams, h.Width, h.Height, f.Quality, d.ref)
 	if err != nil {
 		return nil, err
 	}
+	d.ref = next
 	out := &Frame{Type: f.Type, PTS: f.PTS, Quality: float64(f.Quality) / 256, Latents: lat}
 	for _, s := range f.Streams {
 		out.Bytes += len(s)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/lvc-codec/lvc/container"
@@ -75,7 +76,7 @@ func TestDecoderLatentsAreExact(t *testing.T) {
 	m := tinyModel(t)
 	img := testImage(64, 64)
 	var enc entropy.Encoder
-	streams, want, err := m.encodeFrame(img, 5<<8, &enc)
+	streams, _, want, _, err := m.encodeFrame(img, 5<<8, &enc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,5 +208,71 @@ func TestSharedModelConcurrently(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestInterFramesExact codes a short sequence against references and checks
+// that the decoder reproduces the encoder's latents frame by frame, and that
+// a static scene costs less as inter frames.
+func TestInterFramesExact(t *testing.T) {
+	m := tinyModel(t)
+	frames := []image.Image{testImage(70, 40), testImage(70, 40), testImage(70, 40), shifted(testImage(70, 40))}
+	var enc entropy.Encoder
+	var buf bytes.Buffer
+	w, _ := container.NewWriter(&buf, container.Header{ModelID: m.ID, Width: 70, Height: 40, TimebaseNum: 1, TimebaseDen: 25})
+	var ref *reference
+	var want []*Latents
+	for i, img := range frames {
+		streams, typ, lat, next, err := m.encodeFrame(img, 3<<8, &enc, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (i == 0) != (typ == container.Intra) {
+			t.Fatalf("frame %d coded as %v", i, typ)
+		}
+		w.WriteFrame(&container.Frame{Type: typ, Quality: 3 << 8, PTS: int64(i), Streams: streams})
+		ref, want = next, append(want, lat)
+	}
+	w.Close()
+	d, err := NewDecoder(&buf, m, DecoderOptions{LatentsOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range frames {
+		f, err := d.Next()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		for j := range want[i].Data {
+			if math.Float32bits(f.Latents.Data[j]) != math.Float32bits(want[i].Data[j]) {
+				t.Fatalf("frame %d latent %d: decoded %v, encoder had %v", i, j, f.Latents.Data[j], want[i].Data[j])
+			}
+		}
+	}
+}
+
+func shifted(img *image.RGBA) *image.RGBA {
+	out := image.NewRGBA(img.Bounds())
+	copy(out.Pix[4:], img.Pix)
+	return out
+}
+
+func TestInterFrameWithoutReference(t *testing.T) {
+	m := tinyModel(t)
+	var enc entropy.Encoder
+	_, _, _, ref, err := m.encodeFrame(testImage(70, 40), 3<<8, &enc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streams, typ, _, _, err := m.encodeFrame(testImage(70, 40), 3<<8, &enc, ref)
+	if err != nil || typ != container.Inter {
+		t.Fatalf("%v %v", typ, err)
+	}
+	var buf bytes.Buffer
+	w, _ := container.NewWriter(&buf, container.Header{ModelID: m.ID, Width: 70, Height: 40, TimebaseNum: 1, TimebaseDen: 25})
+	w.WriteFrame(&container.Frame{Type: container.Inter, Quality: 3 << 8, Streams: streams})
+	w.Close()
+	if _, err := DecodeImage(&buf, m); err == nil || !strings.Contains(err.Error(), "without a preceding frame") {
+		t.Errorf("inter frame first: got %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 )
 
 const (
@@ -236,4 +237,23 @@ func UnmarshalTableSet(b []byte) (*TableSet, error) {
 		return nil, fmt.Errorf("entropy: %d bytes after the last table", len(b))
 	}
 	return NewTableSet(precision, freqs, offsets)
+}
+
+// Bits estimates the cost of coding v with table t: -log2 of its
+// probability, plus the raw bits of an escape. Encoders use it to choose
+// between coding options; it takes no part in decoding.
+func (ts *TableSet) Bits(t int, v int32) float64 {
+	n := int(ts.length[t])
+	s := int(v - ts.offset[t])
+	total := float64(uint32(1) << ts.precision)
+	if s >= 0 && s < n-1 {
+		return -math.Log2(float64(ts.Freq(t, s)) / total)
+	}
+	var ev uint32
+	if s < 0 {
+		ev = uint32(-s-1) << 1
+	} else {
+		ev = uint32(s-(n-1))<<1 | 1
+	}
+	return -math.Log2(float64(ts.Freq(t, n-1))/total) + escapeLenBits + float64(bits.Len32(ev))
 }

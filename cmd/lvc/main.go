@@ -30,15 +30,16 @@ import (
 const usage = `lvc: a learned image codec
 
 Usage:
-  lvc encode IN -o OUT.lvc [-q Q | --bpp X] [--model FILE]
+  lvc encode IN -o OUT.lvc [-q Q | --bpp X] [--intra N] [--model FILE]
   lvc decode IN.lvc -o OUT.(png|ppm|pgm|y4m) [--model FILE]
   lvc info IN.lvc
   lvc psnr REFERENCE IMAGE
   lvc model info [FILE]
   lvc model pack DIR -o OUT.lvcm
 
-IN may be PNG, JPEG, WebP, BMP, TIFF, GIF, PPM/PGM, or Y4M video (every frame is
-coded on its own in this version). Quality indices run from 0
+IN may be PNG, JPEG, WebP, BMP, TIFF, GIF, PPM/PGM, or Y4M video. In video,
+every --intra'th frame (default 12) is coded on its own; the frames between
+are coded against the frame before. Quality indices run from 0
 (smallest file) to the model's highest (see 'lvc model info'); fractions
 interpolate. --bpp searches the quality that comes closest to X bits per
 pixel without exceeding it.
@@ -156,12 +157,16 @@ func encodeCmd(args []string, stderr io.Writer) error {
 	q := fs.Float64("q", -1, "quality index")
 	bpp := fs.Float64("bpp", 0, "target bits per pixel")
 	modelPath := fs.String("model", "", "model file (default: the embedded model)")
+	intra := fs.Int("intra", 12, "video: distance between intra frames (1: every frame intra)")
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
 	}
 	if *out == "" {
 		return usageError{"encode needs -o OUT.lvc"}
+	}
+	if *intra < 1 {
+		return usageError{"--intra must be at least 1"}
 	}
 	if *q >= 0 && *bpp > 0 {
 		return usageError{"give -q or --bpp, not both"}
@@ -174,7 +179,7 @@ func encodeCmd(args []string, stderr io.Writer) error {
 		if *bpp > 0 {
 			return usageError{"--bpp is for images; give -q for video"}
 		}
-		return encodeVideo(m, pos[0], *out, *q, stderr)
+		return encodeVideo(m, pos[0], *out, *q, *intra, stderr)
 	}
 	img, err := readImage(pos[0])
 	if err != nil {
@@ -464,7 +469,7 @@ func modelCmd(args []string, stdout io.Writer) error {
 	return usageError{fmt.Sprintf("unknown model subcommand %q", args[0])}
 }
 
-func encodeVideo(m *codec.Model, in, out string, q float64, stderr io.Writer) error {
+func encodeVideo(m *codec.Model, in, out string, q float64, intra int, stderr io.Writer) error {
 	f, err := os.Open(in)
 	if err != nil {
 		return err
@@ -491,7 +496,7 @@ func encodeVideo(m *codec.Model, in, out string, q float64, stderr io.Writer) er
 		// w is the temporary file: seekable, so Close can set the final
 		// frame count if the estimate was wrong.
 		e, err := codec.NewEncoder(w, m, y.h.width, y.h.height, color, codec.Options{
-			Quality: q, TimebaseNum: y.h.fpsDen, TimebaseDen: y.h.fpsNum, FrameCount: total})
+			Quality: q, TimebaseNum: y.h.fpsDen, TimebaseDen: y.h.fpsNum, FrameCount: total, IntraPeriod: intra})
 		if err != nil {
 			return err
 		}

@@ -18,11 +18,12 @@ func TestY4MRoundTripThroughCodec(t *testing.T) {
 	}
 	dir := t.TempDir()
 	enc, dec := filepath.Join(dir, "v.lvc"), filepath.Join(dir, "v.y4m")
-	if _, _, err := runCLI("encode", foreman, "-o", enc, "-q", "7"); err != nil {
+	if _, _, err := runCLI("encode", foreman, "-o", enc, "-q", "7", "--intra", "2"); err != nil {
 		t.Fatal(err)
 	}
 	out, _, err := runCLI("info", enc)
-	if err != nil || !strings.Contains(out, "frames:    3") || !strings.Contains(out, "1001/30000") {
+	if err != nil || !strings.Contains(out, "frames:    3") || !strings.Contains(out, "1001/30000") ||
+		strings.Count(out, "intra ") != 2 || strings.Count(out, "inter ") != 1 {
 		t.Fatalf("info: %v\n%s", err, out)
 	}
 	if _, _, err := runCLI("decode", enc, "-o", dec); err != nil {
