@@ -7,7 +7,7 @@ WASMEXEC = $(shell $(GO) env GOROOT)/lib/wasm
 SAMPLE  ?= testdata/sample.png
 OUT     ?= /tmp/lvc-demo
 
-.PHONY: all build demo test test-go test-wasm vet bench bench-docs fuzz train-deps train export rd wasm serve clean
+.PHONY: all build demo test test-go test-wasm test-arm64 vet bench bench-docs fuzz train-deps train export rd wasm serve clean
 
 all: build
 
@@ -22,7 +22,7 @@ demo: build
 	./bin/lvc psnr $(SAMPLE) $(OUT)/sample.png
 	@echo "decoded image: $(OUT)/sample.png"
 
-test: vet test-go test-wasm
+test: vet test-go test-wasm test-arm64
 
 vet:
 	$(GO) vet ./...
@@ -34,6 +34,17 @@ test-go:
 # latents) must hold under js/wasm, where the portable kernels run.
 test-wasm:
 	PATH="$(WASMEXEC):$$PATH" GOOS=js GOARCH=wasm $(GO) test ./entropy/ ./nn/ ./container/ ./codec/
+
+# The determinism goldens on arm64, where Go contracts x*y+z into FMA: the
+# test binaries run under qemu user-mode emulation.
+ARM64_TESTS = Deterministic|FixedGraphExact|FixedMAC4|LatentsAreExact|InterFramesExact|ShippedModelGoldens|TinyModelGoldens|OpGoldens
+test-arm64:
+	@for p in entropy nn codec; do \
+	  GOARCH=arm64 $(GO) test -c -o /tmp/lvc-$$p.arm64.test ./$$p || exit 1; \
+	  out=$$(cd $$p && qemu-aarch64 /tmp/lvc-$$p.arm64.test -test.run '$(ARM64_TESTS)' -test.v); st=$$?; \
+	  echo "$$out" | grep -E '^(--- |PASS|FAIL)'; \
+	  [ $$st -eq 0 ] || exit 1; \
+	done
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
