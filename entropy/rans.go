@@ -63,12 +63,7 @@ func (e *Encoder) Encode(dst []byte, values []int32, tables []uint16, ts *TableS
 		if s < 0 || s >= n-1 {
 			// Escape: the decoder reads the symbol first, then the length,
 			// then the bits, so they are pushed in the opposite order.
-			var ev uint32
-			if s < 0 {
-				ev = uint32(-s-1) << 1
-			} else {
-				ev = uint32(s-(n-1))<<1 | 1
-			}
+			ev := escapeValue(s, n)
 			nb := uint(bits.Len32(ev))
 			if nb > 16 {
 				lo := nb - 16
@@ -98,6 +93,15 @@ func (e *Encoder) put(x *uint32, start, freq uint32, prec uint) {
 		v >>= 16
 	}
 	*x = (v/freq)<<prec + v%freq + start
+}
+
+// escapeValue maps a symbol index s outside 0..n-2 to the non-negative
+// number an escape carries: even below the table, odd above it.
+func escapeValue(s, n int32) uint32 {
+	if s < 0 {
+		return uint32(-s-1) << 1
+	}
+	return uint32(s-(n-1))<<1 | 1
 }
 
 type decoder struct {

@@ -249,11 +249,5 @@ func (ts *TableSet) Bits(t int, v int32) float64 {
 	if s >= 0 && s < n-1 {
 		return -math.Log2(float64(ts.Freq(t, s)) / total)
 	}
-	var ev uint32
-	if s < 0 {
-		ev = uint32(-s-1) << 1
-	} else {
-		ev = uint32(s-(n-1))<<1 | 1
-	}
-	return -math.Log2(float64(ts.Freq(t, n-1))/total) + escapeLenBits + float64(bits.Len32(ev))
+	return -math.Log2(float64(ts.Freq(t, n-1))/total) + escapeLenBits + float64(bits.Len32(escapeValue(int32(s), int32(n))))
 }
