@@ -12,7 +12,8 @@ import (
 	"github.com/lvc-codec/lvc/models"
 )
 
-func benchSetup(b *testing.B) (*Model, image.Image) {
+// benchSetup loads the shipped model and the 768x512 Kodak sample.
+func benchSetup(b testing.TB) (*Model, image.Image) {
 	m, err := LoadModel(models.Default)
 	if err != nil {
 		b.Fatal(err)
@@ -88,19 +89,7 @@ func BenchmarkEntropyDecodeKodak(b *testing.B) {
 // TestInterSavesBitsOnStaticScene: with the shipped model, a repeated frame
 // coded against its predecessor must cost clearly less than coding it alone.
 func TestInterSavesBitsOnStaticScene(t *testing.T) {
-	m, err := LoadModel(models.Default)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open("../testdata/sample.png")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, _, err := image.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, img := benchSetup(t)
 	crop := img.(interface {
 		SubImage(image.Rectangle) image.Image
 	}).SubImage(image.Rect(0, 0, 256, 192))
