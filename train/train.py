@@ -58,9 +58,11 @@ def random_batch(images, batch, size, rng):
 
 
 def lr_at(step, args):
-    """Warmup, constant, then cosine decay over the last part of the run."""
-    if step < args.warmup:
-        return args.lr * (step + 1) / args.warmup
+    """Warmup, constant, then cosine decay over the last part of the run. A
+    run initialized from weights warms its fresh optimizer up again."""
+    since = step - args.start_step if args.init else step
+    if since < args.warmup:
+        return args.lr * (since + 1) / args.warmup
     start = int(args.steps * args.decay_start)
     if step < start:
         return args.lr
