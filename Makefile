@@ -39,12 +39,13 @@ test-wasm:
 # test binaries run under qemu user-mode emulation.
 ARM64_TESTS = Deterministic|FixedGraphExact|FixedMAC4|LatentsAreExact|InterFramesExact|ShippedModelGoldens|TinyModelGoldens|OpGoldens
 test-arm64:
-	@for p in entropy nn codec; do \
+	@passed=0; for p in entropy nn codec; do \
 	  GOARCH=arm64 $(GO) test -c -o /tmp/lvc-$$p.arm64.test ./$$p || exit 1; \
 	  out=$$(cd $$p && qemu-aarch64 /tmp/lvc-$$p.arm64.test -test.run '$(ARM64_TESTS)' -test.v); st=$$?; \
-	  echo "$$out" | grep -E '^(--- |PASS|FAIL)'; \
-	  [ $$st -eq 0 ] || exit 1; \
-	done
+	  echo "$$out" | grep -E '^(--- |FAIL)'; \
+	  [ $$st -eq 0 ] || { echo "arm64: $$p failed"; exit 1; }; \
+	  passed=$$((passed + $$(echo "$$out" | grep -c '^--- PASS'))); \
+	done; echo "arm64: $$passed passed, 0 failed"
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
