@@ -3,6 +3,9 @@ package codec
 import (
 	"bytes"
 	"testing"
+
+	"github.com/lvc-codec/lvc/container"
+	"github.com/lvc-codec/lvc/entropy"
 )
 
 // FuzzDecode runs the whole decoder (container, entropy decoding, hyper-
@@ -20,5 +23,56 @@ func FuzzLoadModel(f *testing.F) {
 	f.Add(mustRead(f, "../testdata/tiny.lvcm"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		LoadModel(data)
+	})
+}
+
+// FuzzDecodeStreams skips the container (whose CRC stops most mutations)
+// and feeds arbitrary sub-streams, frame types and sizes straight to frame
+// decoding, intra and inter, then to synthesis.
+func FuzzDecodeStreams(f *testing.F) {
+	m := tinyModel(f)
+	var enc entropy.Encoder
+	img := testImage(70, 40)
+	intra, _, _, ref, err := m.encodeFrame(img, 3<<8, &enc, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	inter, _, _, _, err := m.encodeFrame(img, 3<<8, &enc, ref)
+	if err != nil {
+		f.Fatal(err)
+	}
+	pack := func(typ byte, streams [][]byte) []byte {
+		out := []byte{typ, 70, 40}
+		for _, s := range streams {
+			out = append(out, byte(len(s)>>8), byte(len(s)))
+			out = append(out, s...)
+		}
+		return out
+	}
+	f.Add(pack(0, intra))
+	f.Add(pack(1, inter))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < 3 {
+			return
+		}
+		typ := container.FrameType(data[0] % 3)
+		w, h := 1+int(data[1])%130, 1+int(data[2])%130
+		var streams [][]byte
+		for rest := data[3:]; len(rest) >= 2 && len(streams) < 4; {
+			n := min(int(rest[0])<<8|int(rest[1]), len(rest)-2)
+			streams = append(streams, rest[2:2+n])
+			rest = rest[2+n:]
+		}
+		var r *reference
+		if typ == container.Inter && w == 70 && h == 40 {
+			r = ref
+		}
+		lat, _, err := m.decodeLatents(typ, streams, w, h, 3<<8, r)
+		if err != nil {
+			return
+		}
+		if _, err := m.synthesize(lat, 3<<8, w, h, container.RGB); err != nil {
+			t.Fatalf("latents decoded but synthesis failed: %v", err)
+		}
 	})
 }
