@@ -115,8 +115,14 @@ func compile(g *onnxGraph) (*Graph, error) {
 		if allConst {
 			// Constant subgraphs (Identity, Pow of parameters, shapes) are
 			// evaluated once here.
-			if err := checkFoldable(o, constIn); err != nil {
-				return nil, fmt.Errorf("nn: node %s (%s): %w", label, n.opType, err)
+			total := 0
+			for _, c := range constIn {
+				if c != nil {
+					total += len(c.Data)
+				}
+			}
+			if total > maxFoldedElements {
+				return nil, fmt.Errorf("nn: node %s (%s): constant inputs of %d elements", label, n.opType, total)
 			}
 			t, err := o.run(constIn, &bufferPool{})
 			if err != nil {
@@ -307,24 +313,9 @@ func (p *bufferPool) put(t *Tensor) {
 	}
 }
 
-// maxFoldedElements bounds a tensor computed at load time from constants,
-// so that a small file cannot unfold into a large allocation.
+// maxFoldedElements bounds the tensors constant folding reads and writes at
+// load time, so a small file cannot unfold into a large allocation.
 const maxFoldedElements = 1 << 22
-
-// checkFoldable rejects constant folding whose result would exceed
-// maxFoldedElements before it is computed.
-func checkFoldable(o op, in []*Tensor) error {
-	total := 0
-	for _, t := range in {
-		if t != nil {
-			total += len(t.Data)
-		}
-	}
-	if _, isConcat := o.(concatOp); isConcat && total > maxFoldedElements {
-		return fmt.Errorf("constant of %d elements", total)
-	}
-	return nil
-}
 
 // checkedElements is the element count of shape, or an error if a dimension
 // is negative or the count exceeds maxElements (checked without overflow).
