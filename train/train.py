@@ -108,6 +108,36 @@ class ThreadTuner:
         self.trial_start, self.t0 = step, time.time()
 
 
+GAIN_PARAMS = ("log_gain_enc", "log_gain_dec")
+
+
+def param_groups(model):
+    """Parameter names in optimizer order: the transforms, then the gains."""
+    names = [n for n, _ in model.named_parameters()]
+    return [n for n in names if n not in GAIN_PARAMS], [n for n in names if n in GAIN_PARAMS]
+
+
+def make_optimizer(model, args):
+    params = dict(model.named_parameters())
+    rest, gains = param_groups(model)
+    return torch.optim.Adam([
+        {"params": [params[n] for n in rest], "lr_mult": 1.0},
+        {"params": [params[n] for n in gains], "lr_mult": args.gain_lr_mult},
+    ], lr=args.lr)
+
+
+def load_optimizer_state(opt, model, saved):
+    """Loads Adam's state, also from checkpoints written with one parameter
+    group in model.parameters() order (before the gains had their own)."""
+    if len(saved["param_groups"]) == len(opt.param_groups):
+        opt.load_state_dict(saved)
+        return
+    old_index = {n: i for i, (n, _) in enumerate(model.named_parameters())}
+    rest, gains = param_groups(model)
+    state = {j: saved["state"][old_index[n]] for j, n in enumerate(rest + gains) if old_index[n] in saved["state"]}
+    opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
+
+
 def pad64(x):
     h, w = x.shape[2:]
     ph, pw = (-h) % 64, (-w) % 64
@@ -149,6 +179,9 @@ def main():
     ap.add_argument("--decay-start", type=float, default=0.65)
     ap.add_argument("--threads", type=int, default=2,
                     help="at most this many; the trainer measures whether fewer run faster")
+    ap.add_argument("--gain-lr-mult", type=float, default=10,
+                    help="learning-rate factor for the per-quality gains; each row only gets a gradient "
+                         "when its quality is drawn, and at 1x they needed >20k steps to follow a new λ range")
     ap.add_argument("--lambda-per", choices=["batch", "image"], default="batch",
                     help="draw the quality index once per batch (default) or per image")
     ap.add_argument("--log-every", type=int, default=200)
@@ -167,12 +200,12 @@ def main():
     os.makedirs(args.run, exist_ok=True)
     ckpt_path = os.path.join(args.run, "ckpt.pt")
     model = HyperpriorModel(args.n, args.m, family=args.family)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    opt = make_optimizer(model, args)
     step = 0
     if os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path)
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
+        load_optimizer_state(opt, model, ck["opt"])
         step = ck["step"]
         print(f"resumed at step {step}", flush=True)
     elif args.init:
@@ -205,7 +238,7 @@ def main():
     model.train()
     while step < args.steps:
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, args)
+            g["lr"] = lr_at(step, args) * g["lr_mult"]
         tuner.before_step(step)
         x = random_batch(images, args.batch, args.patch, rng)
         # One quality per batch: gradient clipping then gives every quality an
