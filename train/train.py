@@ -57,6 +57,20 @@ def random_batch(images, batch, size, rng):
     return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255)
 
 
+def drop_rows_after(log_path, step):
+    """A resumed run repeats the steps after its last checkpoint; drop their
+    old rows so that the log has each step once."""
+    if not os.path.exists(log_path):
+        return
+    with open(log_path, newline="") as f:
+        rows = list(csv.reader(f))
+    kept = rows[:1] + [r for r in rows[1:] if int(r[0]) <= step]
+    if len(kept) < len(rows):
+        with open(log_path + ".tmp", "w", newline="") as f:
+            csv.writer(f).writerows(kept)
+        os.replace(log_path + ".tmp", log_path)
+
+
 def lr_at(step, args):
     """Warmup, constant, then cosine decay over the last part of the run. A
     run initialized from weights warms its fresh optimizer up again."""
@@ -227,6 +241,7 @@ def main():
     torch.manual_seed(args.seed * 7919 + step)
     lam = torch.tensor(lambdas())
     log_path = os.path.join(args.run, "log.csv")
+    drop_rows_after(log_path, step)
     new_log = not os.path.exists(log_path)
     logf = open(log_path, "a", newline="")
     log = csv.writer(logf)
