@@ -76,10 +76,10 @@ Decoder complexity (g_s + h_s): {float(kmac["g_s"]) + float(kmac["h_s"]):.1f} kM
 {float(kmac["g_a"]) + float(kmac["h_a"]) + float(kmac["h_s"]):.1f}.
 
 Training: N={settings["n"]}, M={settings["m"]}, {settings["family"]} conditional, batches of {settings["batch"]}
-{settings["patch"]}×{settings["patch"]} crops, Adam at {settings["lr"]} with a cosine decay over the last
-{100 * (1 - settings["decay_start"]):.0f}% of {settings["steps"]} steps, λ log-spaced from {settings["lambdas"][0]} to
-{settings["lambdas"][-1]}, one per quality, drawn per image. The run's history, including a GDN repair
-mid-way, is in `{run}/README.md`.
+{settings["patch"]}×{settings["patch"]} crops, Adam at {settings["lr"]} (gains ×{settings.get("gain_lr_mult", 1):g}) with a cosine decay
+from step {int(settings["steps"] * settings["decay_start"])} to {settings["steps"]}, λ log-spaced from {settings["lambdas"][0]} to
+{settings["lambdas"][-1]}, one per quality, drawn per {settings.get("lambda_per", "image")}. The run's history
+(what it started from and every restart) is in `{run}/README.md`.
 
 Kodak estimates the trainer logged (first 6 images, bpp from the likelihoods, not real files; PSNR of
 the rounded output), as bpp / dB:
@@ -90,7 +90,7 @@ the rounded output), as bpp / dB:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--doc", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
-    ap.add_argument("--run", default="train/runs/hp64", help="training run of the shipped model")
+    ap.add_argument("--run", default="train/runs/hp64m", help="training run of the shipped model")
     args = ap.parse_args()
     stamp = f"Measured {datetime.date.today()} by `train/bench_report.py`, load average {load()} at the start."
     splice(args.doc, "model", model_section(args.run))
