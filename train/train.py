@@ -213,17 +213,22 @@ def main():
     torch.set_flush_denormal(True)
     os.makedirs(args.run, exist_ok=True)
     ckpt_path = os.path.join(args.run, "ckpt.pt")
+    # A checkpoint or --init file fixes the model's shape; --n/--m/--family
+    # only shape a model that starts from scratch.
+    ck = torch.load(ckpt_path) if os.path.exists(ckpt_path) else None
+    w = torch.load(args.init, map_location="cpu") if ck is None and args.init else None
+    src = ck or w
+    if src:
+        args.n, args.m, args.family = src["n"], src["m"], src.get("family", "gaussian")
     model = HyperpriorModel(args.n, args.m, family=args.family)
     opt = make_optimizer(model, args)
     step = 0
-    if os.path.exists(ckpt_path):
-        ck = torch.load(ckpt_path)
+    if ck:
         model.load_state_dict(ck["model"])
         load_optimizer_state(opt, model, ck["opt"])
         step = ck["step"]
         print(f"resumed at step {step}", flush=True)
-    elif args.init:
-        w = torch.load(args.init, map_location="cpu")
+    elif w:
         model.load_state_dict({k: v.float() for k, v in w["model"].items()})
         step = args.start_step
         print(f"initialized from {args.init} (trained {w.get('step')} steps), schedule at step {step}", flush=True)
