@@ -66,5 +66,5 @@ func ExampleDecoder_latents() {
 		l := f.Latents // channel-major [Channels][Height][Width] float32
 		fmt.Println(f.Type, l.Channels, l.Height, l.Width, f.Image == nil)
 	}
-	// Output: intra 96 8 16 true
+	// Output: intra 192 8 16 true
 }
