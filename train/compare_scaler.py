@@ -51,9 +51,13 @@ def main():
     print("quality  gain units (bpp, dB)  scalar (bpp, dB)")
     for q in qualities:
         print(f"{q:7d}  {gains[q][0]:.4f} {gains[q][1]:.3f}       {scalar[q][0]:.4f} {scalar[q][1]:.3f}")
-    r = bd_rate([gains[q][0] for q in qualities], [gains[q][1] for q in qualities],
-                [scalar[q][0] for q in qualities], [scalar[q][1] for q in qualities])
-    print(f"BD-rate of the scalar variant against gain units, {args.images} Kodak images: {r:+.1f}%")
+    try:
+        r = bd_rate([gains[q][0] for q in qualities], [gains[q][1] for q in qualities],
+                    [scalar[q][0] for q in qualities], [scalar[q][1] for q in qualities])
+        print(f"BD-rate of the scalar variant against gain units, {args.images} Kodak images: {r:+.1f}%")
+    except ValueError:
+        print("the scalar variant's PSNR does not rise with its rate: one number per quality cannot "
+              "stand in for this model's gain vectors (no BD-rate)")
 
 
 if __name__ == "__main__":
