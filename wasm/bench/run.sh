@@ -20,4 +20,7 @@ while i < len(b):
     i += 8 + n
 PY
 node wasm/bench/latents_go.cjs "$(go env GOROOT)/lib/wasm/wasm_exec.js" wasm/web/lvc.wasm "$tmp/s.lvc"
-(cd wasm && node bench/synthesis_ortweb.mjs "$tmp/g_s.onnx")
+info=$(bin/lvc model info)
+m=$(sed -n 's/^channels: N=[0-9]* M=//p' <<<"$info")
+kmac=$(sed -n 's/^kMAC\/pixel g_s: //p' <<<"$info")
+(cd wasm && node bench/synthesis_ortweb.mjs "$tmp/g_s.onnx" "$m" "$kmac")
