@@ -7,8 +7,8 @@ Both variants run the same trained transforms. The scalar variant keeps the
 middle quality's gain vectors as a fixed channel profile (a scaler model would
 fold that profile into its g_a and g_s weights) and moves every other quality
 by one number: the geometric mean over channels of its gain ratio to the
-profile. It measures what per-channel freedom across qualities is worth. It is not a retrained
-scaler model: a network trained with a scalar from the start would adapt its
+profile. It measures what per-channel freedom across qualities is worth. It
+is not a retrained scaler model: a network trained with a scalar from the start would adapt its
 transforms to it, so the difference is an upper bound on what the scaler loses.
 Rates are estimated from the likelihoods, PSNR is on rounded RGB.
 """
@@ -22,7 +22,8 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bdrate import bd_rate  # noqa: E402
-from model import HyperpriorModel, NUM_QUALITIES  # noqa: E402
+from export import load_model  # noqa: E402
+from model import NUM_QUALITIES  # noqa: E402
 from train import DATA, evaluate  # noqa: E402
 
 
@@ -34,9 +35,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
-    ck = torch.load(args.ckpt, map_location="cpu")
-    model = HyperpriorModel(ck["n"], ck["m"], family=ck.get("family", "gaussian"))
-    model.load_state_dict({k: v.float() for k, v in ck["model"].items()})
+    model, _ = load_model(args.ckpt)
     images = [np.asarray(Image.open(os.path.join(DATA, "kodak", f"kodim{i:02d}.png")).convert("RGB"))
               for i in range(1, args.images + 1)]
     qualities = list(range(NUM_QUALITIES))

@@ -233,9 +233,10 @@ def write_model_goldens(nets, out, size=(32, 64)):
 
 
 def load_model(ckpt):
+    """A checkpoint or fp16 weights file (weights are widened to float32)."""
     ck = torch.load(ckpt, map_location="cpu")
     model = HyperpriorModel(ck["n"], ck["m"], family=ck.get("family", "gaussian"))
-    model.load_state_dict(ck["model"])
+    model.load_state_dict({k: v.float() for k, v in ck["model"].items()})
     return model, ck["step"]
 
 
