@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from onnx import helper, numpy_helper, TensorProto
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model import GDN, HyperpriorModel, NUM_QUALITIES, lambdas, scale_table, macs_per_pixel  # noqa: E402
+from model import GDN, HyperpriorModel, NUM_QUALITIES, scale_table, macs_per_pixel  # noqa: E402
 
 OPSET = 13
 
@@ -121,7 +121,7 @@ def export_model(model, out, fp16=True):
         gains_enc = torch.exp(model.log_gain_enc).tolist()
         gains_dec = torch.exp(model.log_gain_dec).tolist()
     params = {
-        "n": n, "m": m, "qualities": NUM_QUALITIES, "lambdas": lambdas(), "stride": 64,
+        "n": n, "m": m, "qualities": NUM_QUALITIES, "lambdas": model.lambdas, "stride": 64,
         "family": model.family, "scales": scale_table(),
         "gain_enc": gains_enc, "gain_dec": gains_dec,
         "z_pmfs": z_pmfs(model.prior_z),
@@ -235,7 +235,7 @@ def write_model_goldens(nets, out, size=(32, 64)):
 def load_model(ckpt):
     """A checkpoint or fp16 weights file (weights are widened to float32)."""
     ck = torch.load(ckpt, map_location="cpu")
-    model = HyperpriorModel(ck["n"], ck["m"], family=ck.get("family", "gaussian"))
+    model = HyperpriorModel(ck["n"], ck["m"], family=ck.get("family", "gaussian"), lambda_list=ck.get("lambdas"))
     model.load_state_dict({k: v.float() for k, v in ck["model"].items()})
     return model, ck["step"]
 
@@ -256,7 +256,8 @@ def main():
         # training (train.py --init), at a quarter of a full checkpoint.
         ck = torch.load(args.ckpt, map_location="cpu")
         torch.save({"model": {k: v.half() for k, v in ck["model"].items()}, "step": ck["step"],
-                    "n": ck["n"], "m": ck["m"], "family": ck.get("family", "gaussian")}, args.out)
+                    "n": ck["n"], "m": ck["m"], "family": ck.get("family", "gaussian"),
+                    **{k: ck[k] for k in ("lambdas", "revived", "revived_at") if k in ck}}, args.out)
         return
     if args.what == "tiny":
         model = HyperpriorModel(4, 6)

@@ -18,9 +18,9 @@ NUM_QUALITIES = 8
 LAMBDA_MIN, LAMBDA_MAX = 0.0009, 0.2
 
 
-def lambdas():
-    r = LAMBDA_MAX / LAMBDA_MIN
-    return [LAMBDA_MIN * r ** (q / (NUM_QUALITIES - 1)) for q in range(NUM_QUALITIES)]
+def lambdas(lo=LAMBDA_MIN, hi=LAMBDA_MAX):
+    r = hi / lo
+    return [lo * r ** (q / (NUM_QUALITIES - 1)) for q in range(NUM_QUALITIES)]
 
 
 # The Gaussian conditional codes each latent with one of these scales. The Go
@@ -165,9 +165,12 @@ def ste_round(x):
 
 
 class HyperpriorModel(nn.Module):
-    def __init__(self, n=64, m=96, qualities=NUM_QUALITIES, family="gaussian"):
+    def __init__(self, n=64, m=96, qualities=NUM_QUALITIES, family="gaussian", lambda_list=None):
         super().__init__()
         self.n, self.m, self.family = n, m, family
+        # The trade-off each quality was trained for; it travels with the
+        # weights because runs differ in their λ range.
+        self.lambdas = list(lambda_list) if lambda_list else lambdas()
         self.g_a = nn.Sequential(
             conv(3, n, 5, 2), GDN(n), conv(n, n, 5, 2), GDN(n),
             conv(n, n, 5, 2), GDN(n), conv(n, m, 5, 2))
@@ -191,8 +194,11 @@ class HyperpriorModel(nn.Module):
         return (torch.exp(self.log_gain_enc[q]).unsqueeze(-1).unsqueeze(-1),
                 torch.exp(self.log_gain_dec[q]).unsqueeze(-1).unsqueeze(-1))
 
-    def forward(self, x, q):
-        """x in [0,1], q: (B,) quality indices. Returns x_hat and bits per image."""
+    def forward(self, x, q, rate_weight=None):
+        """x in [0,1], q: (B,) quality indices. Returns x_hat and bits per image.
+
+        rate_weight (M,) scales each y channel's rate term; training uses it to
+        bring new channels in gradually (see train/revive.py)."""
         ge, gd = self.gains(q)
         y = self.g_a(x) * ge
         z = self.h_a(y)
@@ -207,7 +213,10 @@ class HyperpriorModel(nn.Module):
         lik_y = bound_likelihood(LIKELIHOODS[self.family](y_noisy - mean, scale))
         y_hat = ste_round(y - mean) + mean
         x_hat = self.g_s(y_hat * gd)
-        bits = -(torch.log2(lik_y).sum((1, 2, 3)) + torch.log2(lik_z).sum((1, 2, 3)))
+        bits_y = torch.log2(lik_y)
+        if rate_weight is not None:
+            bits_y = bits_y * rate_weight.view(1, -1, 1, 1)
+        bits = -(bits_y.sum((1, 2, 3)) + torch.log2(lik_z).sum((1, 2, 3)))
         return x_hat, bits
 
 

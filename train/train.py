@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model import HyperpriorModel, NUM_QUALITIES, lambdas  # noqa: E402
+from model import HyperpriorModel, NUM_QUALITIES, LAMBDA_MIN, LAMBDA_MAX, lambdas  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
 
@@ -198,6 +198,12 @@ def main():
                          "when its quality is drawn, and at 1x they needed >20k steps to follow a new λ range")
     ap.add_argument("--lambda-per", choices=["batch", "image"], default="batch",
                     help="draw the quality index once per batch (default) or per image")
+    ap.add_argument("--lambda-min", type=float, help=f"λ of quality 0 for a new model (default {LAMBDA_MIN}); "
+                    "a checkpoint or --init file that records its λs keeps them unless this is given")
+    ap.add_argument("--lambda-max", type=float, help=f"λ of the top quality (default {LAMBDA_MAX})")
+    ap.add_argument("--ramp-steps", type=int, default=4000,
+                    help="channels re-initialized by train/revive.py pay their rate in full only after this "
+                         "many steps; it rises linearly from zero so they can become useful first")
     ap.add_argument("--log-every", type=int, default=200)
     ap.add_argument("--eval-every", type=int, default=4000)
     ap.add_argument("--ckpt-every", type=float, default=300, help="seconds")
@@ -220,7 +226,12 @@ def main():
     src = ck or w
     if src:
         args.n, args.m, args.family = src["n"], src["m"], src.get("family", "gaussian")
-    model = HyperpriorModel(args.n, args.m, family=args.family)
+    lams = (src or {}).get("lambdas") or lambdas()
+    if args.lambda_min or args.lambda_max:
+        lams = lambdas(args.lambda_min or lams[0], args.lambda_max or lams[-1])
+    # Channels that train/revive.py re-initialized, and the step they were revived at.
+    revived, revived_at = (src or {}).get("revived", []), (src or {}).get("revived_at", 0)
+    model = HyperpriorModel(args.n, args.m, family=args.family, lambda_list=lams)
     opt = make_optimizer(model, args)
     step = 0
     if ck:
@@ -232,7 +243,7 @@ def main():
         model.load_state_dict({k: v.float() for k, v in w["model"].items()})
         step = args.start_step
         print(f"initialized from {args.init} (trained {w.get('step')} steps), schedule at step {step}", flush=True)
-    settings = dict(vars(args), lambdas=lambdas(), qualities=NUM_QUALITIES)
+    settings = dict(vars(args), lambdas=lams, qualities=NUM_QUALITIES, revived=revived, revived_at=revived_at)
     with open(os.path.join(args.run, "settings.json"), "w") as f:
         json.dump(settings, f, indent=1)
 
@@ -244,7 +255,7 @@ def main():
 
     rng = random.Random(args.seed * 1000003 + step)
     torch.manual_seed(args.seed * 7919 + step)
-    lam = torch.tensor(lambdas())
+    lam = torch.tensor(lams)
     log_path = os.path.join(args.run, "log.csv")
     drop_rows_after(log_path, step)
     new_log = not os.path.exists(log_path)
@@ -268,7 +279,11 @@ def main():
             q = torch.full((args.batch,), int(torch.randint(0, NUM_QUALITIES, ())))
         else:
             q = torch.randint(0, NUM_QUALITIES, (args.batch,))
-        x_hat, bits = model(x, q)
+        rate_weight = None
+        if revived and step - revived_at < args.ramp_steps:
+            rate_weight = torch.ones(args.m)
+            rate_weight[revived] = (step - revived_at) / args.ramp_steps
+        x_hat, bits = model(x, q, rate_weight)
         mse = ((x_hat - x) ** 2).mean((1, 2, 3))
         bpp = bits / (args.patch * args.patch)
         loss = (lam[q] * 255 ** 2 * mse + bpp).mean()
@@ -299,7 +314,8 @@ def main():
         if time.time() - last_ckpt > args.ckpt_every or step == args.steps:
             tmp = ckpt_path + ".tmp"
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                        "n": args.n, "m": args.m, "family": args.family}, tmp)
+                        "n": args.n, "m": args.m, "family": args.family, "lambdas": lams,
+                        "revived": revived, "revived_at": revived_at}, tmp)
             os.replace(tmp, ckpt_path)
             last_ckpt = time.time()
     logf.close()
