@@ -201,9 +201,12 @@ def main():
     ap.add_argument("--lambda-min", type=float, help=f"λ of quality 0 for a new model (default {LAMBDA_MIN}); "
                     "a checkpoint or --init file that records its λs keeps them unless this is given")
     ap.add_argument("--lambda-max", type=float, help=f"λ of the top quality (default {LAMBDA_MAX})")
-    ap.add_argument("--ramp-steps", type=int, default=4000,
-                    help="channels re-initialized by train/revive.py pay their rate in full only after this "
-                         "many steps; it rises linearly from zero so they can become useful first")
+    ap.add_argument("--hold-steps", type=int, default=2000,
+                    help="channels re-initialized by train/revive.py first train this many steps with their "
+                         "rate free and their analysis filters and encoder gains fixed, so that g_s learns to "
+                         "use them (Adam would otherwise shrink them at full speed under any rate weight)")
+    ap.add_argument("--ramp-steps", type=int, default=3000,
+                    help="after the hold, their rate term rises linearly to full weight over this many steps")
     ap.add_argument("--log-every", type=int, default=200)
     ap.add_argument("--eval-every", type=int, default=4000)
     ap.add_argument("--ckpt-every", type=float, default=300, help="seconds")
@@ -279,16 +282,22 @@ def main():
             q = torch.full((args.batch,), int(torch.randint(0, NUM_QUALITIES, ())))
         else:
             q = torch.randint(0, NUM_QUALITIES, (args.batch,))
+        since_revival = step - revived_at
+        holding = revived and since_revival < args.hold_steps
         rate_weight = None
-        if revived and step - revived_at < args.ramp_steps:
+        if revived and since_revival < args.hold_steps + args.ramp_steps:
             rate_weight = torch.ones(args.m)
-            rate_weight[revived] = (step - revived_at) / args.ramp_steps
+            rate_weight[revived] = max(0, since_revival - args.hold_steps) / args.ramp_steps
         x_hat, bits = model(x, q, rate_weight)
         mse = ((x_hat - x) ** 2).mean((1, 2, 3))
         bpp = bits / (args.patch * args.patch)
         loss = (lam[q] * 255 ** 2 * mse + bpp).mean()
         opt.zero_grad()
         loss.backward()
+        if holding:
+            for grad in (model.g_a[6].weight.grad, model.g_a[6].bias.grad):
+                grad[revived] = 0
+            model.log_gain_enc.grad[:, revived] = 0
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
