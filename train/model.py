@@ -11,9 +11,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# Quality indices map to these rate-distortion trade-offs (log-spaced). The
-# ends are chosen to reach about 0.1 bpp and over 1.5 bpp on Kodak; runs up to
-# hp64b used 0.0018..0.18, which gave only 0.31..1.35 bpp.
+# Quality indices map to rate-distortion trade-offs log-spaced between these
+# ends. They are the defaults of weights that do not record their own λs
+# (hp64m and before); hp64b used 0.0018..0.18 (0.31..1.35 bpp on Kodak),
+# hp64m 0.0009..0.2 (0.17..1.23), hp64r 0.0004..0.2 (0.09..1.38).
 NUM_QUALITIES = 8
 LAMBDA_MIN, LAMBDA_MAX = 0.0009, 0.2
 
