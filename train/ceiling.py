@@ -11,6 +11,10 @@ it, only a better pair of transforms can.
 With --fit-steps it also fits latents to the first image by gradient descent
 through g_s alone, at the top quality's decoder gains: that PSNR bounds what
 any encoder could get out of this synthesis transform.
+
+With --pca it also prints the linear bound for comparison: the PSNR of
+projecting each 16x16x3 block onto its top-k principal components (fitted on
+the same images, so optimistic), k being the number of latents per block.
 """
 import argparse
 import math
@@ -59,11 +63,29 @@ def fit_latents(model, x, q, steps):
         return psnr(model.g_s(y * gd)[:, :, :h, :w], x)
 
 
+def pca_psnr(images, ks):
+    """Mean PSNR of the best rank-k linear code of 16x16 RGB blocks, per k."""
+    blocks = []
+    for x in images:
+        a = x[0].permute(1, 2, 0).double()
+        h, w = a.shape[0] // 16 * 16, a.shape[1] // 16 * 16
+        blocks.append(a[:h, :w].reshape(h // 16, 16, w // 16, 16, 3).permute(0, 2, 1, 3, 4).reshape(-1, 768))
+    every = torch.cat(blocks)
+    mean = every.mean(0)
+    _, vecs = torch.linalg.eigh(torch.cov((every - mean).T))
+    out = {}
+    for k in ks:
+        basis = vecs[:, -k:]
+        out[k] = np.mean([psnr(((b - mean) @ basis @ basis.T + mean).float(), b.float()) for b in blocks])
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt", required=True, help="ckpt.pt or weights_fp16.pt")
     ap.add_argument("--images", type=int, default=6, help="the first this many Kodak images")
     ap.add_argument("--fit-steps", type=int, default=0, help="also fit latents to kodim01 for this many steps")
+    ap.add_argument("--pca", default="", help="comma-separated latents per 16x16 block for the linear bound, e.g. 96,192")
     args = ap.parse_args()
     model, step = load_model(args.ckpt)
     model.eval()
@@ -73,6 +95,9 @@ def main():
     for q in range(len(model.lambdas)):
         r = np.mean([ceiling(model, x, q) for x in images], axis=0)
         print(f"q{q}  {r[0]:.2f} / {r[1]:.2f} dB")
+    if args.pca:
+        for k, p in pca_psnr(images, [int(k) for k in args.pca.split(",")]).items():
+            print(f"linear bound, {k} components per 16x16 block: {p:.2f} dB")
     if args.fit_steps:
         top = len(model.lambdas) - 1
         r = ceiling(model, images[0], top)
