@@ -39,9 +39,8 @@ def psnr(x_hat, x):
 def ceiling(model, x, q):
     """PSNR decoded from the rounded latents, and from the unquantized ones."""
     xp, h, w = pad64(x)
-    ge, gd = model.gains(torch.tensor([q]))
-    y = model.g_a(xp) * ge
-    mean = model.h_s(torch.round(model.h_a(y)))[:, :model.m]
+    _, gd = model.gains(torch.tensor([q]))
+    y, mean, _ = model.latents(xp, torch.tensor([q]))
     y_hat = torch.round(y - mean) + mean
     return [psnr(model.g_s(v * gd)[:, :, :h, :w], x) for v in (y_hat, y)]
 

@@ -195,6 +195,15 @@ class HyperpriorModel(nn.Module):
         return (torch.exp(self.log_gain_enc[q]).unsqueeze(-1).unsqueeze(-1),
                 torch.exp(self.log_gain_dec[q]).unsqueeze(-1).unsqueeze(-1))
 
+    @torch.no_grad()
+    def latents(self, x, q):
+        """What the codec computes from x at qualities q (B,): y after the gains,
+        and the mean and scale h_s predicts for it from the rounded z."""
+        ge, _ = self.gains(q)
+        y = self.g_a(x) * ge
+        params = self.h_s(torch.round(self.h_a(y)))
+        return y, params[:, :self.m], params[:, self.m:]
+
     def forward(self, x, q, rate_weight=None):
         """x in [0,1], q: (B,) quality indices. Returns x_hat and bits per image.
 

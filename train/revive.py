@@ -1,20 +1,23 @@
 """Re-initialize the latent channels a trained model leaves idle.
 
     python3 train/revive.py --ckpt train/runs/hp64n/ckpt.pt --out init.pt
+    python3 train/revive.py --ckpt train/runs/hp64r/ckpt.pt --report
 
 hp64m's widening left about 90 of its 192 y channels carrying almost no bits
 (train/runs/hp64m/README.md): each was a copy of a live channel, so it brought
-no new information and the rate term switched it off. At the top qualities the
-live channels then code 4+ bits per latent while the image keeps detail that no
-channel carries, which caps PSNR near 33 dB.
+no new information and the rate term switched it off.
 
 This finds the channels carrying under --share of the bits at the top quality
 on training crops and gives each fresh random analysis filters, scaled so its
 output is as large as a live channel's. Their weights into g_s and h_a and their
 predicted means start at zero, so the model computes the same image as before;
 but unlike copies, random filters see information the live channels miss, so
-the synthesis weights get a distortion gradient. train.py ramps their rate term
-in over --ramp-steps so the rate does not switch them off before that.
+the synthesis weights get a distortion gradient. train.py then holds them
+(--hold-steps: rate free, analysis rows and encoder gains fixed) while g_s
+learns to use them, and ramps their rate in (--ramp-steps).
+
+--report shows, for a model that went through this, what the revived channels
+carry now.
 """
 import argparse
 import os
@@ -29,31 +32,51 @@ from model import LIKELIHOODS  # noqa: E402
 from train import DATA, load_training_images, random_batch  # noqa: E402
 
 
-@torch.no_grad()
 def channel_bits(model, x, q):
-    """Bits each y channel costs on the batch x at quality q, as the codec codes them."""
-    ge, _ = model.gains(torch.full((x.shape[0],), q))
-    y = model.g_a(x) * ge
-    params = model.h_s(torch.round(model.h_a(y)))
-    mean, scale = params[:, :model.m], params[:, model.m:]
-    lik = LIKELIHOODS[model.family](torch.round(y - mean), scale).clamp(min=1e-9)
-    return -torch.log2(lik).sum((0, 2, 3)), y / ge
+    """Bits each y channel costs on the batch x at quality q, as the codec codes them,
+    and y before the gains."""
+    qs = torch.full((x.shape[0],), q)
+    y, mean, scale = model.latents(x, qs)
+    with torch.no_grad():
+        lik = LIKELIHOODS[model.family](torch.round(y - mean), scale).clamp(min=1e-9)
+        return -torch.log2(lik).sum((0, 2, 3)), y / model.gains(qs)[0]
+
+
+def report(model, revived, x):
+    others = [c for c in range(model.m) if c not in set(revived)]
+    w = model.g_s[0][0].weight.abs()
+    print(f"{len(revived)} revived channels: mean |g_s weight| {w[:, revived].mean():.4f}, "
+          f"other channels {w[:, others].mean():.4f}")
+    pixels = x.shape[0] * x.shape[2] * x.shape[3]
+    for q in range(len(model.lambdas)):
+        bits, _ = channel_bits(model, x, q)
+        print(f"q{q}: {bits.sum() / pixels:.3f} bpp, revived channels {bits[revived].sum() / pixels:.3f}")
 
 
 @torch.no_grad()
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt", required=True, help="ckpt.pt or weights_fp16.pt")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out")
+    ap.add_argument("--report", action="store_true", help="only report what the revived channels carry")
     ap.add_argument("--share", type=float, default=0.002, help="idle below this share of the top quality's bits")
     ap.add_argument("--crops", type=int, default=32)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
+    if not args.report and not args.out:
+        sys.exit("revive: --out or --report")
     torch.manual_seed(args.seed)
     model, step = load_model(args.ckpt)
     model.eval()
     images = load_training_images(os.path.join(DATA, "train"), 256)
     x = random_batch(images, args.crops, 256, random.Random(args.seed))
+    if args.report:
+        revived = torch.load(args.ckpt, map_location="cpu").get("revived")
+        if not revived:
+            sys.exit(f"revive: {args.ckpt} records no revived channels")
+        print(f"step {step}, {args.crops} training crops of 256 px:")
+        report(model, revived, x)
+        return
     top = len(model.lambdas) - 1
     bits, y = channel_bits(model, x, top)
     share = bits / bits.sum()
@@ -65,14 +88,13 @@ def main():
     print(f"step {step}: {len(idle)} of {model.m} channels carry under {args.share:.1%} of the bits at q{top} "
           f"({share[idle].sum():.2%} together); live channels' median std {live_std:.3f}")
 
+    # state_dict() shares storage with the parameters: editing it edits the model.
     sd = model.state_dict()
     w = sd["g_a.6.weight"]
-    fresh = torch.randn(len(idle), *w.shape[1:]) * w[live].std()
-    sd["g_a.6.weight"][idle] = fresh
+    w[idle] = torch.randn(len(idle), *w.shape[1:]) * w[live].std()
     sd["g_a.6.bias"][idle] = 0
-    model.load_state_dict(sd)
     _, y = channel_bits(model, x, top)
-    sd["g_a.6.weight"][idle] *= (live_std / y[:, idle].std((0, 2, 3))).view(-1, 1, 1, 1)
+    w[idle] *= (live_std / y[:, idle].std((0, 2, 3))).view(-1, 1, 1, 1)
     sd["g_s.0.0.weight"][:, idle] = 0
     sd["h_a.0.weight"][:, idle] = 0
     m = model.m
@@ -83,11 +105,8 @@ def main():
         sd[name][:, idle] = sd[name][:, live].median(1, keepdim=True).values
     # No z information reaches the new channels yet, so their predicted scale
     # is a constant: their spread at the middle quality.
-    model.load_state_dict(sd)
-    mid = top // 2
-    ge, _ = model.gains(torch.full((x.shape[0],), mid))
-    sd["h_s.4.bias"][idle + m] = (model.g_a(x)[:, idle] * ge[:, idle]).std()
-    model.load_state_dict(sd)
+    y_mid, _, _ = model.latents(x, torch.full((x.shape[0],), top // 2))
+    sd["h_s.4.bias"][idle + m] = y_mid[:, idle].std()
     torch.save({"model": model.state_dict(), "step": step, "n": model.n, "m": m, "family": model.family,
                 "lambdas": model.lambdas, "revived": idle.tolist(), "revived_at": step}, args.out)
     print(f"wrote {args.out}")
