@@ -276,3 +276,31 @@ func TestInterFrameWithoutReference(t *testing.T) {
 		t.Errorf("inter frame first: got %v", err)
 	}
 }
+
+// TestScaledModelRoundTrip codes with a model whose transforms take
+// per-quality scalers, at a quality between two trained ones, and checks that
+// the decoder feeds them: without them the same file decodes differently.
+func TestScaledModelRoundTrip(t *testing.T) {
+	m, err := LoadModel(mustRead(t, "../testdata/tiny_scaled.lvcm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := testImage(70, 40)
+	data := encode(t, m, img, 2.5)
+	out, err := DecodeImage(bytes.NewReader(data), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range m.scalersS {
+		for i := range v {
+			v[i] = 1
+		}
+	}
+	plain, err := DecodeImage(bytes.NewReader(data), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(out.(*image.RGBA).Pix, plain.(*image.RGBA).Pix) {
+		t.Fatal("the synthesis scalers change nothing")
+	}
+}

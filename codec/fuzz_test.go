@@ -21,6 +21,7 @@ func FuzzDecode(f *testing.F) {
 
 func FuzzLoadModel(f *testing.F) {
 	f.Add(mustRead(f, "../testdata/tiny.lvcm"))
+	f.Add(mustRead(f, "../testdata/tiny_scaled.lvcm"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		LoadModel(data)
 	})

@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -27,6 +28,29 @@ func TestShippedModelGoldens(t *testing.T) {
 	if string(id) != m.IDString() {
 		t.Fatalf("goldens are for model %s, the embedded model is %s: regenerate them with the model", id, m.IDString())
 	}
+	checkModelGoldens(t, m, dir)
+}
+
+// TestScaledModelGoldens does the same for a tiny model whose g_a and g_s
+// take per-quality (I)GDN input scalers, and checks that the model file gives
+// them in the layout PyTorch trained them in.
+func TestScaledModelGoldens(t *testing.T) {
+	m, err := LoadModel(mustRead(t, "../testdata/tiny_scaled.lvcm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.scalersA == nil || m.scalersS == nil {
+		t.Fatal("tiny_scaled.lvcm has no scalers")
+	}
+	checkModelGoldens(t, m, "../testdata/tiny_scaled")
+}
+
+// goldenQuality is train/export.py's GOLDEN_QUALITY: the goldens of a scaled
+// model use that quality's scalers.
+const goldenQuality = 3
+
+func checkModelGoldens(t *testing.T, m *Model, dir string) {
+	t.Helper()
 	read := func(name string) *nn.Tensor {
 		b, err := os.ReadFile(filepath.Join(dir, name+".pb"))
 		if err != nil {
@@ -41,9 +65,13 @@ func TestShippedModelGoldens(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		g       *nn.Graph
+		scalers [][]float32
 		in, out string
-	}{{"g_a", m.gA, "g_a.in", "g_a.out"}, {"h_a", m.hA, "g_a.out", "h_a.out"}, {"g_s", m.gS, "g_s.in", "g_s.out"}} {
-		got, err := c.g.Run(read(c.in))
+	}{{"g_a", m.gA, m.scalersA, "g_a.in", "g_a.out"}, {"h_a", m.hA, nil, "g_a.out", "h_a.out"}, {"g_s", m.gS, m.scalersS, "g_s.in", "g_s.out"}} {
+		for i, s := range m.layerScalers(c.scalers, goldenQuality*256) {
+			closeTo(t, fmt.Sprintf("%s scaler %d", c.name, i), s, read(fmt.Sprintf("%s.s%d", c.name, i)).Data)
+		}
+		got, err := m.runScaled(c.g, read(c.in), c.scalers, goldenQuality*256)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"sync"
 
 	"github.com/lvc-codec/lvc/entropy"
@@ -23,6 +25,8 @@ import (
 //	META  JSON: sizes, qualities, scale table (ModelInfo)
 //	G_A , G_S , H_A , H_S   ONNX networks: analysis, synthesis, hyper-analysis, hyper-synthesis
 //	GAIN  float32 gains: qualities x M for the encoder, then for the decoder
+//	SCAL  (only with META scaler_layers) float32 (I)GDN input scalers:
+//	      qualities x layers x N for g_a, then for g_s
 //	TABY  entropy tables of y, one per scale (entropy.TableSet)
 //	TABZ  entropy tables of z, one per channel
 //
@@ -42,7 +46,13 @@ type ModelInfo struct {
 	Lambdas      []float64          `json:"lambdas"`
 	KMACPerPixel map[string]float64 `json:"kmac_per_pixel"`
 	Step         int                `json:"step"`
+	// ScalerLayers counts the per-quality (I)GDN input scalers of g_a and
+	// g_s; the networks take them as inputs s0, s1, ... of shape [1, N, 1, 1].
+	ScalerLayers []int `json:"scaler_layers,omitempty"`
 }
+
+// maxScalerLayers bounds META scaler_layers; the shipped transforms have 3.
+const maxScalerLayers = 16
 
 // A Model holds everything both ends of the codec need. It is safe to share
 // between goroutines: frames are coded one at a time (each already uses
@@ -57,6 +67,10 @@ type Model struct {
 	hS       *nn.FixedGraph
 	gainEnc  [][]float32
 	gainDec  [][]float32
+	// Per quality, layers x N (I)GDN input scalers of g_a and g_s; nil
+	// for models without them.
+	scalersA [][]float32
+	scalersS [][]float32
 	tablesY  *entropy.TableSet
 	tablesZ  *entropy.TableSet
 	scaleIdx *entropy.ScaleQuantizer
@@ -80,6 +94,57 @@ func (m *Model) SynthesisInput(f *Frame) []float32 {
 		}
 	}
 	return out
+}
+
+// SynthesisScalers returns the synthesis network's other inputs at the
+// frame's quality: one N-vector per layer, fed as s0, s1, ... with shape
+// [1, N, 1, 1]. It is nil for models without scalers.
+func (m *Model) SynthesisScalers(f *Frame) [][]float32 {
+	return m.layerScalers(m.scalersS, uint16(math.Round(f.Quality*256)))
+}
+
+func (m *Model) layerScalers(set [][]float32, q256 uint16) [][]float32 {
+	if set == nil {
+		return nil
+	}
+	all := gain(set, q256)
+	n := m.Info.N
+	out := make([][]float32, len(all)/n)
+	for i := range out {
+		out[i] = all[i*n : (i+1)*n]
+	}
+	return out
+}
+
+// runScaled runs g_a or g_s on x with the scalers of quality q256.
+func (m *Model) runScaled(g *nn.Graph, x *nn.Tensor, set [][]float32, q256 uint16) (*nn.Tensor, error) {
+	if set == nil {
+		return g.Run(x)
+	}
+	in := map[string]*nn.Tensor{"x": x}
+	for i, s := range m.layerScalers(set, q256) {
+		in[scalerInput(i)] = &nn.Tensor{Shape: []int{1, m.Info.N, 1, 1}, Data: s}
+	}
+	out, err := g.RunNamed(in)
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+func scalerInput(i int) string { return fmt.Sprintf("s%d", i) }
+
+// checkInputs makes sure a network takes x and exactly the scalers META says.
+func checkInputs(name string, g *nn.Graph, layers int) error {
+	want := []string{"x"}
+	for i := range layers {
+		want = append(want, scalerInput(i))
+	}
+	sort.Strings(want)
+	if got := g.InputNames(); !slices.Equal(got, want) {
+		return fmt.Errorf("codec: model %s takes inputs %v, META says %v", name, got, want)
+	}
+	return nil
 }
 
 // IDString is the model ID in hex.
@@ -147,24 +212,13 @@ func LoadModel(b []byte) (*Model, error) {
 	if len(gains) != 2*4*in.Qualities*in.M {
 		return nil, fmt.Errorf("codec: model GAIN has %d bytes, want %d", len(gains), 2*4*in.Qualities*in.M)
 	}
-	readGains := func(b []byte) ([][]float32, error) {
-		g := make([][]float32, in.Qualities)
-		for q := range g {
-			g[q] = make([]float32, in.M)
-			for c := range g[q] {
-				v := math.Float32frombits(binary.LittleEndian.Uint32(b[4*(q*in.M+c):]))
-				if !(v > 1e-6 && v < 1e6) {
-					return nil, fmt.Errorf("codec: model gain %v out of range", v)
-				}
-				g[q][c] = v
-			}
-		}
-		return g, nil
-	}
-	if m.gainEnc, err = readGains(gains[:len(gains)/2]); err != nil {
+	if m.gainEnc, err = readVectors(gains[:len(gains)/2], in.Qualities, in.M, "gain"); err != nil {
 		return nil, err
 	}
-	if m.gainDec, err = readGains(gains[len(gains)/2:]); err != nil {
+	if m.gainDec, err = readVectors(gains[len(gains)/2:], in.Qualities, in.M, "gain"); err != nil {
+		return nil, err
+	}
+	if err := m.loadScalers(sections["SCAL"]); err != nil {
 		return nil, err
 	}
 	if m.tablesY, err = entropy.UnmarshalTableSet(sections["TABY"]); err != nil {
@@ -183,11 +237,57 @@ func LoadModel(b []byte) (*Model, error) {
 	return m, nil
 }
 
+// loadScalers reads the SCAL section that META scaler_layers announces and
+// checks that g_a and g_s take the inputs it feeds.
+func (m *Model) loadScalers(b []byte) error {
+	in := &m.Info
+	layers := in.ScalerLayers
+	switch {
+	case layers == nil && b == nil:
+		return errors.Join(checkInputs("g_a", m.gA, 0), checkInputs("g_s", m.gS, 0))
+	case layers == nil || b == nil:
+		return errors.New("codec: model SCAL section and META scaler_layers must come together")
+	case len(layers) != 2 || layers[0] < 0 || layers[1] < 0 || layers[0] > maxScalerLayers || layers[1] > maxScalerLayers:
+		return fmt.Errorf("codec: model META scaler_layers %v, want two counts up to %d", layers, maxScalerLayers)
+	}
+	if err := errors.Join(checkInputs("g_a", m.gA, layers[0]), checkInputs("g_s", m.gS, layers[1])); err != nil {
+		return err
+	}
+	if len(b) != 4*in.Qualities*(layers[0]+layers[1])*in.N {
+		return fmt.Errorf("codec: model SCAL has %d bytes, want %d", len(b), 4*in.Qualities*(layers[0]+layers[1])*in.N)
+	}
+	var err error
+	split := 4 * in.Qualities * layers[0] * in.N
+	if m.scalersA, err = readVectors(b[:split], in.Qualities, layers[0]*in.N, "scaler"); err != nil {
+		return err
+	}
+	m.scalersS, err = readVectors(b[split:], in.Qualities, layers[1]*in.N, "scaler")
+	return err
+}
+
+// readVectors reads qualities vectors of n positive float32 values.
+func readVectors(b []byte, qualities, n int, what string) ([][]float32, error) {
+	g := make([][]float32, qualities)
+	for q := range g {
+		g[q] = make([]float32, n)
+		for c := range g[q] {
+			v := math.Float32frombits(binary.LittleEndian.Uint32(b[4*(q*n+c):]))
+			if !(v > 1e-6 && v < 1e6) {
+				return nil, fmt.Errorf("codec: model %s %v out of range", what, v)
+			}
+			g[q][c] = v
+		}
+	}
+	return g, nil
+}
+
 // bundleParams is params.json as train/export.py writes it.
 type bundleParams struct {
 	ModelInfo
 	GainEnc [][]float64 `json:"gain_enc"`
 	GainDec [][]float64 `json:"gain_dec"`
+	// Per network ("g_a", "g_s"): qualities x layers x N.
+	FeatureScalers map[string][][][]float64 `json:"feature_scalers"`
 	ZPMFs   []struct {
 		Offset int32     `json:"offset"`
 		PMF    []float64 `json:"pmf"`
@@ -243,6 +343,10 @@ func PackModel(dir string) ([]byte, error) {
 			}
 		}
 	}
+	scalers, err := packScalers(&p)
+	if err != nil {
+		return nil, err
+	}
 	meta, err := json.Marshal(p.ModelInfo)
 	if err != nil {
 		return nil, err
@@ -262,6 +366,9 @@ func PackModel(dir string) ([]byte, error) {
 		add(n.tag, b)
 	}
 	add("GAIN", gains)
+	if scalers != nil {
+		add("SCAL", scalers)
+	}
 	for _, t := range []struct {
 		tag string
 		ts  *entropy.TableSet
@@ -274,6 +381,37 @@ func PackModel(dir string) ([]byte, error) {
 	}
 	if _, err := LoadModel(out); err != nil {
 		return nil, fmt.Errorf("codec: packed model does not load: %w", err)
+	}
+	return out, nil
+}
+
+// packScalers lays out params.json's feature scalers as the SCAL section and
+// sets META scaler_layers; a model without them gets neither.
+func packScalers(p *bundleParams) ([]byte, error) {
+	if p.FeatureScalers == nil {
+		return nil, nil
+	}
+	var out []byte
+	p.ScalerLayers = nil
+	for _, net := range []string{"g_a", "g_s"} {
+		set := p.FeatureScalers[net]
+		if len(set) != p.Qualities {
+			return nil, fmt.Errorf("codec: %s has scalers for %d qualities, want %d", net, len(set), p.Qualities)
+		}
+		for _, layers := range set {
+			if len(layers) != len(set[0]) {
+				return nil, fmt.Errorf("codec: %s scaler layer counts differ between qualities", net)
+			}
+			for _, v := range layers {
+				if len(v) != p.N {
+					return nil, fmt.Errorf("codec: %s scaler of %d for N=%d", net, len(v), p.N)
+				}
+				for _, x := range v {
+					out = binary.LittleEndian.AppendUint32(out, math.Float32bits(float32(x)))
+				}
+			}
+		}
+		p.ScalerLayers = append(p.ScalerLayers, len(set[0]))
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package nn
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 )
 
@@ -205,6 +206,16 @@ func (g *Graph) inputSlot(id int) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// InputNames lists the graph's inputs in sorted order.
+func (g *Graph) InputNames() []string {
+	names := make([]string, 0, len(g.inputs))
+	for name := range g.inputs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // Run executes the graph on one input (the graph must have exactly one) and

@@ -39,10 +39,10 @@ def psnr(x_hat, x):
 def ceiling(model, x, q):
     """PSNR decoded from the rounded latents, and from the unquantized ones."""
     xp, h, w = pad64(x)
-    _, gd = model.gains(torch.tensor([q]))
-    y, mean, _ = model.latents(xp, torch.tensor([q]))
+    qs = torch.tensor([q])
+    y, mean, _ = model.latents(xp, qs)
     y_hat = torch.round(y - mean) + mean
-    return [psnr(model.g_s(v * gd)[:, :, :h, :w], x) for v in (y_hat, y)]
+    return [psnr(model.synthesis(v, qs)[:, :, :h, :w], x) for v in (y_hat, y)]
 
 
 def fit_latents(model, x, q, steps):
@@ -50,16 +50,16 @@ def fit_latents(model, x, q, steps):
     xp, h, w = pad64(x)
     for p in model.parameters():
         p.requires_grad_(False)
-    ge, gd = model.gains(torch.tensor([q]))
-    y = (model.g_a(xp) * ge).detach().requires_grad_(True)
+    qs = torch.tensor([q])
+    y = model.analysis(xp, qs).detach().requires_grad_(True)
     opt = torch.optim.Adam([y], lr=0.05)
     for _ in range(steps):
-        loss = ((model.g_s(y * gd)[:, :, :h, :w] - x) ** 2).mean()
+        loss = ((model.synthesis(y, qs)[:, :, :h, :w] - x) ** 2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
     with torch.no_grad():
-        return psnr(model.g_s(y * gd)[:, :, :h, :w], x)
+        return psnr(model.synthesis(y, qs)[:, :, :h, :w], x)
 
 
 def pca_psnr(images, ks):

@@ -71,9 +71,26 @@ def half_initializers(path):
     onnx.save(m, path)
 
 
+class Scaled(nn.Module):
+    """A frozen g_a or g_s that takes its per-quality (I)GDN input scalers as
+    inputs s0, s1, ... of shape [1, n, 1, 1] (HyperpriorModel.run_scaled)."""
+
+    def __init__(self, net, n):
+        super().__init__()
+        self.net, self.n = net, n
+        self.layers = sum(isinstance(m, FrozenGDN) for m in net)
+
+    def forward(self, x, *scales):
+        return HyperpriorModel.run_scaled(self.net, x, scales or None, gdn=FrozenGDN)
+
+
 def export_net(net, shape, path, fp16=True):
     net = net.eval()
-    torch.onnx.export(net, torch.zeros(shape), path, opset_version=OPSET, input_names=["x"],
+    args, names = (torch.zeros(shape),), ["x"]
+    if isinstance(net, Scaled):
+        args += tuple(torch.ones(1, net.n, 1, 1) for _ in range(net.layers))
+        names += [f"s{i}" for i in range(net.layers)]
+    torch.onnx.export(net, args, path, opset_version=OPSET, input_names=names,
                       output_names=["y"], dynamic_axes={"x": {2: "h", 3: "w"}, "y": {2: "h", 3: "w"}})
     if fp16:
         half_initializers(path)
@@ -107,7 +124,8 @@ def export_model(model, out, fp16=True):
     os.makedirs(out, exist_ok=True)
     model.eval()
     n, m = model.n, model.m
-    nets = {"g_a": round_to_half(freeze(model.g_a)), "g_s": round_to_half(freeze(model.g_s)),
+    wrap = (lambda net: Scaled(net, n)) if model.feature_scalers else (lambda net: net)
+    nets = {"g_a": wrap(round_to_half(freeze(model.g_a))), "g_s": wrap(round_to_half(freeze(model.g_s))),
             "h_a": round_to_half(model.h_a.eval()),
             # h_s runs in integer arithmetic in Go; float32 weights keep its
             # fixed point as close as possible to the trained network.
@@ -125,6 +143,8 @@ def export_model(model, out, fp16=True):
         "family": model.family, "scales": scale_table(),
         "gain_enc": gains_enc, "gain_dec": gains_dec,
         "z_pmfs": z_pmfs(model.prior_z),
+        "feature_scalers": {"g_a": torch.exp(model.log_fs_a).tolist(), "g_s": torch.exp(model.log_fs_s).tolist()}
+        if model.feature_scalers else None,
         "kmac_per_pixel": {
             "g_a": macs_per_pixel(nets["g_a"], (1, 3, 512, 768)) / px / 1e3,
             "h_a": macs_per_pixel(model.h_a, (1, m, 32, 48)) / px / 1e3,
@@ -217,25 +237,41 @@ def write_goldens(out):
     tensor_file(os.path.join(out, "d2s_dcr.out.pb"), ref.numpy())
 
 
-def write_model_goldens(nets, out, size=(32, 64)):
-    """Inputs and PyTorch outputs of each exported network on one image."""
+# The quality whose feature scalers the goldens of a scaled model use
+# (codec/golden_test.go reads the same).
+GOLDEN_QUALITY = 3
+
+
+def write_model_goldens(model, nets, out, size=(32, 64)):
+    """Inputs and PyTorch outputs of each exported network on one image; for
+    a model with feature scalers also the scalers of GOLDEN_QUALITY fed to
+    g_a and g_s (g_a.s0.pb, ...)."""
     g = torch.Generator().manual_seed(9)
     x = torch.rand(1, 3, *size, generator=g)
+    files = []
+    scales = {"g_a": (), "g_s": ()}
+    if model.feature_scalers:
+        q = torch.tensor([GOLDEN_QUALITY])
+        for net, s in zip(("g_a", "g_s"), model.scalers(q)):
+            scales[net] = tuple(s)
+            files += [(f"{net}.s{i}", v) for i, v in enumerate(s)]
     with torch.no_grad():
-        y = nets["g_a"](x)
+        y = nets["g_a"](x, *scales["g_a"])
         z = nets["h_a"](y)
         z_hat = torch.round(z)
         params = nets["h_s"](z_hat)
-        x_hat = nets["g_s"](torch.round(y))
-    for name, a in [("g_a.in", x), ("g_a.out", y), ("h_a.out", z), ("h_s.in", z_hat), ("h_s.out", params),
-                    ("g_s.in", torch.round(y)), ("g_s.out", x_hat)]:
-        tensor_file(os.path.join(out, name + ".pb"), a.numpy())
+        x_hat = nets["g_s"](torch.round(y), *scales["g_s"])
+    files += [("g_a.in", x), ("g_a.out", y), ("h_a.out", z), ("h_s.in", z_hat), ("h_s.out", params),
+              ("g_s.in", torch.round(y)), ("g_s.out", x_hat)]
+    for name, a in files:
+        tensor_file(os.path.join(out, name + ".pb"), a.detach().numpy())
 
 
 def load_model(ckpt):
     """A checkpoint or fp16 weights file (weights are widened to float32)."""
     ck = torch.load(ckpt, map_location="cpu")
-    model = HyperpriorModel(ck["n"], ck["m"], family=ck.get("family", "gaussian"), lambda_list=ck.get("lambdas"))
+    model = HyperpriorModel(ck["n"], ck["m"], family=ck.get("family", "gaussian"), lambda_list=ck.get("lambdas"),
+                            feature_scalers=ck.get("feature_scalers", False))
     model.load_state_dict({k: v.float() for k, v in ck["model"].items()})
     return model, ck["step"]
 
@@ -246,6 +282,7 @@ def main():
     ap.add_argument("--ckpt")
     ap.add_argument("--out", required=True)
     ap.add_argument("--goldens", action="store_true", help="also write network goldens")
+    ap.add_argument("--feature-scalers", action="store_true", help="tiny: with per-quality (I)GDN input scalers")
     args = ap.parse_args()
     torch.manual_seed(0)
     if args.what == "goldens":
@@ -257,10 +294,14 @@ def main():
         ck = torch.load(args.ckpt, map_location="cpu")
         torch.save({"model": {k: v.half() for k, v in ck["model"].items()}, "step": ck["step"],
                     "n": ck["n"], "m": ck["m"], "family": ck.get("family", "gaussian"),
-                    **{k: ck[k] for k in ("lambdas", "revived", "revived_at") if k in ck}}, args.out)
+                    **{k: ck[k] for k in ("lambdas", "revived", "revived_at", "feature_scalers") if k in ck}}, args.out)
         return
     if args.what == "tiny":
-        model = HyperpriorModel(4, 6)
+        model = HyperpriorModel(4, 6, feature_scalers=args.feature_scalers)
+        if args.feature_scalers:
+            with torch.no_grad():  # scalers that differ, so tests see them used
+                model.log_fs_a.uniform_(-0.5, 0.5)
+                model.log_fs_s.uniform_(-0.5, 0.5)
         step = 0
     else:
         model, step = load_model(args.ckpt)
@@ -269,7 +310,7 @@ def main():
     with open(os.path.join(args.out, "params.json"), "w") as f:
         json.dump(params, f)
     if args.goldens or args.what == "tiny":
-        write_model_goldens(nets, args.out)
+        write_model_goldens(model, nets, args.out)
     print(json.dumps(params["kmac_per_pixel"]))
 
 

@@ -166,7 +166,8 @@ def ste_round(x):
 
 
 class HyperpriorModel(nn.Module):
-    def __init__(self, n=64, m=96, qualities=NUM_QUALITIES, family="gaussian", lambda_list=None):
+    def __init__(self, n=64, m=96, qualities=NUM_QUALITIES, family="gaussian", lambda_list=None,
+                 feature_scalers=False):
         super().__init__()
         self.n, self.m, self.family = n, m, family
         # The trade-off each quality was trained for; it travels with the
@@ -190,17 +191,57 @@ class HyperpriorModel(nn.Module):
         init = torch.linspace(math.log(0.5), math.log(4.0), qualities).view(-1, 1).expand(-1, m)
         self.log_gain_enc = nn.Parameter(init.clone())
         self.log_gain_dec = nn.Parameter(-init.clone())
+        # DCVC-style quantization scalers inside the transforms: every (I)GDN's
+        # input is scaled per quality and channel, so one set of transforms can
+        # shape its nonlinearities differently at each rate. They start at 1,
+        # which leaves a trained model's function unchanged.
+        self.feature_scalers = feature_scalers
+        if feature_scalers:
+            self.log_fs_a = nn.Parameter(torch.zeros(qualities, self.gdn_count(self.g_a), n))
+            self.log_fs_s = nn.Parameter(torch.zeros(qualities, self.gdn_count(self.g_s), n))
+
+    @staticmethod
+    def gdn_count(net):
+        return sum(isinstance(mod, GDN) for mod in net)
 
     def gains(self, q):
         return (torch.exp(self.log_gain_enc[q]).unsqueeze(-1).unsqueeze(-1),
                 torch.exp(self.log_gain_dec[q]).unsqueeze(-1).unsqueeze(-1))
 
+    def scalers(self, q):
+        """Per-quality (I)GDN input scales for g_a and g_s: (layers, B, n, 1, 1) each, or None."""
+        if not self.feature_scalers:
+            return None, None
+        return tuple(torch.exp(p[q]).transpose(0, 1).unsqueeze(-1).unsqueeze(-1)
+                     for p in (self.log_fs_a, self.log_fs_s))
+
+    @staticmethod
+    def run_scaled(net, x, scales, gdn=GDN):
+        """net's layers in turn, each gdn's input times the next of scales
+        (None: no scaling), which are indexed as scales[layer][batch]."""
+        layer = 0
+        for mod in net:
+            if scales is not None and isinstance(mod, gdn):
+                x = x * scales[layer]
+                layer += 1
+            x = mod(x)
+        return x
+
+    def analysis(self, x, q):
+        """y = g_a(x) times the encoder gains of qualities q (B,)."""
+        ge, _ = self.gains(q)
+        return self.run_scaled(self.g_a, x, self.scalers(q)[0]) * ge
+
+    def synthesis(self, y_hat, q):
+        """The reconstruction from dequantized latents ŷ (before the decoder gains)."""
+        _, gd = self.gains(q)
+        return self.run_scaled(self.g_s, y_hat * gd, self.scalers(q)[1])
+
     @torch.no_grad()
     def latents(self, x, q):
         """What the codec computes from x at qualities q (B,): y after the gains,
         and the mean and scale h_s predicts for it from the rounded z."""
-        ge, _ = self.gains(q)
-        y = self.g_a(x) * ge
+        y = self.analysis(x, q)
         params = self.h_s(torch.round(self.h_a(y)))
         return y, params[:, :self.m], params[:, self.m:]
 
@@ -209,8 +250,7 @@ class HyperpriorModel(nn.Module):
 
         rate_weight (M,) scales each y channel's rate term; training uses it to
         bring new channels in gradually (see train/revive.py)."""
-        ge, gd = self.gains(q)
-        y = self.g_a(x) * ge
+        y = self.analysis(x, q)
         z = self.h_a(y)
         z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
         z_hat = ste_round(z)
@@ -222,7 +262,7 @@ class HyperpriorModel(nn.Module):
         y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
         lik_y = bound_likelihood(LIKELIHOODS[self.family](y_noisy - mean, scale))
         y_hat = ste_round(y - mean) + mean
-        x_hat = self.g_s(y_hat * gd)
+        x_hat = self.synthesis(y_hat, q)
         bits_y = torch.log2(lik_y)
         if rate_weight is not None:
             bits_y = bits_y * rate_weight.view(1, -1, 1, 1)

@@ -122,11 +122,11 @@ class ThreadTuner:
         self.trial_start, self.t0 = step, time.time()
 
 
-GAIN_PARAMS = ("log_gain_enc", "log_gain_dec")
+GAIN_PARAMS = ("log_gain_enc", "log_gain_dec", "log_fs_a", "log_fs_s")
 
 
 def param_groups(model):
-    """Parameter names in optimizer order: the transforms, then the gains."""
+    """Parameter names in optimizer order: the transforms, then the per-quality gains and scalers."""
     names = [n for n, _ in model.named_parameters()]
     return [n for n in names if n not in GAIN_PARAMS], [n for n in names if n in GAIN_PARAMS]
 
@@ -207,6 +207,8 @@ def main():
                          "use them (Adam would otherwise shrink them at full speed under any rate weight)")
     ap.add_argument("--ramp-steps", type=int, default=3000,
                     help="after the hold, their rate term rises linearly to full weight over this many steps")
+    ap.add_argument("--feature-scalers", action="store_true",
+                    help="add per-quality scalers on every (I)GDN input (model.py) to a model that has none")
     ap.add_argument("--log-every", type=int, default=200)
     ap.add_argument("--eval-every", type=int, default=4000)
     ap.add_argument("--ckpt-every", type=float, default=300, help="seconds")
@@ -234,7 +236,9 @@ def main():
         lams = lambdas(args.lambda_min or lams[0], args.lambda_max or lams[-1])
     # Channels that train/revive.py re-initialized, and the step they were revived at.
     revived, revived_at = (src or {}).get("revived", []), (src or {}).get("revived_at", 0)
-    model = HyperpriorModel(args.n, args.m, family=args.family, lambda_list=lams)
+    args.feature_scalers = args.feature_scalers or (src or {}).get("feature_scalers", False)
+    model = HyperpriorModel(args.n, args.m, family=args.family, lambda_list=lams,
+                            feature_scalers=args.feature_scalers)
     opt = make_optimizer(model, args)
     step = 0
     if ck:
@@ -243,7 +247,10 @@ def main():
         step = ck["step"]
         print(f"resumed at step {step}", flush=True)
     elif w:
-        model.load_state_dict({k: v.float() for k, v in w["model"].items()})
+        missing, unexpected = model.load_state_dict({k: v.float() for k, v in w["model"].items()}, strict=False)
+        # Only new scalers may be missing; they start at 1 (log 0).
+        if unexpected or set(missing) - {"log_fs_a", "log_fs_s"}:
+            sys.exit(f"train: {args.init} does not fit this model: missing {missing}, unexpected {unexpected}")
         step = args.start_step
         print(f"initialized from {args.init} (trained {w.get('step')} steps), schedule at step {step}", flush=True)
     settings = dict(vars(args), lambdas=lams, qualities=NUM_QUALITIES, revived=revived, revived_at=revived_at)
@@ -324,7 +331,8 @@ def main():
             tmp = ckpt_path + ".tmp"
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                         "n": args.n, "m": args.m, "family": args.family, "lambdas": lams,
-                        "revived": revived, "revived_at": revived_at}, tmp)
+                        "revived": revived, "revived_at": revived_at,
+                        "feature_scalers": args.feature_scalers}, tmp)
             os.replace(tmp, ckpt_path)
             last_ckpt = time.time()
     logf.close()

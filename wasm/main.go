@@ -51,13 +51,17 @@ func main() {
 		if err != nil {
 			return map[string]any{"error": err.Error()}
 		}
-		in := model.SynthesisInput(f)
-		arr := js.Global().Get("Float32Array").New(len(in))
-		js.CopyBytesToJS(js.Global().Get("Uint8Array").New(arr.Get("buffer")), float32Bytes(in))
+		// The synthesis network's inputs: x, and for models with per-quality
+		// scalers s0, s1, ... of shape [1, N, 1, 1].
+		scalers := []any{}
+		for _, s := range model.SynthesisScalers(f) {
+			scalers = append(scalers, float32Array(s))
+		}
 		h := d.Header()
 		l := f.Latents
 		return map[string]any{"width": h.Width, "height": h.Height, "gray": h.Color == container.Gray,
-			"shape": []any{1, l.Channels, l.Height, l.Width}, "input": arr, "ms": time.Since(start).Milliseconds()}
+			"shape": []any{1, l.Channels, l.Height, l.Width}, "input": float32Array(model.SynthesisInput(f)),
+			"scalers": scalers, "ms": time.Since(start).Milliseconds()}
 	}))
 	js.Global().Set("lvcSynthesisONNX", js.FuncOf(func(this js.Value, args []js.Value) any {
 		if modelErr != nil {
@@ -74,6 +78,12 @@ func main() {
 		js.Global().Set("lvcModelID", "unavailable: "+modelErr.Error())
 	}
 	select {} // keep the exported functions alive
+}
+
+func float32Array(v []float32) js.Value {
+	arr := js.Global().Get("Float32Array").New(len(v))
+	js.CopyBytesToJS(js.Global().Get("Uint8Array").New(arr.Get("buffer")), float32Bytes(v))
+	return arr
 }
 
 // fileArg copies the one Uint8Array argument of an exported function, or

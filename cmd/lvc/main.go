@@ -446,6 +446,9 @@ func modelCmd(args []string, stdout io.Writer) error {
 		in := m.Info
 		fmt.Fprintf(stdout, "model: %s\nchannels: N=%d M=%d\nqualities: %d\nscales: %d from %.3g to %.3g\ntrained: %d steps\n",
 			m.IDString(), in.N, in.M, in.Qualities, len(in.Scales), in.Scales[0], in.Scales[len(in.Scales)-1], in.Step)
+		if in.ScalerLayers != nil {
+			fmt.Fprintf(stdout, "feature scalers: g_a %d layers, g_s %d layers\n", in.ScalerLayers[0], in.ScalerLayers[1])
+		}
 		for _, k := range []string{"g_a", "h_a", "h_s", "g_s"} {
 			fmt.Fprintf(stdout, "kMAC/pixel %s: %.2f\n", k, in.KMACPerPixel[k])
 		}

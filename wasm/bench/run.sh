@@ -22,5 +22,6 @@ PY
 node wasm/bench/latents_go.cjs "$(go env GOROOT)/lib/wasm/wasm_exec.js" wasm/web/lvc.wasm "$tmp/s.lvc"
 info=$(bin/lvc model info)
 m=$(sed -n 's/^channels: N=[0-9]* M=//p' <<<"$info")
+n=$(sed -n 's/^channels: N=\([0-9]*\) M=.*/\1/p' <<<"$info")
 kmac=$(sed -n 's/^kMAC\/pixel g_s: //p' <<<"$info")
-(cd wasm && node bench/synthesis_ortweb.mjs "$tmp/g_s.onnx" "$m" "$kmac")
+(cd wasm && node bench/synthesis_ortweb.mjs "$tmp/g_s.onnx" "$m" "$kmac" "$n")

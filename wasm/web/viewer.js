@@ -46,7 +46,9 @@ async function decodeWithOrt(bytes) {
   const r = globalThis.lvcDecodeLatents(bytes);
   if (r.error) return r;
   const s = await synthesisSession();
-  const out = await s.run({ [s.inputNames[0]]: new ort.Tensor("float32", r.input, r.shape) });
+  const feeds = { x: new ort.Tensor("float32", r.input, r.shape) };
+  r.scalers.forEach((v, i) => { feeds["s" + i] = new ort.Tensor("float32", v, [1, v.length, 1, 1]); });
+  const out = await s.run(feeds);
   const y = out[s.outputNames[0]];
   const [, , ph, pw] = y.dims;
   const d = y.data;
