@@ -82,11 +82,14 @@ CODECS = {
 CODEC_ENV = dict(os.environ, GOMAXPROCS="1", OMP_NUM_THREADS="1")
 
 
-def lvc_codec(binary):
-    """The lvc codec entry, with its number of qualities from `lvc model info`."""
+def lvc_codec(binary, model=None):
+    """The lvc codec entry, with its number of qualities from `lvc model info`.
+    model: a .lvcm file to use instead of the embedded default."""
     n, info = LVC_DEFAULT_QUALITIES, ""
+    with_model = ["--model", model] if model else []
     try:
-        r = subprocess.run([binary, "model", "info"], capture_output=True, text=True, timeout=60, env=CODEC_ENV)
+        r = subprocess.run([binary, "model", "info"] + ([model] if model else []),
+                           capture_output=True, text=True, timeout=60, env=CODEC_ENV)
         info = r.stdout.strip()
         m = re.search(r"^qualities:\s*(\d+)\s*$", info, re.M) if r.returncode == 0 else None
         if m:
@@ -100,8 +103,8 @@ def lvc_codec(binary):
         "ext": ".lvc",
         "dec_ext": ".png",
         "qualities": list(range(n)),
-        "enc": [binary, "encode", "{png}", "-o", "{bits}", "-q", "{q}"],
-        "dec": [binary, "decode", "{bits}", "-o", "{dec}"],
+        "enc": [binary, "encode", "{png}", "-o", "{bits}", "-q", "{q}"] + with_model,
+        "dec": [binary, "decode", "{bits}", "-o", "{dec}"] + with_model,
         "info": info,
     }
 
@@ -408,6 +411,7 @@ def main():
     p.add_argument("--images", type=int, default=24, help="use the first N Kodak images")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "rd_out"))
     p.add_argument("--lvc", help="path to the lvc binary (lvc is skipped without it)")
+    p.add_argument("--lvc-model", help="a .lvcm model file for lvc (default: the binary's embedded model)")
     p.add_argument("--jobs", type=int, default=2, help="images measured in parallel (RD pass only)")
     p.add_argument("--kodak", default=KODAK, help="directory holding kodim01.png..kodim24.png")
     p.add_argument("--timing-reps", type=int, default=5, help="timed runs per codec after one warm-up")
@@ -424,7 +428,8 @@ def main():
     codecs = dict(CODECS)
     if "lvc" in names:
         if args.lvc and os.path.isfile(args.lvc) and os.access(args.lvc, os.X_OK):
-            codecs["lvc"] = lvc_codec(os.path.abspath(args.lvc))
+            codecs["lvc"] = lvc_codec(os.path.abspath(args.lvc),
+                                      os.path.abspath(args.lvc_model) if args.lvc_model else None)
         else:
             print("lvc: no binary%s; skipping lvc" % (" at " + args.lvc if args.lvc else " given (--lvc)"))
             names.remove("lvc")

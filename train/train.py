@@ -122,22 +122,24 @@ class ThreadTuner:
         self.trial_start, self.t0 = step, time.time()
 
 
-GAIN_PARAMS = ("log_gain_enc", "log_gain_dec", "log_fs_a", "log_fs_s")
+GAIN_PARAMS = ("log_gain_enc", "log_gain_dec")
+SCALER_PARAMS = ("log_fs_a", "log_fs_s")
 
 
 def param_groups(model):
-    """Parameter names in optimizer order: the transforms, then the per-quality gains and scalers."""
+    """Parameter names in optimizer order: the transforms, the gains, then the
+    feature scalers (a group only when the model has them)."""
     names = [n for n, _ in model.named_parameters()]
-    return [n for n in names if n not in GAIN_PARAMS], [n for n in names if n in GAIN_PARAMS]
+    groups = [[n for n in names if n not in GAIN_PARAMS + SCALER_PARAMS], [n for n in names if n in GAIN_PARAMS]]
+    scalers = [n for n in names if n in SCALER_PARAMS]
+    return groups + [scalers] if scalers else groups
 
 
 def make_optimizer(model, args):
     params = dict(model.named_parameters())
-    rest, gains = param_groups(model)
-    return torch.optim.Adam([
-        {"params": [params[n] for n in rest], "lr_mult": 1.0},
-        {"params": [params[n] for n in gains], "lr_mult": args.gain_lr_mult},
-    ], lr=args.lr)
+    mults = [1.0, args.gain_lr_mult, args.scaler_lr_mult]
+    return torch.optim.Adam([{"params": [params[n] for n in group], "lr_mult": mult}
+                             for group, mult in zip(param_groups(model), mults)], lr=args.lr)
 
 
 def load_optimizer_state(opt, model, saved):
@@ -147,8 +149,8 @@ def load_optimizer_state(opt, model, saved):
         opt.load_state_dict(saved)
         return
     old_index = {n: i for i, (n, _) in enumerate(model.named_parameters())}
-    rest, gains = param_groups(model)
-    state = {j: saved["state"][old_index[n]] for j, n in enumerate(rest + gains) if old_index[n] in saved["state"]}
+    order = [n for group in param_groups(model) for n in group]
+    state = {j: saved["state"][old_index[n]] for j, n in enumerate(order) if old_index[n] in saved["state"]}
     opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
 
 
@@ -207,6 +209,9 @@ def main():
                          "use them (Adam would otherwise shrink them at full speed under any rate weight)")
     ap.add_argument("--ramp-steps", type=int, default=3000,
                     help="after the hold, their rate term rises linearly to full weight over this many steps")
+    ap.add_argument("--scaler-lr-mult", type=float, default=1,
+                    help="learning-rate multiplier of the feature scalers: at the gains' 10x they "
+                         "scrambled the transforms of a trained model (hp64f attempt 1)")
     ap.add_argument("--feature-scalers", action="store_true",
                     help="add per-quality scalers on every (I)GDN input (model.py) to a model that has none")
     ap.add_argument("--log-every", type=int, default=200)
