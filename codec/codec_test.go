@@ -2,6 +2,7 @@ package codec
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"image"
 	"image/color"
@@ -302,5 +303,42 @@ func TestScaledModelRoundTrip(t *testing.T) {
 	}
 	if bytes.Equal(out.(*image.RGBA).Pix, plain.(*image.RGBA).Pix) {
 		t.Fatal("the synthesis scalers change nothing")
+	}
+}
+
+// withoutSection rebuilds a model file without one section.
+func withoutSection(t *testing.T, b []byte, tag string) []byte {
+	t.Helper()
+	out := append([]byte(nil), b[:8]...)
+	for rest := b[8:]; len(rest) > 0; {
+		n := 8 + int(binary.LittleEndian.Uint32(rest[4:]))
+		if string(rest[:4]) != tag {
+			out = append(out, rest[:n]...)
+		}
+		rest = rest[n:]
+	}
+	return out
+}
+
+// TestScalerModelErrors: scalers that META does not announce, or networks
+// that do not take the scalers META announces, are refused by name.
+func TestScalerModelErrors(t *testing.T) {
+	scaled := mustRead(t, "../testdata/tiny_scaled.lvcm")
+	if _, err := LoadModel(withoutSection(t, scaled, "SCAL")); err == nil || !strings.Contains(err.Error(), "SCAL") {
+		t.Errorf("scaled model without SCAL: %v", err)
+	}
+	// The plain model's g_s in the scaled model: its inputs do not match.
+	plain := mustRead(t, "../testdata/tiny.lvcm")
+	var gs []byte
+	for rest := plain[8:]; len(rest) > 0; {
+		n := 8 + int(binary.LittleEndian.Uint32(rest[4:]))
+		if string(rest[:4]) == "G_S " {
+			gs = rest[:n]
+		}
+		rest = rest[n:]
+	}
+	mixed := append(withoutSection(t, scaled, "G_S "), gs...)
+	if _, err := LoadModel(mixed); err == nil || !strings.Contains(err.Error(), "g_s takes inputs") {
+		t.Errorf("scaled model with an unscaled g_s: %v", err)
 	}
 }
