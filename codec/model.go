@@ -58,15 +58,15 @@ const maxScalerLayers = 16
 // between goroutines: frames are coded one at a time (each already uses
 // every core), because the networks reuse their buffers from run to run.
 type Model struct {
-	mu       sync.Mutex
-	ID       [16]byte
-	Info     ModelInfo
-	gA, gS   *nn.Graph
-	gSONNX   []byte
-	hA       *nn.Graph
-	hS       *nn.FixedGraph
-	gainEnc  [][]float32
-	gainDec  [][]float32
+	mu      sync.Mutex
+	ID      [16]byte
+	Info    ModelInfo
+	gA, gS  *nn.Graph
+	gSONNX  []byte
+	hA      *nn.Graph
+	hS      *nn.FixedGraph
+	gainEnc [][]float32
+	gainDec [][]float32
 	// Per quality, layers x N (I)GDN input scalers of g_a and g_s; nil
 	// for models without them.
 	scalersA [][]float32
@@ -77,8 +77,9 @@ type Model struct {
 }
 
 // SynthesisONNX returns the synthesis network as ONNX, for running it in
-// another runtime (the browser viewer uses onnxruntime-web). Its input is
-// SynthesisInput's tensor; its output is RGB in [0,1] at 16 times the size.
+// another runtime (the browser viewer uses onnxruntime-web). Its inputs are
+// SynthesisInput's tensor (x) and, for models with scalers, SynthesisScalers
+// (s0, s1, ...); its output is RGB in [0,1] at 16 times the size.
 func (m *Model) SynthesisONNX() []byte { return m.gSONNX }
 
 // SynthesisInput scales decoded latents by the decoder gain of the frame's
@@ -288,7 +289,7 @@ type bundleParams struct {
 	GainDec [][]float64 `json:"gain_dec"`
 	// Per network ("g_a", "g_s"): qualities x layers x N.
 	FeatureScalers map[string][][][]float64 `json:"feature_scalers"`
-	ZPMFs   []struct {
+	ZPMFs          []struct {
 		Offset int32     `json:"offset"`
 		PMF    []float64 `json:"pmf"`
 	} `json:"z_pmfs"`

@@ -23,6 +23,8 @@ def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
     a, b = (lvc_points(p) for p in sys.argv[1:])
+    if [p["q"] for p in a] != [p["q"] for p in b]:
+        sys.exit("the two runs measured different qualities")
     print("quality  A bpp   A PSNR  A MS-SSIM dB   B bpp   B PSNR  B MS-SSIM dB")
     for pa, pb in zip(a, b):
         print(f"{pa['q']:>7}  {pa['bpp']:.4f} {pa['psnr']:7.3f} {pa['msssim_db']:8.3f}     "

@@ -81,6 +81,7 @@ class Scaled(nn.Module):
         self.layers = sum(isinstance(m, FrozenGDN) for m in net)
 
     def forward(self, x, *scales):
+        # Without scales (macs_per_pixel calls it with x alone) it runs unscaled.
         return HyperpriorModel.run_scaled(self.net, x, scales or None, gdn=FrozenGDN)
 
 
@@ -271,7 +272,7 @@ def load_model(ckpt):
     """A checkpoint or fp16 weights file (weights are widened to float32)."""
     ck = torch.load(ckpt, map_location="cpu")
     model = HyperpriorModel(ck["n"], ck["m"], family=ck.get("family", "gaussian"), lambda_list=ck.get("lambdas"),
-                            feature_scalers=ck.get("feature_scalers", False))
+                            feature_scalers="log_fs_a" in ck["model"])
     model.load_state_dict({k: v.float() for k, v in ck["model"].items()})
     return model, ck["step"]
 
@@ -294,7 +295,7 @@ def main():
         ck = torch.load(args.ckpt, map_location="cpu")
         torch.save({"model": {k: v.half() for k, v in ck["model"].items()}, "step": ck["step"],
                     "n": ck["n"], "m": ck["m"], "family": ck.get("family", "gaussian"),
-                    **{k: ck[k] for k in ("lambdas", "revived", "revived_at", "feature_scalers") if k in ck}}, args.out)
+                    **{k: ck[k] for k in ("lambdas", "revived", "revived_at") if k in ck}}, args.out)
         return
     if args.what == "tiny":
         model = HyperpriorModel(4, 6, feature_scalers=args.feature_scalers)

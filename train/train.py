@@ -143,15 +143,20 @@ def make_optimizer(model, args):
 
 
 def load_optimizer_state(opt, model, saved):
-    """Loads Adam's state, also from checkpoints written with one parameter
-    group in model.parameters() order (before the gains had their own)."""
+    """Loads Adam's state, also from checkpoints with other parameter groups
+    (one group before the gains had their own, two before the scalers had
+    theirs). That works because the per-quality parameters are registered
+    last, group by group, so the flat order never changed. The learning-rate
+    multipliers are this run's, not the checkpoint's."""
+    mults = [g["lr_mult"] for g in opt.param_groups]
+    order = [n for group in param_groups(model) for n in group]
+    assert order == [n for n, _ in model.named_parameters()], "parameter groups out of registration order"
     if len(saved["param_groups"]) == len(opt.param_groups):
         opt.load_state_dict(saved)
-        return
-    old_index = {n: i for i, (n, _) in enumerate(model.named_parameters())}
-    order = [n for group in param_groups(model) for n in group]
-    state = {j: saved["state"][old_index[n]] for j, n in enumerate(order) if old_index[n] in saved["state"]}
-    opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
+    else:
+        opt.load_state_dict({"state": saved["state"], "param_groups": opt.state_dict()["param_groups"]})
+    for g, mult in zip(opt.param_groups, mults):
+        g["lr_mult"] = mult
 
 
 def pad64(x):
@@ -241,7 +246,7 @@ def main():
         lams = lambdas(args.lambda_min or lams[0], args.lambda_max or lams[-1])
     # Channels that train/revive.py re-initialized, and the step they were revived at.
     revived, revived_at = (src or {}).get("revived", []), (src or {}).get("revived_at", 0)
-    args.feature_scalers = args.feature_scalers or (src or {}).get("feature_scalers", False)
+    args.feature_scalers = args.feature_scalers or "log_fs_a" in (src or {}).get("model", {})
     model = HyperpriorModel(args.n, args.m, family=args.family, lambda_list=lams,
                             feature_scalers=args.feature_scalers)
     opt = make_optimizer(model, args)
@@ -336,8 +341,7 @@ def main():
             tmp = ckpt_path + ".tmp"
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                         "n": args.n, "m": args.m, "family": args.family, "lambdas": lams,
-                        "revived": revived, "revived_at": revived_at,
-                        "feature_scalers": args.feature_scalers}, tmp)
+                        "revived": revived, "revived_at": revived_at}, tmp)
             os.replace(tmp, ckpt_path)
             last_ckpt = time.time()
     logf.close()
