@@ -182,8 +182,13 @@ func (g *Graph) planFrees() {
 			g.steps[i].free = append(g.steps[i].free, id)
 			// An op that may overwrite its input does so when this step is
 			// the input's last reader.
-			if gdn, ok := g.steps[i].op.(*gdnOp); ok && g.steps[i].in[0] == id && countIn(g.steps[i].in, id) == 1 {
-				gdn.inPlace = true
+			if g.steps[i].in[0] == id && countIn(g.steps[i].in, id) == 1 {
+				switch op := g.steps[i].op.(type) {
+				case *gdnOp:
+					op.inPlace = true
+				case *binaryOp:
+					op.inPlace = true
+				}
 			}
 		}
 	}

@@ -36,7 +36,7 @@ func buildOp(n onnxNode, in []*Tensor) (op, error) {
 		if err := need(2); err != nil {
 			return nil, err
 		}
-		return binaryOp(n.opType), nil
+		return &binaryOp{kind: n.opType}, nil
 	case "Relu", "Sqrt", "Abs", "Exp", "Log", "Sigmoid", "Tanh", "Identity", "Neg":
 		if err := need(1); err != nil {
 			return nil, err
@@ -215,7 +215,14 @@ func (g *gdnOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 	return out, nil
 }
 
-type binaryOp string
+// binaryOp is an elementwise Add, Sub, Mul, Div or Pow. When the graph
+// frees its first input at this step and the result has that input's shape,
+// the result overwrites it: a per-quality scaler in front of each GDN would
+// otherwise add a whole activation to a decode's peak memory.
+type binaryOp struct {
+	kind    string
+	inPlace bool
+}
 
 // broadcastIndex maps an output index to b's index when b is a scalar, the
 // same shape, or (1,C,1,1) against (1,C,H,W).
@@ -233,20 +240,23 @@ func broadcast(a, b *Tensor) (func(i int) int, error) {
 	return nil, fmt.Errorf("cannot broadcast %v to %v", b.Shape, a.Shape)
 }
 
-func (o binaryOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
+func (o *binaryOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 	a, b := in[0], in[1]
-	if len(a.Data) < len(b.Data) && string(o) != "Sub" && string(o) != "Div" && string(o) != "Pow" {
+	if len(a.Data) < len(b.Data) && o.kind != "Sub" && o.kind != "Div" && o.kind != "Pow" {
 		a, b = b, a // commutative: broadcast the smaller operand
 	}
 	idx, err := broadcast(a, b)
 	if err != nil {
 		return nil, err
 	}
-	out := p.get(a.Shape...)
+	out := a
+	if !o.inPlace || a != in[0] || b == in[0] {
+		out = p.get(a.Shape...)
+	}
 	bd := b.Data
 	for i, v := range a.Data {
 		u := bd[idx(i)]
-		switch o {
+		switch o.kind {
 		case "Add":
 			v += u
 		case "Sub":
