@@ -90,3 +90,51 @@ func abs(v int) int {
 	}
 	return v
 }
+
+// TestViewerOrtPathMatchesGo decodes like the viewer's fast path: Go/wasm
+// latents, then the synthesis under onnxruntime-web with the model's scaler
+// inputs, at a fractional quality; the pixels must match the all-Go decode
+// within one level.
+func TestViewerOrtPathMatchesGo(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node not installed")
+	}
+	if _, err := os.Stat("node_modules/onnxruntime-web"); err != nil {
+		t.Skip("onnxruntime-web not installed (make wasm)")
+	}
+	dir := t.TempDir()
+	wasmFile := filepath.Join(dir, "lvc.wasm")
+	build := exec.Command("go", "build", "-o", wasmFile, ".")
+	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the wasm decoder: %v\n%s", err, out)
+	}
+	m, err := codec.LoadModel(models.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := image.NewRGBA(image.Rect(0, 0, 96, 64))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i*7 + i/384*13)
+	}
+	var lvc bytes.Buffer
+	if err := codec.EncodeImage(&lvc, m, img, codec.Options{Quality: 2.5}); err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(dir, "x.lvc")
+	os.WriteFile(in, lvc.Bytes(), 0o644)
+	msg, err := exec.Command(node, "ort_decode.mjs", filepath.Join(runtime.GOROOT(), "lib", "wasm", "wasm_exec.js"), wasmFile, in).CombinedOutput()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, msg)
+	}
+	var size string
+	var scalers, worst int
+	if _, err := fmt.Sscanf(string(msg), "%s %d scaler inputs: max difference %d levels", &size, &scalers, &worst); err != nil {
+		t.Fatalf("node printed %q: %v", msg, err)
+	}
+	t.Logf("%s", msg)
+	if worst > 1 {
+		t.Errorf("onnxruntime-web path differs from Go by %d levels", worst)
+	}
+}
