@@ -63,6 +63,7 @@ def model_section(run):
             if row["kind"].startswith("kodak"):
                 evals.setdefault(int(row["step"]), {})[row["kind"].split("_")[1]] = (float(row["bpp"]), float(row["psnr"]))
     kmac = dict(re.findall(r"kMAC/pixel (\S+): ([\d.]+)", info))
+    scalers = f", feature scalers ×{settings.get('scaler_lr_mult', 1):g}" if settings.get("feature_scalers") else ""
     qs = sorted({q for e in evals.values() for q in e})
     rows = "\n".join(f"| {step} | " + " | ".join(f"{e[q][0]:.3f} / {e[q][1]:.2f}" if q in e else "" for q in qs) + " |"
                      for step, e in sorted(evals.items()))
@@ -76,7 +77,7 @@ Decoder complexity (g_s + h_s): {float(kmac["g_s"]) + float(kmac["h_s"]):.1f} kM
 {float(kmac["g_a"]) + float(kmac["h_a"]) + float(kmac["h_s"]):.1f}.
 
 Training: N={settings["n"]}, M={settings["m"]}, {settings["family"]} conditional, batches of {settings["batch"]}
-{settings["patch"]}×{settings["patch"]} crops, Adam at {settings["lr"]} (gains ×{settings.get("gain_lr_mult", 1):g}) with a cosine decay
+{settings["patch"]}×{settings["patch"]} crops, Adam at {settings["lr"]} (gains ×{settings.get("gain_lr_mult", 1):g}{scalers}) with a cosine decay
 from step {int(settings["steps"] * settings["decay_start"])} to {settings["steps"]}, λ log-spaced from {settings["lambdas"][0]} to
 {settings["lambdas"][-1]}, one per quality, drawn per {settings.get("lambda_per", "image")}. The run's history
 (what it started from and every restart) is in `{run}/README.md`.
