@@ -22,17 +22,7 @@ import (
 // are bit-exact by design; pixels may differ by rounding between the
 // portable (wasm) and SIMD (amd64) float kernels.
 func TestWasmDecoderMatchesNative(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not installed")
-	}
-	dir := t.TempDir()
-	wasmFile := filepath.Join(dir, "lvc.wasm")
-	build := exec.Command("go", "build", "-o", wasmFile, ".")
-	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the wasm decoder: %v\n%s", err, out)
-	}
+	node, dir, wasmFile := buildWasm(t)
 	m, err := codec.LoadModel(models.Default)
 	if err != nil {
 		t.Fatal(err)
@@ -96,20 +86,10 @@ func abs(v int) int {
 // inputs, at a fractional quality; the pixels must match the all-Go decode
 // within one level.
 func TestViewerOrtPathMatchesGo(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not installed")
-	}
 	if _, err := os.Stat("node_modules/onnxruntime-web"); err != nil {
 		t.Skip("onnxruntime-web not installed (make wasm)")
 	}
-	dir := t.TempDir()
-	wasmFile := filepath.Join(dir, "lvc.wasm")
-	build := exec.Command("go", "build", "-o", wasmFile, ".")
-	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the wasm decoder: %v\n%s", err, out)
-	}
+	node, dir, wasmFile := buildWasm(t)
 	m, err := codec.LoadModel(models.Default)
 	if err != nil {
 		t.Fatal(err)
@@ -137,4 +117,22 @@ func TestViewerOrtPathMatchesGo(t *testing.T) {
 	if worst > 1 {
 		t.Errorf("onnxruntime-web path differs from Go by %d levels", worst)
 	}
+}
+
+// buildWasm builds the browser decoder into a temporary directory; it skips
+// the test without Node.
+func buildWasm(t *testing.T) (node, dir, wasmFile string) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node not installed")
+	}
+	dir = t.TempDir()
+	wasmFile = filepath.Join(dir, "lvc.wasm")
+	build := exec.Command("go", "build", "-o", wasmFile, ".")
+	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the wasm decoder: %v\n%s", err, out)
+	}
+	return node, dir, wasmFile
 }
