@@ -306,16 +306,24 @@ func TestScaledModelRoundTrip(t *testing.T) {
 	}
 }
 
-// withoutSection rebuilds a model file without one section.
-func withoutSection(t *testing.T, b []byte, tag string) []byte {
-	t.Helper()
-	out := append([]byte(nil), b[:8]...)
+// modelSections splits a model file into its sections, each with its header.
+func modelSections(b []byte) [][]byte {
+	var out [][]byte
 	for rest := b[8:]; len(rest) > 0; {
 		n := 8 + int(binary.LittleEndian.Uint32(rest[4:]))
-		if string(rest[:4]) != tag {
-			out = append(out, rest[:n]...)
-		}
+		out = append(out, rest[:n])
 		rest = rest[n:]
+	}
+	return out
+}
+
+// withoutSection rebuilds a model file without one section.
+func withoutSection(b []byte, tag string) []byte {
+	out := append([]byte(nil), b[:8]...)
+	for _, sec := range modelSections(b) {
+		if string(sec[:4]) != tag {
+			out = append(out, sec...)
+		}
 	}
 	return out
 }
@@ -324,20 +332,16 @@ func withoutSection(t *testing.T, b []byte, tag string) []byte {
 // that do not take the scalers META announces, are refused by name.
 func TestScalerModelErrors(t *testing.T) {
 	scaled := mustRead(t, "../testdata/tiny_scaled.lvcm")
-	if _, err := LoadModel(withoutSection(t, scaled, "SCAL")); err == nil || !strings.Contains(err.Error(), "SCAL") {
+	if _, err := LoadModel(withoutSection(scaled, "SCAL")); err == nil || !strings.Contains(err.Error(), "SCAL") {
 		t.Errorf("scaled model without SCAL: %v", err)
 	}
 	// The plain model's g_s in the scaled model: its inputs do not match.
-	plain := mustRead(t, "../testdata/tiny.lvcm")
-	var gs []byte
-	for rest := plain[8:]; len(rest) > 0; {
-		n := 8 + int(binary.LittleEndian.Uint32(rest[4:]))
-		if string(rest[:4]) == "G_S " {
-			gs = rest[:n]
+	mixed := withoutSection(scaled, "G_S ")
+	for _, sec := range modelSections(mustRead(t, "../testdata/tiny.lvcm")) {
+		if string(sec[:4]) == "G_S " {
+			mixed = append(mixed, sec...)
 		}
-		rest = rest[n:]
 	}
-	mixed := append(withoutSection(t, scaled, "G_S "), gs...)
 	if _, err := LoadModel(mixed); err == nil || !strings.Contains(err.Error(), "g_s takes inputs") {
 		t.Errorf("scaled model with an unscaled g_s: %v", err)
 	}

@@ -195,10 +195,13 @@ class HyperpriorModel(nn.Module):
         # input is scaled per quality and channel, so one set of transforms can
         # shape its nonlinearities differently at each rate. They start at 1,
         # which leaves a trained model's function unchanged.
-        self.feature_scalers = feature_scalers
-        if feature_scalers:
-            self.log_fs_a = nn.Parameter(torch.zeros(qualities, self.gdn_count(self.g_a), n))
-            self.log_fs_s = nn.Parameter(torch.zeros(qualities, self.gdn_count(self.g_s), n))
+        for name, net in (("log_fs_a", self.g_a), ("log_fs_s", self.g_s)):
+            self.register_parameter(name, nn.Parameter(torch.zeros(qualities, self.gdn_count(net), n))
+                                    if feature_scalers else None)
+
+    @property
+    def feature_scalers(self):
+        return self.log_fs_a is not None
 
     @staticmethod
     def gdn_count(net):
@@ -210,10 +213,13 @@ class HyperpriorModel(nn.Module):
 
     def scalers(self, q):
         """Per-quality (I)GDN input scales for g_a and g_s: (layers, B, n, 1, 1) each, or None."""
-        if not self.feature_scalers:
-            return None, None
-        return tuple(torch.exp(p[q]).transpose(0, 1).unsqueeze(-1).unsqueeze(-1)
-                     for p in (self.log_fs_a, self.log_fs_s))
+        return self.layer_scales(self.log_fs_a, q), self.layer_scales(self.log_fs_s, q)
+
+    @staticmethod
+    def layer_scales(log_scales, q):
+        if log_scales is None:
+            return None
+        return torch.exp(log_scales[q]).transpose(0, 1).unsqueeze(-1).unsqueeze(-1)
 
     @staticmethod
     def run_scaled(net, x, scales, gdn=GDN):
@@ -230,12 +236,12 @@ class HyperpriorModel(nn.Module):
     def analysis(self, x, q):
         """y = g_a(x) times the encoder gains of qualities q (B,)."""
         ge, _ = self.gains(q)
-        return self.run_scaled(self.g_a, x, self.scalers(q)[0]) * ge
+        return self.run_scaled(self.g_a, x, self.layer_scales(self.log_fs_a, q)) * ge
 
     def synthesis(self, y_hat, q):
         """The reconstruction from dequantized latents ŷ (before the decoder gains)."""
         _, gd = self.gains(q)
-        return self.run_scaled(self.g_s, y_hat * gd, self.scalers(q)[1])
+        return self.run_scaled(self.g_s, y_hat * gd, self.layer_scales(self.log_fs_s, q))
 
     @torch.no_grad()
     def latents(self, x, q):
