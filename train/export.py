@@ -271,8 +271,7 @@ def write_model_goldens(model, nets, out, size=(32, 64)):
 def load_model(ckpt):
     """A checkpoint or fp16 weights file (weights are widened to float32)."""
     ck = torch.load(ckpt, map_location="cpu")
-    model = HyperpriorModel(ck["n"], ck["m"], family=ck.get("family", "gaussian"), lambda_list=ck.get("lambdas"),
-                            feature_scalers="log_fs_a" in ck["model"])
+    model = HyperpriorModel(**HyperpriorModel.options(ck))
     model.load_state_dict({k: v.float() for k, v in ck["model"].items()})
     return model, ck["step"]
 

@@ -219,6 +219,8 @@ def main():
                          "scrambled the transforms of a trained model (hp64f attempt 1)")
     ap.add_argument("--feature-scalers", action="store_true",
                     help="add per-quality scalers on every (I)GDN input (model.py) to a model that has none")
+    ap.add_argument("--encoder-blocks", action="store_true",
+                    help="add residual blocks to the analysis of a model that has none (model.py)")
     ap.add_argument("--log-every", type=int, default=200)
     ap.add_argument("--eval-every", type=int, default=4000)
     ap.add_argument("--ckpt-every", type=float, default=300, help="seconds")
@@ -246,9 +248,11 @@ def main():
         lams = lambdas(args.lambda_min or lams[0], args.lambda_max or lams[-1])
     # Channels that train/revive.py re-initialized, and the step they were revived at.
     revived, revived_at = (src or {}).get("revived", []), (src or {}).get("revived_at", 0)
-    args.feature_scalers = args.feature_scalers or "log_fs_a" in (src or {}).get("model", {})
+    saved = HyperpriorModel.options(src) if src else {}
+    args.feature_scalers = args.feature_scalers or saved.get("feature_scalers", False)
+    args.encoder_blocks = args.encoder_blocks or saved.get("encoder_blocks", False)
     model = HyperpriorModel(args.n, args.m, family=args.family, lambda_list=lams,
-                            feature_scalers=args.feature_scalers)
+                            feature_scalers=args.feature_scalers, encoder_blocks=args.encoder_blocks)
     opt = make_optimizer(model, args)
     step = 0
     if ck:
@@ -258,8 +262,10 @@ def main():
         print(f"resumed at step {step}", flush=True)
     elif w:
         missing, unexpected = model.load_state_dict({k: v.float() for k, v in w["model"].items()}, strict=False)
-        # Only new scalers may be missing; they start at 1 (log 0).
-        if unexpected or set(missing) - {"log_fs_a", "log_fs_s"}:
+        # Only new scalers (they start at 1) and new encoder blocks (they start
+        # as the identity) may be missing.
+        new_block = lambda k: k.startswith("g_a.") and ".body." in k  # noqa: E731
+        if unexpected or {k for k in missing if not new_block(k)} - {"log_fs_a", "log_fs_s"}:
             sys.exit(f"train: {args.init} does not fit this model: missing {missing}, unexpected {unexpected}")
         step = args.start_step
         print(f"initialized from {args.init} (trained {w.get('step')} steps), schedule at step {step}", flush=True)
@@ -312,7 +318,7 @@ def main():
         opt.zero_grad()
         loss.backward()
         if holding:
-            for grad in (model.g_a[6].weight.grad, model.g_a[6].bias.grad):
+            for grad in (model.analysis_out.weight.grad, model.analysis_out.bias.grad):
                 grad[revived] = 0
             model.log_gain_enc.grad[:, revived] = 0
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
