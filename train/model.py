@@ -240,7 +240,12 @@ class HyperpriorModel(nn.Module):
         state = saved["model"]
         return dict(n=saved["n"], m=saved["m"], family=saved.get("family", "gaussian"),
                     lambda_list=saved.get("lambdas"), feature_scalers="log_fs_a" in state,
-                    encoder_blocks=any(".body." in k for k in state if k.startswith("g_a.")))
+                    encoder_blocks=any(map(HyperpriorModel.is_encoder_block_key, state)))
+
+    @staticmethod
+    def is_encoder_block_key(key):
+        """Whether a state-dict key belongs to one of g_a's residual blocks."""
+        return key.startswith("g_a.") and ".body." in key
 
     @staticmethod
     def gdn_count(net):

@@ -241,14 +241,14 @@ def main():
     ck = torch.load(ckpt_path) if os.path.exists(ckpt_path) else None
     w = torch.load(args.init, map_location="cpu") if ck is None and args.init else None
     src = ck or w
+    saved = HyperpriorModel.options(src) if src else {}
     if src:
-        args.n, args.m, args.family = src["n"], src["m"], src.get("family", "gaussian")
+        args.n, args.m, args.family = saved["n"], saved["m"], saved["family"]
     lams = (src or {}).get("lambdas") or lambdas()
     if args.lambda_min or args.lambda_max:
         lams = lambdas(args.lambda_min or lams[0], args.lambda_max or lams[-1])
     # Channels that train/revive.py re-initialized, and the step they were revived at.
     revived, revived_at = (src or {}).get("revived", []), (src or {}).get("revived_at", 0)
-    saved = HyperpriorModel.options(src) if src else {}
     args.feature_scalers = args.feature_scalers or saved.get("feature_scalers", False)
     args.encoder_blocks = args.encoder_blocks or saved.get("encoder_blocks", False)
     model = HyperpriorModel(args.n, args.m, family=args.family, lambda_list=lams,
@@ -264,8 +264,8 @@ def main():
         missing, unexpected = model.load_state_dict({k: v.float() for k, v in w["model"].items()}, strict=False)
         # Only new scalers (they start at 1) and new encoder blocks (they start
         # as the identity) may be missing.
-        new_block = lambda k: k.startswith("g_a.") and ".body." in k  # noqa: E731
-        if unexpected or {k for k in missing if not new_block(k)} - {"log_fs_a", "log_fs_s"}:
+        new = set(SCALER_PARAMS) | {k for k in missing if HyperpriorModel.is_encoder_block_key(k)}
+        if unexpected or set(missing) - new:
             sys.exit(f"train: {args.init} does not fit this model: missing {missing}, unexpected {unexpected}")
         step = args.start_step
         print(f"initialized from {args.init} (trained {w.get('step')} steps), schedule at step {step}", flush=True)
