@@ -1,13 +1,13 @@
 # lvc: a learned image and video codec.
 #   make demo   encode and decode a sample image with the embedded model
-#   make test   every test: Go (host and js/wasm), fuzz seeds, Python export checks
+#   make test   every test: Go (host, js/wasm, arm64), fuzz seeds, the trainer's model and export checks
 GO      ?= go
 PYTHON  ?= /usr/bin/python3
 WASMEXEC = $(shell $(GO) env GOROOT)/lib/wasm
 SAMPLE  ?= testdata/sample.png
 OUT     ?= /tmp/lvc-demo
 
-.PHONY: all build demo test test-go test-wasm test-arm64 vet bench bench-docs fuzz train-deps train export rd wasm serve clean
+.PHONY: all build demo test test-go test-wasm test-arm64 test-train vet bench bench-docs fuzz train-deps train export rd wasm serve clean
 
 all: build
 
@@ -22,13 +22,18 @@ demo: build
 	./bin/lvc psnr $(SAMPLE) $(OUT)/sample.png
 	@echo "decoded image: $(OUT)/sample.png"
 
-test: vet test-go test-wasm test-arm64
+test: vet test-go test-wasm test-arm64 test-train
 
 vet:
 	$(GO) vet ./...
 
 test-go:
 	$(GO) test ./...
+
+# The PyTorch side: model extensions start as the identity, options survive a
+# checkpoint, exported transforms compute what the model does.
+test-train:
+	$(PYTHON) -W ignore -m unittest discover -s train -p 'test_*.py'
 
 # The same golden hashes (entropy bytes, fixed-point h_s output, exact
 # latents) must hold under js/wasm, where the portable kernels run.

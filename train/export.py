@@ -71,24 +71,25 @@ def half_initializers(path):
     onnx.save(m, path)
 
 
-class Scaled(nn.Module):
-    """A frozen g_a or g_s that takes its per-quality (I)GDN input scalers as
-    inputs s0, s1, ... of shape [1, n, 1, 1] (HyperpriorModel.run_scaled)."""
+class Transform(nn.Module):
+    """A frozen g_a or g_s with its linear skip path, if any. With feature
+    scalers it takes the per-quality (I)GDN input scalers as inputs s0, s1, ...
+    of shape [1, n, 1, 1] (HyperpriorModel.run_scaled)."""
 
-    def __init__(self, net, n):
+    def __init__(self, net, n, skip, scaled):
         super().__init__()
-        self.net, self.n = net, n
-        self.layers = sum(isinstance(m, FrozenGDN) for m in net)
+        self.net, self.n, self.skip = net, n, skip
+        self.layers = sum(isinstance(m, FrozenGDN) for m in net) if scaled else 0
 
     def forward(self, x, *scales):
         # Without scales (macs_per_pixel calls it with x alone) it runs unscaled.
-        return HyperpriorModel.run_scaled(self.net, x, scales or None, gdn=FrozenGDN)
+        return HyperpriorModel.run_scaled(self.net, x, scales or None, gdn=FrozenGDN, skip=self.skip)
 
 
 def export_net(net, shape, path, fp16=True):
     net = net.eval()
     args, names = (torch.zeros(shape),), ["x"]
-    if isinstance(net, Scaled):
+    if isinstance(net, Transform):
         args += tuple(torch.ones(1, net.n, 1, 1) for _ in range(net.layers))
         names += [f"s{i}" for i in range(net.layers)]
     torch.onnx.export(net, args, path, opset_version=OPSET, input_names=names,
@@ -125,8 +126,13 @@ def export_model(model, out, fp16=True):
     os.makedirs(out, exist_ok=True)
     model.eval()
     n, m = model.n, model.m
-    wrap = (lambda net: Scaled(net, n)) if model.feature_scalers else (lambda net: net)
-    nets = {"g_a": wrap(round_to_half(freeze(model.g_a))), "g_s": wrap(round_to_half(freeze(model.g_s))),
+    def transform(net, skip):
+        net = round_to_half(freeze(net))
+        if skip is None and not model.feature_scalers:
+            return net
+        return Transform(net, n, None if skip is None else round_to_half(skip.eval()), model.feature_scalers)
+
+    nets = {"g_a": transform(model.g_a, model.g_a_skip), "g_s": transform(model.g_s, model.g_s_skip),
             "h_a": round_to_half(model.h_a.eval()),
             # h_s runs in integer arithmetic in Go; float32 weights keep its
             # fixed point as close as possible to the trained network.

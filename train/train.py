@@ -219,6 +219,8 @@ def main():
                          "scrambled the transforms of a trained model (hp64f attempt 1)")
     ap.add_argument("--feature-scalers", action="store_true",
                     help="add per-quality scalers on every (I)GDN input (model.py) to a model that has none")
+    ap.add_argument("--linear-skip", action="store_true",
+                    help="add linear pixel-latent paths around g_a and g_s (model.py); they start at zero")
     ap.add_argument("--encoder-blocks", action="store_true",
                     help="add residual blocks to the analysis of a model that has none (model.py)")
     ap.add_argument("--log-every", type=int, default=200)
@@ -251,8 +253,10 @@ def main():
     revived, revived_at = (src or {}).get("revived", []), (src or {}).get("revived_at", 0)
     args.feature_scalers = args.feature_scalers or saved.get("feature_scalers", False)
     args.encoder_blocks = args.encoder_blocks or saved.get("encoder_blocks", False)
+    args.linear_skip = args.linear_skip or saved.get("linear_skip", False)
     model = HyperpriorModel(args.n, args.m, family=args.family, lambda_list=lams,
-                            feature_scalers=args.feature_scalers, encoder_blocks=args.encoder_blocks)
+                            feature_scalers=args.feature_scalers, encoder_blocks=args.encoder_blocks,
+                            linear_skip=args.linear_skip)
     opt = make_optimizer(model, args)
     step = 0
     if ck:
@@ -262,9 +266,10 @@ def main():
         print(f"resumed at step {step}", flush=True)
     elif w:
         missing, unexpected = model.load_state_dict({k: v.float() for k, v in w["model"].items()}, strict=False)
-        # Only new scalers (they start at 1) and new encoder blocks (they start
-        # as the identity) may be missing.
-        new = set(SCALER_PARAMS) | {k for k in missing if HyperpriorModel.is_encoder_block_key(k)}
+        # Only new scalers (they start at 1), new encoder blocks (they start
+        # as the identity) and new skip paths (they start at zero) may be missing.
+        new = set(SCALER_PARAMS) | {k for k in missing if HyperpriorModel.is_encoder_block_key(k)
+                                    or HyperpriorModel.is_skip_key(k)}
         if unexpected or set(missing) - new:
             sys.exit(f"train: {args.init} does not fit this model: missing {missing}, unexpected {unexpected}")
         step = args.start_step

@@ -1,0 +1,104 @@
+"""Checks of the model's construction and export that need no training data.
+
+  /usr/bin/python3 -m unittest discover -s train -p 'test_*.py'   (make test-train)
+"""
+import os
+import sys
+import unittest
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from export import Transform, freeze, round_to_half  # noqa: E402
+from model import HyperpriorModel  # noqa: E402
+
+N, M = 8, 12
+
+
+def randomized(model, seed=0):
+    """model with every parameter, including zero-initialized ones, random."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(0.1 * torch.randn(p.shape, generator=g))
+    return model
+
+
+class ExtensionsTest(unittest.TestCase):
+    """Encoder blocks and linear skips extend a trained model: loaded from its
+    weights, the extended model computes exactly what the original did."""
+
+    def setUp(self):
+        torch.manual_seed(0)
+        self.base = HyperpriorModel(N, M, feature_scalers=True)
+        with torch.no_grad():
+            self.base.log_fs_a.uniform_(-0.5, 0.5)
+            self.base.log_fs_s.uniform_(-0.5, 0.5)
+        self.ext = HyperpriorModel(N, M, feature_scalers=True, encoder_blocks=True, linear_skip=True)
+        missing, unexpected = self.ext.load_state_dict(self.base.state_dict(), strict=False)
+        self.assertEqual(unexpected, [])
+        self.assertTrue(missing)
+        for key in missing:
+            self.assertTrue(HyperpriorModel.is_encoder_block_key(key) or HyperpriorModel.is_skip_key(key), key)
+        self.x = torch.rand(2, 3, 64, 64)
+        self.q = torch.tensor([0, 7])
+
+    def outputs(self, model):
+        with torch.no_grad():
+            y = model.analysis(self.x, self.q)
+            return y, model.synthesis(torch.round(y), self.q)
+
+    def test_extended_model_starts_unchanged(self):
+        for a, b in zip(self.outputs(self.base), self.outputs(self.ext)):
+            self.assertTrue(torch.equal(a, b))
+
+    def test_skip_paths_take_part_once_trained(self):
+        with torch.no_grad():
+            self.ext.g_a_skip.weight.normal_(0, 0.1)
+            self.ext.g_s_skip[0].weight.normal_(0, 0.1)
+        for a, b in zip(self.outputs(self.base), self.outputs(self.ext)):
+            self.assertGreater((a - b).abs().max().item(), 1e-3)
+
+
+class OptionsTest(unittest.TestCase):
+    def test_options_come_back_from_the_state(self):
+        for fs in (False, True):
+            for blocks in (False, True):
+                for skip in (False, True):
+                    args = dict(n=N, m=M, family="gaussian", lambda_list=[0.01 * (q + 1) for q in range(8)],
+                                feature_scalers=fs, encoder_blocks=blocks, linear_skip=skip)
+                    model = HyperpriorModel(**args)
+                    saved = {"n": N, "m": M, "family": "gaussian", "lambdas": model.lambdas,
+                             "model": model.state_dict()}
+                    self.assertEqual(HyperpriorModel.options(saved), args)
+
+
+class ExportTest(unittest.TestCase):
+    """The exported g_a and g_s (frozen GDNs, skip paths, scaler inputs)
+    compute what the trained model does."""
+
+    def test_transforms_match_the_model(self):
+        model = round_to_half(randomized(HyperpriorModel(N, M, feature_scalers=True, linear_skip=True)))
+        # GDN's beta and gamma come out of squares; keep beta away from zero.
+        with torch.no_grad():
+            for mod in model.modules():
+                if hasattr(mod, "beta_p"):
+                    mod.beta_p.add_(1)
+        model.eval()
+        x, q = torch.rand(1, 3, 64, 64), torch.tensor([5])
+        scale_a, scale_s = model.scalers(q)
+        with torch.no_grad():
+            g_a = Transform(freeze(model.g_a), N, model.g_a_skip, scaled=True)
+            g_s = Transform(freeze(model.g_s), N, model.g_s_skip, scaled=True)
+            want_y = model.run_scaled(model.g_a, x, scale_a, skip=model.g_a_skip)
+            got_y = g_a(x, *scale_a[:, 0:1])
+            y = torch.round(want_y)
+            want_x = model.run_scaled(model.g_s, y, scale_s, skip=model.g_s_skip)
+            got_x = g_s(y, *scale_s[:, 0:1])
+        torch.testing.assert_close(got_y, want_y, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(got_x, want_x, rtol=1e-5, atol=1e-5)
+        self.assertEqual(g_s.layers, 3)
+
+
+if __name__ == "__main__":
+    unittest.main()
