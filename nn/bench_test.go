@@ -124,3 +124,20 @@ func BenchmarkKernel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkScaleChannels is the per-quality scaler in front of g_s's largest
+// GDN: [1,64,256,384] times a [1,64,1,1] input, in place as the graph runs it.
+func BenchmarkScaleChannels(b *testing.B) {
+	x, s := NewTensor(1, 64, 256, 384), NewTensor(1, 64, 1, 1)
+	for i := range s.Data {
+		s.Data[i] = 1
+	}
+	op := &binaryOp{kind: "Mul", inPlace: true}
+	var pool bufferPool
+	b.SetBytes(int64(8 * len(x.Data)))
+	for range b.N {
+		if _, err := op.run([]*Tensor{x, s}, &pool); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

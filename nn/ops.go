@@ -224,20 +224,22 @@ type binaryOp struct {
 	inPlace bool
 }
 
-// broadcastIndex maps an output index to b's index when b is a scalar, the
-// same shape, or (1,C,1,1) against (1,C,H,W).
-func broadcast(a, b *Tensor) (func(i int) int, error) {
+// broadcastRun says how b's elements line up with a's: b has a's shape
+// (0), or b's value is constant over consecutive runs of the returned length
+// of a, cycling through b: a scalar (one run, all of a) or (1,C,1,1) against
+// (1,C,H,W) (runs of H*W).
+func broadcastRun(a, b *Tensor) (int, error) {
 	switch {
 	case len(b.Data) == 1:
-		return func(int) int { return 0 }, nil
+		return max(len(a.Data), 1), nil
 	case slices.Equal(a.Shape, b.Shape):
-		return func(i int) int { return i }, nil
+		return 0, nil
 	}
 	c, h, w, ok := a.dims4()
 	if ok && len(b.Data) == c && numElements(b.Shape) == c && (len(b.Shape) == 4 && b.Shape[1] == c || len(b.Shape) == 3 && b.Shape[0] == c) {
-		return func(i int) int { return i / (h * w) }, nil
+		return max(h*w, 1), nil
 	}
-	return nil, fmt.Errorf("cannot broadcast %v to %v", b.Shape, a.Shape)
+	return 0, fmt.Errorf("cannot broadcast %v to %v", b.Shape, a.Shape)
 }
 
 func (o *binaryOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
@@ -245,7 +247,7 @@ func (o *binaryOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 	if len(a.Data) < len(b.Data) && o.kind != "Sub" && o.kind != "Div" && o.kind != "Pow" {
 		a, b = b, a // commutative: broadcast the smaller operand
 	}
-	idx, err := broadcast(a, b)
+	run, err := broadcastRun(a, b)
 	if err != nil {
 		return nil, err
 	}
@@ -253,24 +255,72 @@ func (o *binaryOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 	if !o.inPlace || a != in[0] || b == in[0] {
 		out = p.get(a.Shape...)
 	}
-	bd := b.Data
-	for i, v := range a.Data {
-		u := bd[idx(i)]
-		switch o.kind {
-		case "Add":
-			v += u
-		case "Sub":
-			v -= u
-		case "Mul":
-			v *= u
-		case "Div":
-			v /= u
-		case "Pow":
-			v = float32(math.Pow(float64(v), float64(u)))
+	if run == 0 {
+		binarySlices(o.kind, out.Data, a.Data, b.Data)
+		return out, nil
+	}
+	for i, u := range b.Data {
+		if i*run >= len(a.Data) {
+			break
 		}
-		out.Data[i] = v
+		binaryConst(o.kind, out.Data[i*run:(i+1)*run], a.Data[i*run:(i+1)*run], u)
 	}
 	return out, nil
+}
+
+// binaryConst sets dst[i] = a[i] (kind) u. The switch is outside the loops,
+// which run over whole channels: per element it cost several times the
+// arithmetic (the per-quality scalers touch every activation of g_s).
+func binaryConst(kind string, dst, a []float32, u float32) {
+	switch kind {
+	case "Add":
+		for i, v := range a {
+			dst[i] = v + u
+		}
+	case "Sub":
+		for i, v := range a {
+			dst[i] = v - u
+		}
+	case "Mul":
+		for i, v := range a {
+			dst[i] = v * u
+		}
+	case "Div":
+		for i, v := range a {
+			dst[i] = v / u
+		}
+	case "Pow":
+		for i, v := range a {
+			dst[i] = float32(math.Pow(float64(v), float64(u)))
+		}
+	}
+}
+
+// binarySlices sets dst[i] = a[i] (kind) b[i].
+func binarySlices(kind string, dst, a, b []float32) {
+	b = b[:len(a)]
+	switch kind {
+	case "Add":
+		for i, v := range a {
+			dst[i] = v + b[i]
+		}
+	case "Sub":
+		for i, v := range a {
+			dst[i] = v - b[i]
+		}
+	case "Mul":
+		for i, v := range a {
+			dst[i] = v * b[i]
+		}
+	case "Div":
+		for i, v := range a {
+			dst[i] = v / b[i]
+		}
+	case "Pow":
+		for i, v := range a {
+			dst[i] = float32(math.Pow(float64(v), float64(b[i])))
+		}
+	}
 }
 
 type unaryOp struct {
