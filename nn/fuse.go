@@ -3,7 +3,9 @@ package nn
 import "slices"
 
 // fuse rewrites exported patterns into single kernels:
-//   - Mul(x,x) -> Conv 1x1 -> Sqrt -> Div(x,.) or Mul(x,.): GDN / inverse GDN;
+//   - Mul(x,x) -> Conv 1x1 -> Sqrt -> Div(x,.) or Mul(x,.): GDN / inverse GDN,
+//     with a Mul(a, s) that makes x and feeds nothing else (the per-quality
+//     scaler) folded in as the GDN's fourth input;
 //   - Reshape(6-D) -> Transpose -> Reshape: DepthToSpace, as older opsets
 //     export PixelShuffle;
 //   - Conv -> Relu or LeakyRelu: the activation runs in the conv's store;
@@ -69,6 +71,12 @@ func fuse(nodes []onnxNode, inits []namedTensor) []onnxNode {
 				attrs["inverse"] = attribute{i: 1}
 			}
 			inputs := append([]string{x}, nodes[cv].inputs[1:]...)
+			// x feeds Mul(x,x) twice and this node once.
+			if pre, ok := producer[x]; ok && !dead[pre] && uses[x] == 3 && len(inputs) == 3 &&
+				nodes[pre].opType == "Mul" && len(nodes[pre].inputs) == 2 && len(nodes[pre].outputs) == 1 {
+				inputs = append([]string{nodes[pre].inputs[0]}, append(inputs[1:], nodes[pre].inputs[1])...)
+				dead[pre] = true
+			}
 			*n = onnxNode{name: n.name, opType: "lvc.GDN", inputs: inputs, outputs: n.outputs, attrs: attrs}
 			dead[sq], dead[cv], dead[mul] = true, true, true
 		case "Reshape":

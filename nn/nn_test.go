@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -305,6 +306,76 @@ func TestHostileGraphs(t *testing.T) {
 		if fg, err := LoadFixed(b); err == nil {
 			t.Errorf("%s: accepted in fixed point", f)
 			fg.Run(make([]int32, 4*5*5), 4, 5, 5)
+		}
+	}
+}
+
+// TestScaledGDN: a per-quality scaler Mul(a, s) in front of a GDN is fused
+// into the GDN, which gives what the unfused pattern computes; an s that is
+// not per channel goes through the general multiply.
+func TestScaledGDN(t *testing.T) {
+	const c, h, w = 3, 2, 5
+	gamma, beta := NewTensor(c, c, 1, 1), NewTensor(c)
+	for i := range gamma.Data {
+		gamma.Data[i] = 0.05 * float32(i%4+1)
+	}
+	for i := range beta.Data {
+		beta.Data[i] = 0.5 + float32(i)
+	}
+	a := NewTensor(1, c, h, w)
+	for i := range a.Data {
+		a.Data[i] = float32(i%7) - 3
+	}
+	perChannel, full := NewTensor(1, c, 1, 1), NewTensor(1, c, h, w)
+	copy(perChannel.Data, []float32{0.5, 2, 1.25})
+	for i := range full.Data {
+		full.Data[i] = perChannel.Data[i/(h*w)]
+	}
+	for _, inverse := range []bool{false, true} {
+		last := "Div"
+		if inverse {
+			last = "Mul"
+		}
+		g, err := compile(&onnxGraph{
+			nodes: []onnxNode{
+				{opType: "Mul", inputs: []string{"a", "s"}, outputs: []string{"x"}},
+				{opType: "Mul", inputs: []string{"x", "x"}, outputs: []string{"x2"}},
+				{opType: "Conv", inputs: []string{"x2", "gamma", "beta"}, outputs: []string{"norm2"}},
+				{opType: "Sqrt", inputs: []string{"norm2"}, outputs: []string{"norm"}},
+				{opType: last, inputs: []string{"x", "norm"}, outputs: []string{"y"}},
+			},
+			initializers: []namedTensor{{"gamma", gamma}, {"beta", beta}},
+			inputs:       []string{"a", "s"},
+			outputs:      []string{"y"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(g.steps) != 1 || typeName(g.steps[0].op) != "*nn.gdnOp" {
+			t.Fatalf("inverse=%v: %d steps after fusion, want one GDN", inverse, len(g.steps))
+		}
+		want := NewTensor(1, c, h, w)
+		for p := range h * w {
+			for o := range c {
+				sum := beta.Data[o]
+				for k := range c {
+					v := a.Data[k*h*w+p] * perChannel.Data[k]
+					sum += gamma.Data[o*c+k] * v * v
+				}
+				x, n := a.Data[o*h*w+p]*perChannel.Data[o], float32(math.Sqrt(float64(sum)))
+				if inverse {
+					want.Data[o*h*w+p] = x * n
+				} else {
+					want.Data[o*h*w+p] = x / n
+				}
+			}
+		}
+		for _, s := range []*Tensor{perChannel, full} {
+			out, err := g.RunNamed(map[string]*Tensor{"a": a, "s": s})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkClose(t, fmt.Sprintf("inverse=%v, s %v", inverse, s.Shape), out[0], want)
 		}
 	}
 }

@@ -156,7 +156,9 @@ func (d *depthToSpace) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 // It works tile by tile: the squares of a tile of positions go straight
 // into the GEMM panel and the normalization is applied as the tile is
 // stored, so neither x*x nor the norm is ever a whole tensor. When the graph
-// frees x at this step, the result overwrites x.
+// frees x at this step, the result overwrites x. A fourth input s makes the
+// input x*s: a per-channel s is applied as x is read, which saves the
+// per-quality scalers a pass over every activation.
 type gdnOp struct {
 	norm    *convOp
 	inverse bool
@@ -176,32 +178,62 @@ func newGDN(n onnxNode, in []*Tensor) (op, error) {
 }
 
 func (g *gdnOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
-	x := in[0]
+	x, inPlace := in[0], g.inPlace
+	var scale []float32 // per channel, or nil
+	if len(in) == 4 {
+		if run, err := broadcastRun(x, in[3]); err == nil && run > 0 && len(in[3].Data) > 1 {
+			scale = in[3].Data
+		} else {
+			// Not per channel: multiply out first, into a buffer of our own.
+			pre := binaryOp{kind: "Mul"}
+			var err error
+			if x, err = pre.run([]*Tensor{x, in[3]}, p); err != nil {
+				return nil, err
+			}
+			inPlace = true
+		}
+	}
 	ch, h, w, ok := x.dims4()
 	if !ok || ch != g.norm.cin {
 		return nil, fmt.Errorf("input %v, want [1 %d H W]", x.Shape, g.norm.cin)
 	}
 	out := x
-	if !g.inPlace {
+	if !inPlace {
 		out = p.get(x.Shape...)
+	}
+	scaleOf := func(c int) float32 {
+		if scale == nil {
+			return 1
+		}
+		return scale[c]
 	}
 	positions := h * w
 	overTiles(p, positions, ch, func(kern microKernel, p0, np int, cols, tile []float32, _ []run) {
 		nr := kern.nr
 		for c := range ch {
 			row := cols[c*nr : (c+1)*nr]
-			for i, v := range x.Data[c*positions+p0 : c*positions+p0+np] {
-				row[i] = v * v
+			src := x.Data[c*positions+p0 : c*positions+p0+np]
+			if scale == nil {
+				for i, v := range src {
+					row[i] = v * v
+				}
+			} else {
+				s := scale[c]
+				for i, v := range src {
+					v *= s
+					row[i] = v * v
+				}
 			}
 			clear(row[np:])
 		}
 		for o0 := 0; o0 < ch; o0 += mr {
 			kern.run(ch, g.norm.packed[o0*ch:(o0+mr)*ch], cols, tile)
 			for r := 0; r < mr && o0+r < ch; r++ {
-				beta := g.norm.bias[o0+r]
+				beta, sc := g.norm.bias[o0+r], scaleOf(o0+r)
 				src := x.Data[(o0+r)*positions+p0 : (o0+r)*positions+p0+np]
 				dst := out.Data[(o0+r)*positions+p0 : (o0+r)*positions+p0+np]
 				for i, v := range src {
+					v *= sc
 					s := float32(math.Sqrt(float64(tile[r*nr+i] + beta)))
 					if g.inverse {
 						dst[i] = v * s
