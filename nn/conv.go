@@ -318,6 +318,11 @@ func (c *convOp) storeDepthToSpace(tile []float32, nr int, out []float32, oh, ow
 	outW := ow * b
 	for r := 0; r < mr && o0+r < c.cout; r++ {
 		o := o0 + r
+		if b == 2 && c.d2sCRD && o%2 == 0 && r+1 < mr && o+1 < c.cout && (c.act == actNone || c.act == actRelu) {
+			c.storeColumnPair(tile[r*nr:r*nr+np], tile[(r+1)*nr:(r+1)*nr+np], out, oh, ow, o, p0)
+			r++
+			continue
+		}
 		var ch, dy, dx int
 		if c.d2sCRD {
 			ch, dy, dx = o/(b*b), (o%(b*b))/b, o%b
@@ -354,6 +359,34 @@ func (c *convOp) storeDepthToSpace(tile []float32, nr int, out []float32, oh, ow
 			}
 			p, i = p+n, i+n
 		}
+	}
+}
+
+// storeColumnPair stores the tile rows of output channels o and o+1 of a
+// CRD depth-to-space by 2: they are the even and odd columns of the same
+// upsampled rows, so they are written together, in order. Strided stores
+// one channel at a time cost g_s a tenth of its decoding time.
+func (c *convOp) storeColumnPair(even, odd []float32, out []float32, oh, ow, o, p0 int) {
+	outW := ow * 2
+	plane := out[(o/4)*oh*2*outW:]
+	dy := (o % 4) / 2
+	be, bo := c.bias[o], c.bias[o+1]
+	relu := c.act == actRelu
+	for p, i := p0, 0; i < len(even); {
+		y, x := p/ow, p%ow
+		n := min(len(even)-i, ow-x)
+		dst := plane[(y*2+dy)*outW+x*2:][:2*n]
+		se, so := even[i:i+n], odd[i:i+n]
+		if relu {
+			for t, v := range se {
+				dst[2*t], dst[2*t+1] = max(v+be, 0), max(so[t]+bo, 0)
+			}
+		} else {
+			for t, v := range se {
+				dst[2*t], dst[2*t+1] = v+be, so[t]+bo
+			}
+		}
+		p, i = p+n, i+n
 	}
 }
 
