@@ -186,25 +186,29 @@ def ste_round(x):
 
 class HyperpriorModel(nn.Module):
     def __init__(self, n=64, m=96, qualities=NUM_QUALITIES, family="gaussian", lambda_list=None,
-                 feature_scalers=False, encoder_blocks=False, linear_skip=False):
+                 feature_scalers=False, encoder_blocks=False, decoder_blocks=False, linear_skip=False):
         super().__init__()
         self.n, self.m, self.family = n, m, family
         # The trade-off each quality was trained for; it travels with the
         # weights because runs differ in their λ range.
         self.lambdas = list(lambda_list) if lambda_list else lambdas()
         # encoder_blocks adds residual blocks at 1/4, 1/8 and 1/16 resolution
-        # to the analysis only: the encoder has twice the decoder's time
-        # budget, and a better g_a lowers the rate at no decoding cost.
+        # to the analysis: the encoder has twice the decoder's time budget,
+        # and a better g_a lowers the rate at no decoding cost. decoder_blocks
+        # adds two to the synthesis, at 1/8 and 1/4 (5.75 kMAC/pixel), for
+        # the high rates, where the transforms cap the quality.
         # The blocks are named apart, so the other layers keep the state-dict
         # keys of a model without them.
-        def block(name, ch):
-            return [(name, ResBlock(ch))] if encoder_blocks else []
+        def block(name, ch, wanted):
+            return [(name, ResBlock(ch))] if wanted else []
         self.g_a = nn.Sequential(OrderedDict([
-            ("0", conv(3, n, 5, 2)), ("1", GDN(n)), ("2", conv(n, n, 5, 2)), ("3", GDN(n)), *block("res0", n),
-            ("4", conv(n, n, 5, 2)), ("5", GDN(n)), *block("res1", n), ("6", conv(n, m, 5, 2)), *block("res2", m)]))
-        self.g_s = nn.Sequential(
-            Up(m, n), GDN(n, inverse=True), Up(n, n), GDN(n, inverse=True),
-            Up(n, n), GDN(n, inverse=True), Up(n, 3))
+            ("0", conv(3, n, 5, 2)), ("1", GDN(n)), ("2", conv(n, n, 5, 2)), ("3", GDN(n)),
+            *block("res0", n, encoder_blocks), ("4", conv(n, n, 5, 2)), ("5", GDN(n)),
+            *block("res1", n, encoder_blocks), ("6", conv(n, m, 5, 2)), *block("res2", m, encoder_blocks)]))
+        self.g_s = nn.Sequential(OrderedDict([
+            ("0", Up(m, n)), ("1", GDN(n, inverse=True)), *block("res0", n, decoder_blocks),
+            ("2", Up(n, n)), ("3", GDN(n, inverse=True)), *block("res1", n, decoder_blocks),
+            ("4", Up(n, n)), ("5", GDN(n, inverse=True)), ("6", Up(n, 3))]))
         # linear_skip adds a linear path around each transform, between pixels
         # and latents, one 16x16 block per latent position: a stride-16 conv
         # in the analysis, a 1x1 conv and depth-to-space in the synthesis
@@ -248,6 +252,10 @@ class HyperpriorModel(nn.Module):
         return any(isinstance(mod, ResBlock) for mod in self.g_a)
 
     @property
+    def decoder_blocks(self):
+        return any(isinstance(mod, ResBlock) for mod in self.g_s)
+
+    @property
     def analysis_out(self):
         """g_a's convolution that produces the m latent channels."""
         return next(mod for mod in self.g_a if isinstance(mod, nn.Conv2d) and mod.out_channels == self.m)
@@ -258,13 +266,14 @@ class HyperpriorModel(nn.Module):
         state = saved["model"]
         return dict(n=saved["n"], m=saved["m"], family=saved.get("family", "gaussian"),
                     lambda_list=saved.get("lambdas"), feature_scalers="log_fs_a" in state,
-                    encoder_blocks=any(map(HyperpriorModel.is_encoder_block_key, state)),
+                    encoder_blocks=any(k.startswith("g_a.") and HyperpriorModel.is_block_key(k) for k in state),
+                    decoder_blocks=any(k.startswith("g_s.") and HyperpriorModel.is_block_key(k) for k in state),
                     linear_skip="g_a_skip.weight" in state)
 
     @staticmethod
-    def is_encoder_block_key(key):
-        """Whether a state-dict key belongs to one of g_a's residual blocks."""
-        return key.startswith("g_a.") and ".body." in key
+    def is_block_key(key):
+        """Whether a state-dict key belongs to a residual block of g_a or g_s."""
+        return key.startswith(("g_a.", "g_s.")) and ".body." in key
 
     @staticmethod
     def is_skip_key(key):

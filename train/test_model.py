@@ -25,7 +25,7 @@ def randomized(model, seed=0):
 
 
 class ExtensionsTest(unittest.TestCase):
-    """Encoder blocks and linear skips extend a trained model: loaded from its
+    """Residual blocks and linear skips extend a trained model: loaded from its
     weights, the extended model computes exactly what the original did."""
 
     def setUp(self):
@@ -34,12 +34,13 @@ class ExtensionsTest(unittest.TestCase):
         with torch.no_grad():
             self.base.log_fs_a.uniform_(-0.5, 0.5)
             self.base.log_fs_s.uniform_(-0.5, 0.5)
-        self.ext = HyperpriorModel(N, M, feature_scalers=True, encoder_blocks=True, linear_skip=True)
+        self.ext = HyperpriorModel(N, M, feature_scalers=True, encoder_blocks=True, decoder_blocks=True,
+                                    linear_skip=True)
         missing, unexpected = self.ext.load_state_dict(self.base.state_dict(), strict=False)
         self.assertEqual(unexpected, [])
         self.assertTrue(missing)
         for key in missing:
-            self.assertTrue(HyperpriorModel.is_encoder_block_key(key) or HyperpriorModel.is_skip_key(key), key)
+            self.assertTrue(HyperpriorModel.is_block_key(key) or HyperpriorModel.is_skip_key(key), key)
         self.x = torch.rand(2, 3, 64, 64)
         self.q = torch.tensor([0, 7])
 
@@ -63,10 +64,10 @@ class ExtensionsTest(unittest.TestCase):
 class OptionsTest(unittest.TestCase):
     def test_options_come_back_from_the_state(self):
         for fs in (False, True):
-            for blocks in (False, True):
+            for enc, dec in ((False, False), (True, False), (False, True), (True, True)):
                 for skip in (False, True):
                     args = dict(n=N, m=M, family="gaussian", lambda_list=[0.01 * (q + 1) for q in range(8)],
-                                feature_scalers=fs, encoder_blocks=blocks, linear_skip=skip)
+                                feature_scalers=fs, encoder_blocks=enc, decoder_blocks=dec, linear_skip=skip)
                     model = HyperpriorModel(**args)
                     saved = {"n": N, "m": M, "family": "gaussian", "lambdas": model.lambdas,
                              "model": model.state_dict()}
@@ -78,7 +79,8 @@ class ExportTest(unittest.TestCase):
     compute what the trained model does."""
 
     def test_transforms_match_the_model(self):
-        model = round_to_half(randomized(HyperpriorModel(N, M, feature_scalers=True, linear_skip=True)))
+        model = round_to_half(randomized(HyperpriorModel(N, M, feature_scalers=True, decoder_blocks=True,
+                                                         linear_skip=True)))
         # GDN's beta and gamma come out of squares; keep beta away from zero.
         with torch.no_grad():
             for mod in model.modules():

@@ -221,6 +221,8 @@ def main():
                     help="add per-quality scalers on every (I)GDN input (model.py) to a model that has none")
     ap.add_argument("--linear-skip", action="store_true",
                     help="add linear pixel-latent paths around g_a and g_s (model.py); they start at zero")
+    ap.add_argument("--decoder-blocks", action="store_true",
+                    help="add residual blocks at 1/8 and 1/4 resolution to g_s (model.py); they start as the identity")
     ap.add_argument("--encoder-blocks", action="store_true",
                     help="add residual blocks to the analysis of a model that has none (model.py)")
     ap.add_argument("--log-every", type=int, default=200)
@@ -253,9 +255,11 @@ def main():
     revived, revived_at = (src or {}).get("revived", []), (src or {}).get("revived_at", 0)
     args.feature_scalers = args.feature_scalers or saved.get("feature_scalers", False)
     args.encoder_blocks = args.encoder_blocks or saved.get("encoder_blocks", False)
+    args.decoder_blocks = args.decoder_blocks or saved.get("decoder_blocks", False)
     args.linear_skip = args.linear_skip or saved.get("linear_skip", False)
     model = HyperpriorModel(args.n, args.m, family=args.family, lambda_list=lams,
                             feature_scalers=args.feature_scalers, encoder_blocks=args.encoder_blocks,
+                            decoder_blocks=args.decoder_blocks,
                             linear_skip=args.linear_skip)
     opt = make_optimizer(model, args)
     step = 0
@@ -266,9 +270,9 @@ def main():
         print(f"resumed at step {step}", flush=True)
     elif w:
         missing, unexpected = model.load_state_dict({k: v.float() for k, v in w["model"].items()}, strict=False)
-        # Only new scalers (they start at 1), new encoder blocks (they start
+        # Only new scalers (they start at 1), new residual blocks (they start
         # as the identity) and new skip paths (they start at zero) may be missing.
-        new = set(SCALER_PARAMS) | {k for k in missing if HyperpriorModel.is_encoder_block_key(k)
+        new = set(SCALER_PARAMS) | {k for k in missing if HyperpriorModel.is_block_key(k)
                                     or HyperpriorModel.is_skip_key(k)}
         if unexpected or set(missing) - new:
             sys.exit(f"train: {args.init} does not fit this model: missing {missing}, unexpected {unexpected}")
