@@ -52,7 +52,7 @@ func BenchmarkConv(b *testing.B) {
 // BenchmarkGraphFile times a whole ONNX graph, for comparisons against other
 // runtimes on the same file:
 //
-//	LVC_BENCH_ONNX=g_s.onnx LVC_BENCH_SHAPE=1,96,32,48 go test -bench GraphFile ./nn
+//	LVC_BENCH_ONNX=g_s.onnx LVC_BENCH_SHAPE=1,192,32,48 LVC_BENCH_SCALER_SHAPE=1,64,1,1 go test -bench GraphFile ./nn
 //
 // LVC_BENCH_PORTABLE=1 forces the portable kernel.
 func BenchmarkGraphFile(b *testing.B) {
@@ -61,14 +61,7 @@ func BenchmarkGraphFile(b *testing.B) {
 		b.Skip("LVC_BENCH_ONNX not set")
 	}
 	g := loadGraph(b, path)
-	var shape []int
-	for _, f := range strings.Split(os.Getenv("LVC_BENCH_SHAPE"), ",") {
-		n, err := strconv.Atoi(f)
-		if err != nil {
-			b.Fatalf("LVC_BENCH_SHAPE: %v", err)
-		}
-		shape = append(shape, n)
-	}
+	shape := benchShape(b, "LVC_BENCH_SHAPE")
 	if os.Getenv("LVC_BENCH_PORTABLE") == "1" {
 		saved := kernel
 		kernel = portable
@@ -78,11 +71,19 @@ func BenchmarkGraphFile(b *testing.B) {
 	for i := range x.Data {
 		x.Data[i] = float32(i%11) - 5
 	}
-	// Other inputs (a model's per-quality scalers s0, s1, ...) get 1,
-	// broadcast over their channels.
+	// Other inputs (a model's per-quality scalers s0, s1, ...) get ones, of
+	// LVC_BENCH_SCALER_SHAPE as the codec feeds them (default: a scalar).
+	scalerShape := []int{1}
+	if os.Getenv("LVC_BENCH_SCALER_SHAPE") != "" {
+		scalerShape = benchShape(b, "LVC_BENCH_SCALER_SHAPE")
+	}
 	inputs := map[string]*Tensor{}
 	for _, name := range g.InputNames() {
-		inputs[name] = &Tensor{Shape: []int{1}, Data: []float32{1}}
+		s := NewTensor(scalerShape...)
+		for i := range s.Data {
+			s.Data[i] = 1
+		}
+		inputs[name] = s
 	}
 	inputs["x"] = x
 	if _, err := g.RunNamed(inputs); err != nil { // warm-up fills the buffer pool
@@ -100,6 +101,18 @@ func BenchmarkGraphFile(b *testing.B) {
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/1e6, "MBalloc/op")
+}
+
+func benchShape(b *testing.B, env string) []int {
+	var shape []int
+	for _, f := range strings.Split(os.Getenv(env), ",") {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			b.Fatalf("%s: %v", env, err)
+		}
+		shape = append(shape, n)
+	}
+	return shape
 }
 
 // BenchmarkKernel times the micro-kernels alone, at the depth of a 3x3 conv

@@ -45,25 +45,32 @@ def bench_input(shape):
     return ((np.arange(n) % 11) - 5).astype(np.float32).reshape(shape)
 
 
-def frozen_gs_from_onnx(path, n=64, m=96):
-    """The frozen g_s module with its weights taken from the ONNX file."""
+def frozen_gs_from_onnx(path, n, m):
+    """The exported g_s module (export.Transform) with its weights taken from
+    the ONNX file; its residual blocks and skip path are read off the
+    initializers' names."""
     import onnx
     import torch
     from onnx import numpy_helper
     from model import HyperpriorModel
-    from export import freeze
-    net = freeze(HyperpriorModel(n, m).g_s)
-    sd = net.state_dict()
+    from export import Transform, freeze
     g = onnx.load(path).graph
-    loaded = {}
+    weights = {}
     for init in g.initializer:
         name = init.name[:-5] if init.name.endswith("_fp16") else init.name
-        if name in sd:
-            loaded[name] = torch.from_numpy(numpy_helper.to_array(init).astype(np.float32))
-    missing = set(sd) - set(loaded)
+        weights[name] = torch.from_numpy(numpy_helper.to_array(init).astype(np.float32))
+    model = HyperpriorModel(n, m, decoder_blocks=any(".body." in k for k in weights),
+                            linear_skip=any(k.startswith("skip.") for k in weights))
+    # As export.export_model wraps it: bare without scaler inputs or a skip path.
+    scaled = len(g.input) > 1
+    net = freeze(model.g_s)
+    if scaled or model.linear_skip:
+        net = Transform(net, n, model.g_s_skip, scaled)
+    sd = net.state_dict()
+    missing = set(sd) - set(weights)
     if missing:
         raise SystemExit(f"{path}: no initializer for {sorted(missing)}")
-    net.load_state_dict(loaded)
+    net.load_state_dict({k: weights[k] for k in sd})
     return net.eval()
 
 
@@ -72,15 +79,16 @@ def frozen_gs_from_onnx(path, n=64, m=96):
 def torch_worker(args):
     import torch
     torch.set_num_threads(args.threads)
-    net = frozen_gs_from_onnx(args.onnx)
+    net = frozen_gs_from_onnx(args.onnx, args.n, args.shape[1])
     x = torch.from_numpy(bench_input(args.shape))
+    scales = [torch.ones(1, args.n, 1, 1)] * getattr(net, "layers", 0)
     times = []
     with torch.inference_mode():
         for _ in range(args.warmup):
-            y = net(x)
+            y = net(x, *scales)
         for _ in range(args.iters):
             t = time.perf_counter()
-            y = net(x)
+            y = net(x, *scales)
             times.append((time.perf_counter() - t) * 1e3)
     if args.dump:
         y.numpy().astype(np.float32).tofile(args.dump)
@@ -195,7 +203,9 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs before timing (per process)")
     ap.add_argument("--shape", type=lambda s: [int(v) for v in s.split(",")], help=argparse.SUPPRESS)
-    ap.add_argument("--ckpt", default=os.path.join(HERE, "runs", "hp64", "ckpt.pt"))
+    ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--ckpt", default=os.path.join(HERE, "runs", "hp64f", "weights_fp16.pt"),
+                    help="a checkpoint or weights file (default: the shipped model's run)")
     ap.add_argument("--bundle", help="an exported bundle dir (g_s.onnx, params.json); default: export --ckpt")
     ap.add_argument("--width", type=int, default=768)
     ap.add_argument("--height", type=int, default=512)
@@ -242,10 +252,9 @@ def main():
     with open(os.path.join(bundle, "params.json")) as f:
         params = json.load(f)
     ckpt_step = params.get("step", ckpt_step)
-    m = params["m"]
-    if params.get("feature_scalers"):
-        # Its runners feed g_s one input; the scaler inputs s0, s1, ... are not fed yet.
-        raise SystemExit("bench_synthesis: this model's g_s takes feature scalers, which the benchmark does not feed yet")
+    n, m = params["n"], params["m"]
+    # The per-quality scaler inputs s0, s1, ... (if any) get ones, per channel.
+    scaler_shape = f"1,{n},1,1"
     if args.width % 16 or args.height % 16:
         raise SystemExit("width and height must be multiples of 16")
     shape = [1, m, args.height // 16, args.width // 16]
@@ -283,7 +292,7 @@ def main():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True,
                        env=dict(os.environ, ONNXRUNTIME_NODE_INSTALL="skip"))
 
-    bench_env = dict(os.environ, LVC_BENCH_ONNX=gs, LVC_BENCH_SHAPE=shape_s)
+    bench_env = dict(os.environ, LVC_BENCH_ONNX=gs, LVC_BENCH_SHAPE=shape_s, LVC_BENCH_SCALER_SHAPE=scaler_shape)
     bench_env.pop("LVC_BENCH_PORTABLE", None)
     go_flags = ["-test.run", "^$", "-test.bench", "^BenchmarkGraphFile$", "-test.benchtime", "1x"]
 
@@ -293,6 +302,7 @@ def main():
 
         def f(iters, dump=None):
             cmd = [sys.executable, os.path.abspath(__file__), "--torch-worker", "--onnx", gs, "--shape", shape_s,
+                   "--n", str(n),
                    "--threads", str(th), "--iters", str(iters), "--warmup", str(args.warmup)]
             if dump:
                 cmd += ["--dump", dump]
@@ -305,6 +315,7 @@ def main():
     def ort_cfg(th, spin=True):
         def f(iters, dump=None):
             out, _, rss = run_rss(["node", ort_js, "--model", gs, "--shape", shape_s, "--threads", str(th),
+                                   "--scaler-shape", scaler_shape,
                                    "--spin", "1" if spin else "0",
                                    "--iters", str(iters), "--warmup", str(args.warmup)] + (["--dump", dump] if dump else []))
             r = json.loads(out.strip().splitlines()[-1])

@@ -1,11 +1,12 @@
 // Times one ONNX graph with onnxruntime-node (CPU execution provider).
 //
 //   node train/ort_bench.mjs --model g_s.onnx --shape 1,96,32,48 --threads 2 --iters 10 --warmup 2
-//   [--opt disabled|basic|extended|all] [--spin 0|1] [--dump out.f32]
+//   [--opt disabled|basic|extended|all] [--spin 0|1] [--dump out.f32] [--scaler-shape 1,64,1,1]
 //
 // Prints one JSON line: {"threads":..,"times_ms":[...],"median_ms":..,"version":..}.
 // The input is the same pattern as nn/bench_test.go's BenchmarkGraphFile
-// (x[i] = i%11 - 5), so every runtime sees the same tensor.
+// (x[i] = i%11 - 5), so every runtime sees the same tensor; further inputs
+// (a model's per-quality scalers) get ones of --scaler-shape.
 // Used by train/bench_synthesis.py; install with
 //   cd train && ONNXRUNTIME_NODE_INSTALL=skip npm ci
 // (the CPU build is inside the npm package; the postinstall step only
@@ -34,6 +35,7 @@ const warmup = Number(arg("warmup", "2"));
 const opt = arg("opt", "all"); // graph optimization level: disabled|basic|extended|all
 const dump = arg("dump"); // write the output tensor here as raw float32
 const spin = arg("spin", "1"); // 0: intra-op threads sleep instead of spinning (helps on a busy machine)
+const scalerShape = arg("scaler-shape", "1").split(",").map(Number);
 
 const t0 = performance.now();
 const session = await ort.InferenceSession.create(model, {
@@ -50,6 +52,10 @@ const n = shape.reduce((a, b) => a * b, 1);
 const data = new Float32Array(n);
 for (let i = 0; i < n; i++) data[i] = (i % 11) - 5;
 const feeds = { [session.inputNames[0]]: new ort.Tensor("float32", data, shape) };
+const scalerSize = scalerShape.reduce((a, b) => a * b, 1);
+for (const name of session.inputNames.slice(1)) {
+  feeds[name] = new ort.Tensor("float32", new Float32Array(scalerSize).fill(1), scalerShape);
+}
 
 let outShape = null;
 let checksum = 0;
