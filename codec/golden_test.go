@@ -13,8 +13,10 @@ import (
 
 // TestShippedModelGoldens runs each network of the embedded model on the
 // inputs train/export.py wrote to testdata/default and compares with
-// PyTorch's outputs (max abs diff <= 1e-4 of the output range; h_s runs in
-// fixed point). The goldens name the model ID they were made for.
+// PyTorch's outputs (max abs diff <= 1e-4 of the output range; 2e-4 for h_s,
+// which runs in fixed point with its weights rounded to 16 fraction bits:
+// for hp64d that moves its output by 1.35e-4 of the range). The goldens name
+// the model ID they were made for.
 func TestShippedModelGoldens(t *testing.T) {
 	dir := "../testdata/default"
 	id, err := os.ReadFile(filepath.Join(dir, "model_id.txt"))
@@ -69,13 +71,13 @@ func checkModelGoldens(t *testing.T, m *Model, dir string) {
 		in, out string
 	}{{"g_a", m.gA, m.scalersA, "g_a.in", "g_a.out"}, {"h_a", m.hA, nil, "g_a.out", "h_a.out"}, {"g_s", m.gS, m.scalersS, "g_s.in", "g_s.out"}} {
 		for i, s := range m.layerScalers(c.scalers, goldenQuality*256) {
-			closeTo(t, fmt.Sprintf("%s scaler %d", c.name, i), s, read(fmt.Sprintf("%s.s%d", c.name, i)).Data)
+			closeTo(t, fmt.Sprintf("%s scaler %d", c.name, i), s, read(fmt.Sprintf("%s.s%d", c.name, i)).Data, 1e-4)
 		}
 		got, err := m.runScaled(c.g, read(c.in), c.scalers, goldenQuality*256)
 		if err != nil {
 			t.Fatal(err)
 		}
-		closeTo(t, c.name, got.Data, read(c.out).Data)
+		closeTo(t, c.name, got.Data, read(c.out).Data, 1e-4)
 	}
 	in := read("h_s.in")
 	q := make([]int32, len(in.Data))
@@ -90,10 +92,11 @@ func checkModelGoldens(t *testing.T, m *Model, dir string) {
 	for i, v := range out {
 		got[i] = float32(v) / (1 << nn.FixedFracBits)
 	}
-	closeTo(t, "h_s (fixed point)", got, read("h_s.out").Data)
+	closeTo(t, "h_s (fixed point)", got, read("h_s.out").Data, 2e-4)
 }
 
-func closeTo(t *testing.T, name string, got, want []float32) {
+// closeTo requires max |got-want| <= frac of want's range.
+func closeTo(t *testing.T, name string, got, want []float32, frac float64) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%s: %d values, want %d", name, len(got), len(want))
@@ -106,7 +109,7 @@ func closeTo(t *testing.T, name string, got, want []float32) {
 	for i := range got {
 		worst = max(worst, math.Abs(float64(got[i]-want[i])))
 	}
-	if tol := 1e-4 * float64(hi-lo); worst > tol {
+	if tol := frac * float64(hi-lo); worst > tol {
 		t.Errorf("%s: max abs diff %g above %g", name, worst, tol)
 	}
 }
