@@ -53,19 +53,16 @@ def frozen_gs_from_onnx(path, n, m):
     import torch
     from onnx import numpy_helper
     from model import HyperpriorModel
-    from export import Transform, freeze
+    from export import frozen_transform
     g = onnx.load(path).graph
     weights = {}
     for init in g.initializer:
         name = init.name[:-5] if init.name.endswith("_fp16") else init.name
         weights[name] = torch.from_numpy(numpy_helper.to_array(init).astype(np.float32))
-    model = HyperpriorModel(n, m, decoder_blocks=any(".body." in k for k in weights),
+    model = HyperpriorModel(n, m, feature_scalers=len(g.input) > 1,
+                            decoder_blocks=any(".body." in k for k in weights),
                             linear_skip=any(k.startswith("skip.") for k in weights))
-    # As export.export_model wraps it: bare without scaler inputs or a skip path.
-    scaled = len(g.input) > 1
-    net = freeze(model.g_s)
-    if scaled or model.linear_skip:
-        net = Transform(net, n, model.g_s_skip, scaled)
+    net = frozen_transform(model, "g_s")
     sd = net.state_dict()
     missing = set(sd) - set(weights)
     if missing:

@@ -121,18 +121,21 @@ def round_to_half(net):
     return net
 
 
+def frozen_transform(model, name):
+    """model's g_a or g_s as it is exported: frozen, weights rounded to
+    float16, wrapped in a Transform when it has scaler inputs or a skip path."""
+    net, skip = round_to_half(freeze(getattr(model, name))), getattr(model, name + "_skip")
+    if skip is None and not model.feature_scalers:
+        return net
+    return Transform(net, model.n, None if skip is None else round_to_half(skip.eval()), model.feature_scalers)
+
+
 def export_model(model, out, fp16=True):
     """Export the four networks; returns them (frozen, as exported) and params."""
     os.makedirs(out, exist_ok=True)
     model.eval()
     n, m = model.n, model.m
-    def transform(net, skip):
-        net = round_to_half(freeze(net))
-        if skip is None and not model.feature_scalers:
-            return net
-        return Transform(net, n, None if skip is None else round_to_half(skip.eval()), model.feature_scalers)
-
-    nets = {"g_a": transform(model.g_a, model.g_a_skip), "g_s": transform(model.g_s, model.g_s_skip),
+    nets = {"g_a": frozen_transform(model, "g_a"), "g_s": frozen_transform(model, "g_s"),
             "h_a": round_to_half(model.h_a.eval()),
             # h_s runs in integer arithmetic in Go; float32 weights keep its
             # fixed point as close as possible to the trained network.
