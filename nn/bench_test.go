@@ -138,8 +138,10 @@ func BenchmarkKernel(b *testing.B) {
 	}
 }
 
-// BenchmarkScaleChannels is the per-quality scaler in front of g_s's largest
-// GDN: [1,64,256,384] times a [1,64,1,1] input, in place as the graph runs it.
+// BenchmarkScaleChannels is an elementwise op broadcasting per channel, at
+// the size of g_s's largest activation: [1,64,256,384] times [1,64,1,1], in
+// place. (The per-quality scalers themselves are fused into the GDNs now;
+// this is the path of a Mul or Add that nothing fuses.)
 func BenchmarkScaleChannels(b *testing.B) {
 	x, s := NewTensor(1, 64, 256, 384), NewTensor(1, 64, 1, 1)
 	for i := range s.Data {
