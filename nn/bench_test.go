@@ -129,9 +129,10 @@ func BenchmarkKernel(b *testing.B) {
 			bb[i] = float32(i%3) * 0.2
 		}
 		tile := make([]float32, mr*kern.nr)
+		rows := packedRows(k, kern.nr)
 		b.Run(kern.name, func(b *testing.B) {
 			for range b.N {
-				kern.run(k, a, bb, tile)
+				kern.run(k, a, bb, rows, tile)
 			}
 			b.ReportMetric(2*mr*float64(kern.nr)*k*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})

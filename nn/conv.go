@@ -4,22 +4,48 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Convolution is computed as a matrix product, out[Cout x P] = W[Cout x K] *
 // cols[K x P], with K = Cin*kh*kw and P the output positions. Weights are
-// packed once at load into panels of mr rows; input columns are gathered
-// (im2col) per tile of the kernel's nr positions, so the micro-kernel reads
-// both operands contiguously. Tiles of positions are shared among goroutines.
+// packed once at load into panels of mr rows. The micro-kernel reads row j
+// of cols through a table of offsets, so cols need not be a matrix of its
+// own: a stride-1 convolution copies the input rows it needs once into a
+// zero-padded strip and reads every shifted window there in place; other
+// convolutions gather their columns (im2col) per tile of the kernel's nr
+// positions. Tiles of positions are shared among goroutines.
 const mr = 6 // output channels per micro-kernel call
 
-// A microKernel computes tile[r][j] = sum_k a[k][r] * b[k][j] for an mr x nr
-// tile, with a packed mr-wide and b packed nr-wide.
+// A microKernel computes tile[r][j] = sum_k a[k][r] * b[rows.offs[k]+j] for
+// an mr x nr tile, with a packed mr-wide.
 type microKernel struct {
 	name string
 	nr   int
-	run  func(k int, a, b, tile []float32)
+	run  func(k int, a, b []float32, rows panelRows, tile []float32)
+}
+
+// panelRows says where the rows of a micro-kernel's B operand start in its
+// buffer. maxOff is the largest offset, checked once against the buffer by
+// each call, so that the assembly kernels need no check of their own.
+type panelRows struct {
+	offs   []int
+	maxOff int
+}
+
+func newPanelRows(offs []int) panelRows {
+	return panelRows{offs, slices.Max(offs)}
+}
+
+// packedRows are the rows of a packed k x nr panel.
+func packedRows(k, nr int) panelRows {
+	offs := make([]int, max(k, 1))
+	for j := range offs {
+		offs[j] = j * nr
+	}
+	return newPanelRows(offs)
 }
 
 var portable = microKernel{"portable", 16, kernelGo}
@@ -165,27 +191,119 @@ func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 		c.depthwise(x.Data, h, w, out.Data, oh, ow)
 		return out, nil
 	}
+	if c.strideH == 1 && c.strideW == 1 {
+		c.runStrips(x.Data, h, w, out.Data, oh, ow, p)
+	} else {
+		c.runGather(x.Data, h, w, out.Data, oh, ow, p)
+	}
+	return out, nil
+}
+
+func (c *convOp) runGather(x []float32, h, w int, out []float32, oh, ow int, p *bufferPool) {
+	overTiles(p, oh*ow, c.cin*c.kh*c.kw, func(kern microKernel, p0, np int, cols []float32, rows panelRows, tile []float32, runs []run) {
+		c.gather(x, h, w, ow, p0, np, kern.nr, cols, runs)
+		c.multiplyTile(kern, cols, rows, tile, out, oh, ow, p0, np)
+	})
+}
+
+// multiplyTile computes the output channels of one tile of positions from
+// its columns and stores them.
+func (c *convOp) multiplyTile(kern microKernel, cols []float32, rows panelRows, tile, out []float32, oh, ow, p0, np int) {
 	k := c.cin * c.kh * c.kw
-	overTiles(p, oh*ow, k, func(kern microKernel, p0, np int, cols, tile []float32, runs []run) {
-		c.gather(x.Data, h, w, ow, p0, np, kern.nr, cols, runs)
-		for o0 := 0; o0 < c.cout; o0 += mr {
-			kern.run(k, c.packed[o0*k:(o0+mr)*k], cols, tile)
-			if c.d2s > 0 {
-				c.storeDepthToSpace(tile, kern.nr, out.Data, oh, ow, o0, p0, np)
-			} else {
-				c.store(tile, kern.nr, out.Data, oh*ow, o0, p0, np)
+	for o0 := 0; o0 < c.cout; o0 += mr {
+		kern.run(k, c.packed[o0*k:(o0+mr)*k], cols, rows, tile)
+		if c.d2s > 0 {
+			c.storeDepthToSpace(tile, kern.nr, out, oh, ow, o0, p0, np)
+		} else {
+			c.store(tile, kern.nr, out, oh*ow, o0, p0, np)
+		}
+	}
+}
+
+// stripFloats bounds a strip, so that it stays in a core's L2 cache.
+const stripFloats = 1 << 17
+
+// runStrips computes a stride-1 convolution a few output rows at a time.
+// The input rows they read are copied once into a strip, each row with its
+// left and right padding as zeros and the rows above and below the input as
+// zero rows. Then the window of kernel tap (ci, ky, kx) for the positions
+// x0..x0+nr-1 of output row y is a plain stretch of the strip, at a fixed
+// offset per tap, which the micro-kernel reads in place: each input row is
+// copied (rows+kh-1)/rows times instead of kh*kw times by im2col.
+func (c *convOp) runStrips(x []float32, h, w int, out []float32, oh, ow int, p *bufferPool) {
+	kern := kernel
+	nr := kern.nr
+	sw := w + c.padL + c.padR // strip row width
+	rowsOut := min(max(stripFloats/(c.cin*sw)-(c.kh-1), 1), 8, (oh+1)/2)
+	rowsIn := rowsOut + c.kh - 1
+	chStride := rowsIn * sw
+	offs := make([]int, 0, c.cin*c.kh*c.kw)
+	for ci := range c.cin {
+		for ky := range c.kh {
+			for kx := range c.kw {
+				offs = append(offs, ci*chStride+ky*sw+kx)
 			}
 		}
-	})
-	return out, nil
+	}
+	rows := newPanelRows(offs)
+	// A tile that ends past a row reads on into the next strip row; the
+	// last one reads up to nr floats past the strip.
+	stripLen := c.cin*chStride + nr
+	tasks := (oh + rowsOut - 1) / rowsOut
+	workers := min(runtime.GOMAXPROCS(0), tasks)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	scratch := make([]*Tensor, 0, 2*workers)
+	for range workers {
+		stripT, tileT := p.get(stripLen), p.get(mr*nr)
+		scratch = append(scratch, stripT, tileT)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			strip, tile := stripT.Data, tileT.Data
+			clear(strip[c.cin*chStride:])
+			for {
+				t := int(next.Add(1)) - 1
+				if t >= tasks {
+					return
+				}
+				y0 := t * rowsOut
+				for ci := range c.cin {
+					plane := x[ci*h*w : (ci+1)*h*w]
+					for r := range rowsIn {
+						dst := strip[ci*chStride+r*sw : ci*chStride+(r+1)*sw]
+						iy := y0 - c.padT + r
+						if iy < 0 || iy >= h {
+							clear(dst)
+							continue
+						}
+						clear(dst[:c.padL])
+						copy(dst[c.padL:c.padL+w], plane[iy*w:(iy+1)*w])
+						clear(dst[c.padL+w:])
+					}
+				}
+				for y := y0; y < min(y0+rowsOut, oh); y++ {
+					for x0 := 0; x0 < ow; x0 += nr {
+						base := (y-y0)*sw + x0
+						c.multiplyTile(kern, strip[base:], rows, tile, out, oh, ow, y*ow+x0, min(nr, ow-x0))
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, t := range scratch {
+		p.put(t)
+	}
 }
 
 // overTiles calls fn for every tile of the micro-kernel's nr positions out
 // of positions, spread over goroutines that each own scratch (from the pool)
 // for a k-deep column panel, an mr x nr result tile and the gather's runs.
-func overTiles(p *bufferPool, positions, k int, fn func(kern microKernel, p0, np int, cols, tile []float32, runs []run)) {
+func overTiles(p *bufferPool, positions, k int, fn func(kern microKernel, p0, np int, cols []float32, rows panelRows, tile []float32, runs []run)) {
 	kern := kernel
 	nr := kern.nr
+	rows := packedRows(k, nr)
 	positionsPerTask := 4 * nr
 	tasks := (positions + positionsPerTask - 1) / positionsPerTask
 	workers := min(runtime.GOMAXPROCS(0), tasks)
@@ -210,7 +328,7 @@ func overTiles(p *bufferPool, positions, k int, fn func(kern microKernel, p0, np
 					return
 				}
 				for p0 := t * positionsPerTask; p0 < min(positions, (t+1)*positionsPerTask); p0 += nr {
-					fn(kern, p0, min(nr, positions-p0), cols, tile, runs[:nr])
+					fn(kern, p0, min(nr, positions-p0), cols, rows, tile, runs[:nr])
 				}
 			}
 		}()
@@ -273,8 +391,12 @@ func (c *convOp) gather(x []float32, h, w, ow, p0, np, nr int, cols []float32, r
 					t0 = min(t0, len(dst))
 					t1 = max(t0, min(t1, len(dst)))
 					clear(dst[:t0])
-					for t, j := t0, ix+t0*sw; t < t1; t, j = t+1, j+sw {
-						dst[t] = src[j]
+					if sw == 1 {
+						copy(dst[t0:t1], src[ix+t0:])
+					} else {
+						for t, j := t0, ix+t0*sw; t < t1; t, j = t+1, j+sw {
+							dst[t] = src[j]
+						}
 					}
 					clear(dst[t1:])
 				}
@@ -425,16 +547,16 @@ func (c *convOp) depthwise(x []float32, h, w int, out []float32, oh, ow int) {
 
 // kernelGo is the portable micro-kernel. Three rows by four columns of
 // accumulators stay in registers.
-func kernelGo(k int, a, b, tile []float32) {
+func kernelGo(k int, a, b []float32, rows panelRows, tile []float32) {
 	nr := len(tile) / mr
 	a = a[:k*mr]
-	b = b[:k*nr]
+	offs := rows.offs[:k]
 	for r0 := 0; r0 < mr; r0 += 3 {
 		for j0 := 0; j0 < nr; j0 += 4 {
 			var c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23 float32
-			for p := 0; p < k; p++ {
+			for p, off := range offs {
 				ap := a[p*mr+r0 : p*mr+r0+3 : p*mr+r0+3]
-				bp := b[p*nr+j0 : p*nr+j0+4 : p*nr+j0+4]
+				bp := b[off+j0 : off+j0+4 : off+j0+4]
 				a0, a1, a2 := ap[0], ap[1], ap[2]
 				b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
 				c00 += a0 * b0

@@ -17,9 +17,14 @@ var (
 // choice never changes a result.
 var fixedMAC4 = fixedMAC4Go
 
+// gdnStore applies a GDN's normalization to a tile row; every version
+// rounds each step alike, so the choice never changes a result.
+var gdnStore = gdnStoreGo
+
 func init() {
 	if cpu.X86.HasAVX2 {
 		fixedMAC4 = fixedMAC4Wide
+		gdnStore = gdnStoreWide
 	}
 	switch {
 	case cpu.X86.HasAVX512F:
@@ -29,22 +34,23 @@ func init() {
 	}
 }
 
-func kernelAVX2Slices(k int, a, b, tile []float32) {
+func kernelAVX2Slices(k int, a, b []float32, rows panelRows, tile []float32) {
 	if k <= 0 {
 		clear(tile)
 		return
 	}
-	_, _, _ = a[k*mr-1], b[k*16-1], tile[mr*16-1] // the assembly reads and writes this far
-	kernelAVX2(k, &a[0], &b[0], &tile[0])
+	// The assembly reads and writes this far.
+	_, _, _, _ = a[k*mr-1], rows.offs[k-1], b[rows.maxOff+16-1], tile[mr*16-1]
+	kernelAVX2(k, &a[0], &b[0], &rows.offs[0], &tile[0])
 }
 
-func kernelAVX512Slices(k int, a, b, tile []float32) {
+func kernelAVX512Slices(k int, a, b []float32, rows panelRows, tile []float32) {
 	if k <= 0 {
 		clear(tile)
 		return
 	}
-	_, _, _ = a[k*mr-1], b[k*64-1], tile[mr*64-1]
-	kernelAVX512(k, &a[0], &b[0], &tile[0])
+	_, _, _, _ = a[k*mr-1], rows.offs[k-1], b[rows.maxOff+64-1], tile[mr*64-1]
+	kernelAVX512(k, &a[0], &b[0], &rows.offs[0], &tile[0])
 }
 
 // availableKernels lists the kernels this CPU can run, widest last.
@@ -66,4 +72,17 @@ func fixedMAC4Wide(v []int64, w *[4]int64, a0, a1, a2, a3 []int64) {
 		fixedMAC4AVX2(n, &v[0], w, &a0[0], &a1[0], &a2[0], &a3[0])
 	}
 	fixedMAC4Go(v[n:], w, a0[n:], a1[n:], a2[n:], a3[n:])
+}
+
+func gdnStoreWide(inverse bool, x, norm, dst []float32, s, beta float32) {
+	n := len(x) &^ 7
+	if n > 0 {
+		_, _ = norm[n-1], dst[n-1]
+		if inverse {
+			gdnMultiplyAVX2(n, &x[0], &norm[0], &dst[0], s, beta)
+		} else {
+			gdnDivideAVX2(n, &x[0], &norm[0], &dst[0], s, beta)
+		}
+	}
+	gdnStoreGo(inverse, x[n:], norm[n:], dst[n:], s, beta)
 }

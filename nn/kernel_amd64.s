@@ -45,12 +45,69 @@ macdone:
 	VZEROUPPER
 	RET
 
-// func kernelAVX2(k int, a *float32, b *float32, tile *float32)
+// func gdnDivideAVX2(n int, x *float32, norm *float32, dst *float32, s float32, beta float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·gdnDivideAVX2(SB), NOSPLIT, $0-40
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         norm+16(FP), DX
+	MOVQ         dst+24(FP), BX
+	MOVSS        s+32(FP), X0
+	VBROADCASTSS X0, Y0
+	MOVSS        beta+36(FP), X1
+	VBROADCASTSS X1, Y1
+	XORQ         SI, SI
+
+gdnDivideAVX2_loop:
+	CMPQ    SI, AX
+	JGE     gdnDivideAVX2_done
+	VMULPS  (CX)(SI*4), Y0, Y2
+	VADDPS  (DX)(SI*4), Y1, Y3
+	VSQRTPS Y3, Y3
+	VDIVPS  Y3, Y2, Y2
+	VMOVUPS Y2, (BX)(SI*4)
+	ADDQ    $0x08, SI
+	JMP     gdnDivideAVX2_loop
+
+gdnDivideAVX2_done:
+	VZEROUPPER
+	RET
+
+// func gdnMultiplyAVX2(n int, x *float32, norm *float32, dst *float32, s float32, beta float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·gdnMultiplyAVX2(SB), NOSPLIT, $0-40
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         norm+16(FP), DX
+	MOVQ         dst+24(FP), BX
+	MOVSS        s+32(FP), X0
+	VBROADCASTSS X0, Y0
+	MOVSS        beta+36(FP), X1
+	VBROADCASTSS X1, Y1
+	XORQ         SI, SI
+
+gdnMultiplyAVX2_loop:
+	CMPQ    SI, AX
+	JGE     gdnMultiplyAVX2_done
+	VMULPS  (CX)(SI*4), Y0, Y2
+	VADDPS  (DX)(SI*4), Y1, Y3
+	VSQRTPS Y3, Y3
+	VMULPS  Y3, Y2, Y2
+	VMOVUPS Y2, (BX)(SI*4)
+	ADDQ    $0x08, SI
+	JMP     gdnMultiplyAVX2_loop
+
+gdnMultiplyAVX2_done:
+	VZEROUPPER
+	RET
+
+// func kernelAVX2(k int, a *float32, b *float32, offs *int, tile *float32)
 // Requires: AVX, FMA3
-TEXT ·kernelAVX2(SB), NOSPLIT, $0-32
+TEXT ·kernelAVX2(SB), NOSPLIT, $0-40
 	MOVQ   k+0(FP), AX
 	MOVQ   a+8(FP), CX
 	MOVQ   b+16(FP), DX
+	MOVQ   offs+24(FP), BX
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -67,8 +124,9 @@ TEXT ·kernelAVX2(SB), NOSPLIT, $0-32
 loop4:
 	CMPQ         AX, $0x04
 	JL           loop
-	VMOVUPS      (DX), Y12
-	VMOVUPS      32(DX), Y13
+	MOVQ         (BX), SI
+	VMOVUPS      (DX)(SI*4), Y12
+	VMOVUPS      32(DX)(SI*4), Y13
 	VBROADCASTSS (CX), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
@@ -87,8 +145,9 @@ loop4:
 	VBROADCASTSS 20(CX), Y14
 	VFMADD231PS  Y12, Y14, Y10
 	VFMADD231PS  Y13, Y14, Y11
-	VMOVUPS      64(DX), Y12
-	VMOVUPS      96(DX), Y13
+	MOVQ         8(BX), SI
+	VMOVUPS      (DX)(SI*4), Y12
+	VMOVUPS      32(DX)(SI*4), Y13
 	VBROADCASTSS 24(CX), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
@@ -107,8 +166,9 @@ loop4:
 	VBROADCASTSS 44(CX), Y14
 	VFMADD231PS  Y12, Y14, Y10
 	VFMADD231PS  Y13, Y14, Y11
-	VMOVUPS      128(DX), Y12
-	VMOVUPS      160(DX), Y13
+	MOVQ         16(BX), SI
+	VMOVUPS      (DX)(SI*4), Y12
+	VMOVUPS      32(DX)(SI*4), Y13
 	VBROADCASTSS 48(CX), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
@@ -127,8 +187,9 @@ loop4:
 	VBROADCASTSS 68(CX), Y14
 	VFMADD231PS  Y12, Y14, Y10
 	VFMADD231PS  Y13, Y14, Y11
-	VMOVUPS      192(DX), Y12
-	VMOVUPS      224(DX), Y13
+	MOVQ         24(BX), SI
+	VMOVUPS      (DX)(SI*4), Y12
+	VMOVUPS      32(DX)(SI*4), Y13
 	VBROADCASTSS 72(CX), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
@@ -148,15 +209,16 @@ loop4:
 	VFMADD231PS  Y12, Y14, Y10
 	VFMADD231PS  Y13, Y14, Y11
 	ADDQ         $0x00000060, CX
-	ADDQ         $0x00000100, DX
+	ADDQ         $0x00000020, BX
 	SUBQ         $0x04, AX
 	JMP          loop4
 
 loop:
 	TESTQ        AX, AX
 	JE           done
-	VMOVUPS      (DX), Y12
-	VMOVUPS      32(DX), Y13
+	MOVQ         (BX), SI
+	VMOVUPS      (DX)(SI*4), Y12
+	VMOVUPS      32(DX)(SI*4), Y13
 	VBROADCASTSS (CX), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
@@ -176,12 +238,12 @@ loop:
 	VFMADD231PS  Y12, Y14, Y10
 	VFMADD231PS  Y13, Y14, Y11
 	ADDQ         $0x00000018, CX
-	ADDQ         $0x00000040, DX
+	ADDQ         $0x00000008, BX
 	DECQ         AX
 	JMP          loop
 
 done:
-	MOVQ    tile+24(FP), AX
+	MOVQ    tile+32(FP), AX
 	VMOVUPS Y0, (AX)
 	VMOVUPS Y1, 32(AX)
 	VMOVUPS Y2, 64(AX)
@@ -197,12 +259,13 @@ done:
 	VZEROUPPER
 	RET
 
-// func kernelAVX512(k int, a *float32, b *float32, tile *float32)
+// func kernelAVX512(k int, a *float32, b *float32, offs *int, tile *float32)
 // Requires: AVX, AVX512F
-TEXT ·kernelAVX512(SB), NOSPLIT, $0-32
+TEXT ·kernelAVX512(SB), NOSPLIT, $0-40
 	MOVQ   k+0(FP), AX
 	MOVQ   a+8(FP), CX
 	MOVQ   b+16(FP), DX
+	MOVQ   offs+24(FP), BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -231,10 +294,11 @@ TEXT ·kernelAVX512(SB), NOSPLIT, $0-32
 loop4:
 	CMPQ         AX, $0x04
 	JL           loop
-	VMOVUPS      (DX), Z24
-	VMOVUPS      64(DX), Z25
-	VMOVUPS      128(DX), Z26
-	VMOVUPS      192(DX), Z27
+	MOVQ         (BX), SI
+	VMOVUPS      (DX)(SI*4), Z24
+	VMOVUPS      64(DX)(SI*4), Z25
+	VMOVUPS      128(DX)(SI*4), Z26
+	VMOVUPS      192(DX)(SI*4), Z27
 	VBROADCASTSS (CX), Z28
 	VFMADD231PS  Z24, Z28, Z0
 	VFMADD231PS  Z25, Z28, Z1
@@ -265,10 +329,11 @@ loop4:
 	VFMADD231PS  Z25, Z28, Z21
 	VFMADD231PS  Z26, Z28, Z22
 	VFMADD231PS  Z27, Z28, Z23
-	VMOVUPS      256(DX), Z24
-	VMOVUPS      320(DX), Z25
-	VMOVUPS      384(DX), Z26
-	VMOVUPS      448(DX), Z27
+	MOVQ         8(BX), SI
+	VMOVUPS      (DX)(SI*4), Z24
+	VMOVUPS      64(DX)(SI*4), Z25
+	VMOVUPS      128(DX)(SI*4), Z26
+	VMOVUPS      192(DX)(SI*4), Z27
 	VBROADCASTSS 24(CX), Z28
 	VFMADD231PS  Z24, Z28, Z0
 	VFMADD231PS  Z25, Z28, Z1
@@ -299,10 +364,11 @@ loop4:
 	VFMADD231PS  Z25, Z28, Z21
 	VFMADD231PS  Z26, Z28, Z22
 	VFMADD231PS  Z27, Z28, Z23
-	VMOVUPS      512(DX), Z24
-	VMOVUPS      576(DX), Z25
-	VMOVUPS      640(DX), Z26
-	VMOVUPS      704(DX), Z27
+	MOVQ         16(BX), SI
+	VMOVUPS      (DX)(SI*4), Z24
+	VMOVUPS      64(DX)(SI*4), Z25
+	VMOVUPS      128(DX)(SI*4), Z26
+	VMOVUPS      192(DX)(SI*4), Z27
 	VBROADCASTSS 48(CX), Z28
 	VFMADD231PS  Z24, Z28, Z0
 	VFMADD231PS  Z25, Z28, Z1
@@ -333,10 +399,11 @@ loop4:
 	VFMADD231PS  Z25, Z28, Z21
 	VFMADD231PS  Z26, Z28, Z22
 	VFMADD231PS  Z27, Z28, Z23
-	VMOVUPS      768(DX), Z24
-	VMOVUPS      832(DX), Z25
-	VMOVUPS      896(DX), Z26
-	VMOVUPS      960(DX), Z27
+	MOVQ         24(BX), SI
+	VMOVUPS      (DX)(SI*4), Z24
+	VMOVUPS      64(DX)(SI*4), Z25
+	VMOVUPS      128(DX)(SI*4), Z26
+	VMOVUPS      192(DX)(SI*4), Z27
 	VBROADCASTSS 72(CX), Z28
 	VFMADD231PS  Z24, Z28, Z0
 	VFMADD231PS  Z25, Z28, Z1
@@ -368,17 +435,18 @@ loop4:
 	VFMADD231PS  Z26, Z28, Z22
 	VFMADD231PS  Z27, Z28, Z23
 	ADDQ         $0x00000060, CX
-	ADDQ         $0x00000400, DX
+	ADDQ         $0x00000020, BX
 	SUBQ         $0x04, AX
 	JMP          loop4
 
 loop:
 	TESTQ        AX, AX
 	JE           done
-	VMOVUPS      (DX), Z24
-	VMOVUPS      64(DX), Z25
-	VMOVUPS      128(DX), Z26
-	VMOVUPS      192(DX), Z27
+	MOVQ         (BX), SI
+	VMOVUPS      (DX)(SI*4), Z24
+	VMOVUPS      64(DX)(SI*4), Z25
+	VMOVUPS      128(DX)(SI*4), Z26
+	VMOVUPS      192(DX)(SI*4), Z27
 	VBROADCASTSS (CX), Z28
 	VFMADD231PS  Z24, Z28, Z0
 	VFMADD231PS  Z25, Z28, Z1
@@ -410,12 +478,12 @@ loop:
 	VFMADD231PS  Z26, Z28, Z22
 	VFMADD231PS  Z27, Z28, Z23
 	ADDQ         $0x00000018, CX
-	ADDQ         $0x00000100, DX
+	ADDQ         $0x00000008, BX
 	DECQ         AX
 	JMP          loop
 
 done:
-	MOVQ    tile+24(FP), AX
+	MOVQ    tile+32(FP), AX
 	VMOVUPS Z0, (AX)
 	VMOVUPS Z1, 64(AX)
 	VMOVUPS Z2, 128(AX)

@@ -8,3 +8,5 @@ var kernel = portable
 func availableKernels() []microKernel { return []microKernel{portable} }
 
 var fixedMAC4 = fixedMAC4Go
+
+var gdnStore = gdnStoreGo

@@ -5,8 +5,16 @@ package nn
 // fixedMAC4AVX2 adds v[i]*w[j] to a_j[i] for i < n, n a multiple of 4, with AVX2.
 func fixedMAC4AVX2(n int, v *int64, w *[4]int64, a0 *int64, a1 *int64, a2 *int64, a3 *int64)
 
-// kernelAVX2 computes tile = A·B for an mr x k panel A and a k x nr panel B, with AVX2 and FMA.
-func kernelAVX2(k int, a *float32, b *float32, tile *float32)
+// gdnDivideAVX2 sets dst[i] = x*s / sqrt(norm+beta) for i < n, n a multiple of 8, with AVX2.
+func gdnDivideAVX2(n int, x *float32, norm *float32, dst *float32, s float32, beta float32)
 
-// kernelAVX512 computes tile = A·B for an mr x k panel A and a k x nr panel B, with AVX-512F.
-func kernelAVX512(k int, a *float32, b *float32, tile *float32)
+// gdnMultiplyAVX2 sets dst[i] = x*s * sqrt(norm+beta) for i < n, n a multiple of 8, with AVX2.
+func gdnMultiplyAVX2(n int, x *float32, norm *float32, dst *float32, s float32, beta float32)
+
+// kernelAVX2 computes tile = A·B for an mr x k panel A and the k x nr matrix B whose row j starts offs[j]
+// floats past b, with AVX2 and FMA.
+func kernelAVX2(k int, a *float32, b *float32, offs *int, tile *float32)
+
+// kernelAVX512 computes tile = A·B for an mr x k panel A and the k x nr matrix B whose row j starts offs[j]
+// floats past b, with AVX-512F.
+func kernelAVX512(k int, a *float32, b *float32, offs *int, tile *float32)

@@ -130,11 +130,66 @@ func TestKernelsMatchPortable(t *testing.T) {
 			}
 			want := make([]float32, mr*nr)
 			got := make([]float32, mr*nr)
-			kernelGo(k, a, b, want)
-			kern.run(k, a, b, got)
+			rows := packedRows(k, nr)
+			kernelGo(k, a, b, rows, want)
+			kern.run(k, a, b, rows, got)
 			for i := range want {
 				if d := math.Abs(float64(want[i] - got[i])); d > 1e-3*math.Max(1, math.Abs(float64(want[i]))) {
 					t.Fatalf("%s k=%d element %d: %v vs portable %v", kern.name, k, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// TestStripsMatchGather checks that stride-1 convolutions, which read their
+// windows in place from padded strips, give bit for bit what gathered
+// columns give, with every kernel: the same products summed in the same
+// order. The shapes cover tiles that end past a row, images shorter than the
+// kernel's reach, asymmetric and missing padding, and fused depth-to-space.
+func TestStripsMatchGather(t *testing.T) {
+	saved := kernel
+	defer func() { kernel = saved }()
+	cases := []struct {
+		cin, cout, k, h, w     int
+		padT, padL, padB, padR int
+		d2s                    int
+	}{
+		{3, 8, 3, 5, 7, 1, 1, 1, 1, 0},
+		{64, 12, 3, 9, 70, 1, 1, 1, 1, 2},
+		{5, 7, 1, 4, 131, 0, 0, 0, 0, 0},
+		{2, 13, 5, 2, 3, 2, 2, 2, 2, 0},
+		{4, 6, 3, 17, 65, 0, 1, 2, 0, 0},
+		{16, 4, 3, 1, 1, 1, 1, 1, 1, 0},
+		{6, 24, 3, 11, 33, 1, 1, 1, 1, 2},
+	}
+	for _, tc := range cases {
+		c := &convOp{cout: tc.cout, cin: tc.cin, kh: tc.k, kw: tc.k, strideH: 1, strideW: 1, groups: 1,
+			padT: tc.padT, padL: tc.padL, padB: tc.padB, padR: tc.padR, act: actRelu, d2s: tc.d2s, d2sCRD: true}
+		weights := make([]float32, tc.cout*tc.cin*tc.k*tc.k)
+		for i := range weights {
+			weights[i] = float32(int(uint32(i)*2654435761>>20)%97-48) / 64
+		}
+		c.packed = packWeights(weights, tc.cout, tc.cin*tc.k*tc.k)
+		c.bias = make([]float32, tc.cout)
+		for i := range c.bias {
+			c.bias[i] = float32(i%5) * 0.1
+		}
+		x := make([]float32, tc.cin*tc.h*tc.w)
+		for i := range x {
+			x[i] = float32(int(uint32(i)*40503>>7)%31-15) / 8
+		}
+		oh, ow := c.outSize(tc.h, tc.w)
+		for _, kern := range availableKernels() {
+			kernel = kern
+			var p bufferPool
+			want := make([]float32, tc.cout*oh*ow)
+			got := make([]float32, len(want))
+			c.runGather(x, tc.h, tc.w, want, oh, ow, &p)
+			c.runStrips(x, tc.h, tc.w, got, oh, ow, &p)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s %+v: element %d is %v from strips, %v gathered", kern.name, tc, i, got[i], want[i])
 				}
 			}
 		}
@@ -282,6 +337,38 @@ func TestFixedMAC4MatchesPortable(t *testing.T) {
 			for i := range n {
 				if got[j][i] != want[j][i] {
 					t.Fatalf("n=%d channel %d element %d: %d, portable %d", n, j, i, got[j][i], want[j][i])
+				}
+			}
+		}
+	}
+}
+
+// TestGDNStoreMatchesPortable checks that the vector GDN store rounds as the
+// scalar loop does, bit for bit, in place too: decoded images and the codec's
+// goldens depend on it. The inputs cover tails, subnormals, zero norms and
+// norms whose roots round differently in float32 and float64.
+func TestGDNStoreMatchesPortable(t *testing.T) {
+	for _, n := range []int{0, 1, 7, 8, 9, 31, 416} {
+		x := make([]float32, n)
+		norm := make([]float32, n)
+		for i := range x {
+			h := uint32(i) * 2654435761
+			x[i] = math.Float32frombits(h&0x807fffff | (uint32(i%200)+20)<<23) // both signs, wide exponents
+			norm[i] = math.Float32frombits(h>>1&0x007fffff | (uint32(i*7%250)+1)<<23)
+		}
+		if n > 2 {
+			norm[1], x[2] = 0, math.Float32frombits(1) // a zero norm meets beta; a subnormal x
+		}
+		for _, inverse := range []bool{false, true} {
+			for _, s := range []float32{1, 0.37} {
+				want := make([]float32, n)
+				gdnStoreGo(inverse, x, norm, want, s, 1e-6)
+				got := slices.Clone(x)
+				gdnStore(inverse, got, norm, got, s, 1e-6) // in place, as when the graph frees x
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("n=%d inverse=%v s=%v element %d: %v, portable %v", n, inverse, s, i, got[i], want[i])
+					}
 				}
 			}
 		}

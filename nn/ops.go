@@ -208,7 +208,7 @@ func (g *gdnOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 		return scale[c]
 	}
 	positions := h * w
-	overTiles(p, positions, ch, func(kern microKernel, p0, np int, cols, tile []float32, _ []run) {
+	overTiles(p, positions, ch, func(kern microKernel, p0, np int, cols []float32, rows panelRows, tile []float32, _ []run) {
 		nr := kern.nr
 		for c := range ch {
 			row := cols[c*nr : (c+1)*nr]
@@ -227,24 +227,30 @@ func (g *gdnOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 			clear(row[np:])
 		}
 		for o0 := 0; o0 < ch; o0 += mr {
-			kern.run(ch, g.norm.packed[o0*ch:(o0+mr)*ch], cols, tile)
+			kern.run(ch, g.norm.packed[o0*ch:(o0+mr)*ch], cols, rows, tile)
 			for r := 0; r < mr && o0+r < ch; r++ {
-				beta, sc := g.norm.bias[o0+r], scaleOf(o0+r)
-				src := x.Data[(o0+r)*positions+p0 : (o0+r)*positions+p0+np]
-				dst := out.Data[(o0+r)*positions+p0 : (o0+r)*positions+p0+np]
-				for i, v := range src {
-					v *= sc
-					s := float32(math.Sqrt(float64(tile[r*nr+i] + beta)))
-					if g.inverse {
-						dst[i] = v * s
-					} else {
-						dst[i] = v / s
-					}
-				}
+				at := (o0+r)*positions + p0
+				gdnStore(g.inverse, x.Data[at:at+np], tile[r*nr:r*nr+np], out.Data[at:at+np],
+					scaleOf(o0+r), g.norm.bias[o0+r])
 			}
 		}
 	})
 	return out, nil
+}
+
+// gdnStoreGo sets dst[i] = x[i]*s / sqrt(norm[i]+beta), or times the root
+// when inverse. The vector versions must round every step as this does.
+func gdnStoreGo(inverse bool, x, norm, dst []float32, s, beta float32) {
+	norm, dst = norm[:len(x)], dst[:len(x)]
+	for i, v := range x {
+		v *= s
+		root := float32(math.Sqrt(float64(norm[i] + beta)))
+		if inverse {
+			dst[i] = v * root
+		} else {
+			dst[i] = v / root
+		}
+	}
 }
 
 // binaryOp is an elementwise Add, Sub, Mul, Div or Pow. When the graph

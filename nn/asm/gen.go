@@ -25,13 +25,16 @@ type vecKind struct {
 	doc   string
 }
 
-// step accumulates one k step, u steps past a and b.
-func step(v vecKind, a, b reg.Register, acc []reg.VecVirtual, u int) {
-	nr := v.width * v.regs
+// step accumulates one k step, u steps past a and offs. The B row of a k
+// step starts offs[k] floats past b: consecutive rows of a packed panel, or
+// rows of an input strip read in place.
+func step(v vecKind, a, b, offs reg.Register, acc []reg.VecVirtual, u int) {
+	row := GP64()
+	MOVQ(Mem{Base: offs, Disp: 8 * u}, row)
 	bs := make([]reg.VecVirtual, v.regs)
 	for i := range bs {
 		bs[i] = v.alloc()
-		VMOVUPS(Mem{Base: b, Disp: 4 * (nr*u + v.width*i)}, bs[i])
+		VMOVUPS(Mem{Base: b, Index: row, Scale: 4, Disp: 4 * v.width * i}, bs[i])
 	}
 	for r := 0; r < mr; r++ {
 		t := v.alloc()
@@ -44,6 +47,8 @@ func step(v vecKind, a, b reg.Register, acc []reg.VecVirtual, u int) {
 
 func main() {
 	fixedMAC4()
+	gdnStore("gdnDivideAVX2", "x*s / sqrt(norm+beta)", VDIVPS)
+	gdnStore("gdnMultiplyAVX2", "x*s * sqrt(norm+beta)", VMULPS)
 	kernel(vecKind{"kernelAVX2", 8, 2, YMM, func(r reg.VecVirtual) { VXORPS(r, r, r) }, "AVX2 and FMA"})
 	// VXORPS on ZMM needs AVX512DQ; VPXORD needs only AVX512F.
 	kernel(vecKind{"kernelAVX512", 16, 4, ZMM, func(r reg.VecVirtual) { VPXORD(r, r, r) }, "AVX-512F"})
@@ -52,11 +57,13 @@ func main() {
 
 func kernel(v vecKind) {
 	nr := v.width * v.regs
-	TEXT(v.name, NOSPLIT, "func(k int, a, b, tile *float32)")
-	Doc(v.name + " computes tile = A·B for an mr x k panel A and a k x nr panel B, with " + v.doc + ".")
+	TEXT(v.name, NOSPLIT, "func(k int, a, b *float32, offs *int, tile *float32)")
+	Doc(v.name+" computes tile = A·B for an mr x k panel A and the k x nr matrix B whose row j starts offs[j]",
+		"floats past b, with "+v.doc+".")
 	k := Load(Param("k"), GP64())
 	a := Load(Param("a"), GP64())
 	b := Load(Param("b"), GP64())
+	offs := Load(Param("offs"), GP64())
 	acc := make([]reg.VecVirtual, v.regs*mr)
 	for i := range acc {
 		acc[i] = v.alloc()
@@ -67,18 +74,18 @@ func kernel(v vecKind) {
 	CMPQ(k, Imm(4))
 	JL(LabelRef("loop"))
 	for u := 0; u < 4; u++ {
-		step(v, a, b, acc, u)
+		step(v, a, b, offs, acc, u)
 	}
 	ADDQ(U32(4*4*mr), a)
-	ADDQ(U32(uint32(4*4*nr)), b)
+	ADDQ(U32(4*8), offs)
 	SUBQ(Imm(4), k)
 	JMP(LabelRef("loop4"))
 	Label("loop")
 	TESTQ(k, k)
 	JE(LabelRef("done"))
-	step(v, a, b, acc, 0)
+	step(v, a, b, offs, acc, 0)
 	ADDQ(U32(4*mr), a)
-	ADDQ(U32(uint32(4*nr)), b)
+	ADDQ(U32(8), offs)
 	DECQ(k)
 	JMP(LabelRef("loop"))
 	Label("done")
@@ -125,6 +132,39 @@ func fixedMAC4() {
 	ADDQ(Imm(4), i)
 	JMP(LabelRef("mac"))
 	Label("macdone")
+	VZEROUPPER()
+	RET()
+}
+
+// gdnStore generates the store of a GDN tile row: for i < n (a multiple of
+// 8), dst[i] = x[i]*s op sqrt(norm[i]+beta). Every step is a separately
+// rounded IEEE operation (no FMA), and a float32 square root rounded once
+// equals Go's float32(math.Sqrt(float64(v))), so the result is bit-identical
+// to the scalar loop.
+func gdnStore(name, what string, op func(...Op)) {
+	TEXT(name, NOSPLIT, "func(n int, x, norm, dst *float32, s, beta float32)")
+	Doc(name + " sets dst[i] = " + what + " for i < n, n a multiple of 8, with AVX2.")
+	n := Load(Param("n"), GP64())
+	x := Load(Param("x"), GP64())
+	norm := Load(Param("norm"), GP64())
+	dst := Load(Param("dst"), GP64())
+	s, beta := YMM(), YMM()
+	VBROADCASTSS(Load(Param("s"), XMM()), s)
+	VBROADCASTSS(Load(Param("beta"), XMM()), beta)
+	i := GP64()
+	XORQ(i, i)
+	Label(name + "_loop")
+	CMPQ(i, n)
+	JGE(LabelRef(name + "_done"))
+	v, t := YMM(), YMM()
+	VMULPS(Mem{Base: x, Index: i, Scale: 4}, s, v)
+	VADDPS(Mem{Base: norm, Index: i, Scale: 4}, beta, t)
+	VSQRTPS(t, t)
+	op(t, v, v)
+	VMOVUPS(v, Mem{Base: dst, Index: i, Scale: 4})
+	ADDQ(Imm(8), i)
+	JMP(LabelRef(name + "_loop"))
+	Label(name + "_done")
 	VZEROUPPER()
 	RET()
 }
