@@ -41,10 +41,59 @@ func Load(onnx []byte) (*Graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m.opset < 7 || m.opset > 18 {
-		return nil, fmt.Errorf("nn: onnx opset %d is not supported (7..18)", m.opset)
+	if err := checkOpset(m.opset); err != nil {
+		return nil, err
 	}
-	return compile(&m.graph)
+	g, err := compile(&m.graph)
+	if err != nil {
+		return nil, err
+	}
+	g.dropLoadTimeConstants()
+	return g, nil
+}
+
+func checkOpset(opset int64) error {
+	if opset < 7 || opset > 18 {
+		return fmt.Errorf("nn: onnx opset %d is not supported (7..18)", opset)
+	}
+	return nil
+}
+
+// dropLoadTimeConstants lets go of the constants that only compiling needed:
+// the convolutions and GDNs keep their weights packed, and a weight read
+// from fp16 was converted by a folded Cast. Without this a model's weights
+// stay in memory three times.
+func (g *Graph) dropLoadTimeConstants() {
+	read := map[int]bool{}
+	for i := range g.steps {
+		s := &g.steps[i]
+		var c *convOp
+		switch o := s.op.(type) {
+		case *convOp:
+			c = o
+		case *gdnOp:
+			c = o.norm
+		}
+		if c != nil && c.groups == 1 {
+			c.weights = nil
+			for j := 1; j < len(s.in); j++ {
+				if _, isConst := g.consts[s.in[j]]; isConst {
+					s.in[j] = -1
+				}
+			}
+		}
+		for _, id := range s.in {
+			read[id] = true
+		}
+	}
+	for _, id := range g.outputs {
+		read[id] = true
+	}
+	for id := range g.consts {
+		if !read[id] {
+			delete(g.consts, id)
+		}
+	}
 }
 
 func compile(g *onnxGraph) (*Graph, error) {
