@@ -59,8 +59,11 @@ def frozen_gs_from_onnx(path, n, m):
     for init in g.initializer:
         name = init.name[:-5] if init.name.endswith("_fp16") else init.name
         weights[name] = torch.from_numpy(numpy_helper.to_array(init).astype(np.float32))
-    model = HyperpriorModel(n, m, feature_scalers=len(g.input) > 1,
-                            decoder_blocks=any(".body." in k for k in weights),
+    # Export renumbers the layers; a bottleneck block is the one with a third conv.
+    blocks = {k.split(".body.")[0] for k in weights if ".body." in k}
+    fine = {k.split(".body.4.")[0] for k in weights if ".body.4." in k}
+    model = HyperpriorModel(n, m, feature_scalers=len(g.input) > 1, decoder_blocks=bool(blocks - fine),
+                            fine_block=bool(fine),
                             linear_skip=any(k.startswith("skip.") for k in weights))
     net = frozen_transform(model, "g_s")
     sd = net.state_dict()
