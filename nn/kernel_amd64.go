@@ -17,14 +17,18 @@ var (
 // choice never changes a result.
 var fixedMAC4 = fixedMAC4Go
 
-// gdnStore applies a GDN's normalization to a tile row; every version
-// rounds each step alike, so the choice never changes a result.
-var gdnStore = gdnStoreGo
+// gdnStore and squareScaled are the GDN's passes over a tile row; every
+// version rounds each step alike, so the choice never changes a result.
+var (
+	gdnStore     = gdnStoreGo
+	squareScaled = squareScaledGo
+)
 
 func init() {
 	if cpu.X86.HasAVX2 {
 		fixedMAC4 = fixedMAC4Wide
 		gdnStore = gdnStoreWide
+		squareScaled = squareScaledWide
 	}
 	switch {
 	case cpu.X86.HasAVX512F:
@@ -85,4 +89,13 @@ func gdnStoreWide(inverse bool, x, norm, dst []float32, s, beta float32) {
 		}
 	}
 	gdnStoreGo(inverse, x[n:], norm[n:], dst[n:], s, beta)
+}
+
+func squareScaledWide(x, dst []float32, s float32) {
+	n := len(x) &^ 7
+	if n > 0 {
+		_ = dst[n-1]
+		squareScaledAVX2(n, &x[0], &dst[0], s)
+	}
+	squareScaledGo(x[n:], dst[n:], s)
 }

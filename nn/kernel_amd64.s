@@ -101,6 +101,29 @@ gdnMultiplyAVX2_done:
 	VZEROUPPER
 	RET
 
+// func squareScaledAVX2(n int, x *float32, dst *float32, s float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·squareScaledAVX2(SB), NOSPLIT, $0-28
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         dst+16(FP), DX
+	MOVSS        s+24(FP), X0
+	VBROADCASTSS X0, Y0
+	XORQ         BX, BX
+
+square_loop:
+	CMPQ    BX, AX
+	JGE     square_done
+	VMULPS  (CX)(BX*4), Y0, Y1
+	VMULPS  Y1, Y1, Y1
+	VMOVUPS Y1, (DX)(BX*4)
+	ADDQ    $0x08, BX
+	JMP     square_loop
+
+square_done:
+	VZEROUPPER
+	RET
+
 // func kernelAVX2(k int, a *float32, b *float32, offs *int, tile *float32)
 // Requires: AVX, FMA3
 TEXT ·kernelAVX2(SB), NOSPLIT, $0-40

@@ -9,4 +9,7 @@ func availableKernels() []microKernel { return []microKernel{portable} }
 
 var fixedMAC4 = fixedMAC4Go
 
-var gdnStore = gdnStoreGo
+var (
+	gdnStore     = gdnStoreGo
+	squareScaled = squareScaledGo
+)

@@ -11,6 +11,9 @@ func gdnDivideAVX2(n int, x *float32, norm *float32, dst *float32, s float32, be
 // gdnMultiplyAVX2 sets dst[i] = x*s * sqrt(norm+beta) for i < n, n a multiple of 8, with AVX2.
 func gdnMultiplyAVX2(n int, x *float32, norm *float32, dst *float32, s float32, beta float32)
 
+// squareScaledAVX2 sets dst[i] = (x[i]*s)² for i < n, n a multiple of 8, with AVX2.
+func squareScaledAVX2(n int, x *float32, dst *float32, s float32)
+
 // kernelAVX2 computes tile = A·B for an mr x k panel A and the k x nr matrix B whose row j starts offs[j]
 // floats past b, with AVX2 and FMA.
 func kernelAVX2(k int, a *float32, b *float32, offs *int, tile *float32)

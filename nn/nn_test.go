@@ -382,8 +382,8 @@ func TestFixedMAC4MatchesPortable(t *testing.T) {
 	}
 }
 
-// TestGDNStoreMatchesPortable checks that the vector GDN store rounds as the
-// scalar loop does, bit for bit, in place too: decoded images and the codec's
+// TestGDNStoreMatchesPortable checks that the vector GDN passes (squares,
+// then the store) round as the scalar loops do, bit for bit, in place too: decoded images and the codec's
 // goldens depend on it. The inputs cover tails, subnormals, zero norms and
 // norms whose roots round differently in float32 and float64.
 func TestGDNStoreMatchesPortable(t *testing.T) {
@@ -400,6 +400,14 @@ func TestGDNStoreMatchesPortable(t *testing.T) {
 		}
 		for _, inverse := range []bool{false, true} {
 			for _, s := range []float32{1, 0.37} {
+				wantSq, gotSq := make([]float32, n), make([]float32, n)
+				squareScaledGo(x, wantSq, s)
+				squareScaled(x, gotSq, s)
+				for i := range wantSq {
+					if math.Float32bits(gotSq[i]) != math.Float32bits(wantSq[i]) {
+						t.Fatalf("n=%d s=%v square %d: %v, portable %v", n, s, i, gotSq[i], wantSq[i])
+					}
+				}
 				want := make([]float32, n)
 				gdnStoreGo(inverse, x, norm, want, s, 1e-6)
 				got := slices.Clone(x)

@@ -212,18 +212,7 @@ func (g *gdnOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 		nr := kern.nr
 		for c := range ch {
 			row := cols[c*nr : (c+1)*nr]
-			src := x.Data[c*positions+p0 : c*positions+p0+np]
-			if scale == nil {
-				for i, v := range src {
-					row[i] = v * v
-				}
-			} else {
-				s := scale[c]
-				for i, v := range src {
-					v *= s
-					row[i] = v * v
-				}
-			}
+			squareScaled(x.Data[c*positions+p0:c*positions+p0+np], row, scaleOf(c))
 			clear(row[np:])
 		}
 		for o0 := 0; o0 < ch; o0 += mr {
@@ -236,6 +225,15 @@ func (g *gdnOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 		}
 	})
 	return out, nil
+}
+
+// squareScaledGo sets dst[i] = (x[i]*s)²; a scale of 1 changes nothing.
+func squareScaledGo(x, dst []float32, s float32) {
+	dst = dst[:len(x)]
+	for i, v := range x {
+		v *= s
+		dst[i] = v * v
+	}
 }
 
 // gdnStoreGo sets dst[i] = x[i]*s / sqrt(norm[i]+beta), or times the root

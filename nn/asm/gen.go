@@ -49,6 +49,7 @@ func main() {
 	fixedMAC4()
 	gdnStore("gdnDivideAVX2", "x*s / sqrt(norm+beta)", VDIVPS)
 	gdnStore("gdnMultiplyAVX2", "x*s * sqrt(norm+beta)", VMULPS)
+	squareScaled()
 	kernel(vecKind{"kernelAVX2", 8, 2, YMM, func(r reg.VecVirtual) { VXORPS(r, r, r) }, "AVX2 and FMA"})
 	// VXORPS on ZMM needs AVX512DQ; VPXORD needs only AVX512F.
 	kernel(vecKind{"kernelAVX512", 16, 4, ZMM, func(r reg.VecVirtual) { VPXORD(r, r, r) }, "AVX-512F"})
@@ -165,6 +166,32 @@ func gdnStore(name, what string, op func(...Op)) {
 	ADDQ(Imm(8), i)
 	JMP(LabelRef(name + "_loop"))
 	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// squareScaled generates the GDN's first pass over a tile: dst[i] = (x[i]*s)²
+// for i < n (a multiple of 8), two separately rounded multiplies as in Go.
+func squareScaled() {
+	TEXT("squareScaledAVX2", NOSPLIT, "func(n int, x, dst *float32, s float32)")
+	Doc("squareScaledAVX2 sets dst[i] = (x[i]*s)² for i < n, n a multiple of 8, with AVX2.")
+	n := Load(Param("n"), GP64())
+	x := Load(Param("x"), GP64())
+	dst := Load(Param("dst"), GP64())
+	s := YMM()
+	VBROADCASTSS(Load(Param("s"), XMM()), s)
+	i := GP64()
+	XORQ(i, i)
+	Label("square_loop")
+	CMPQ(i, n)
+	JGE(LabelRef("square_done"))
+	v := YMM()
+	VMULPS(Mem{Base: x, Index: i, Scale: 4}, s, v)
+	VMULPS(v, v, v)
+	VMOVUPS(v, Mem{Base: dst, Index: i, Scale: 4})
+	ADDQ(Imm(8), i)
+	JMP(LabelRef("square_loop"))
+	Label("square_done")
 	VZEROUPPER()
 	RET()
 }
