@@ -411,14 +411,8 @@ func (c *convOp) store(tile []float32, nr int, out []float32, positions, o0, p0,
 		dst := out[(o0+r)*positions+p0 : (o0+r)*positions+p0+np]
 		src := tile[r*nr : r*nr+np]
 		switch c.act {
-		case actNone:
-			for i, v := range src {
-				dst[i] = v + b
-			}
-		case actRelu:
-			for i, v := range src {
-				dst[i] = max(v+b, 0)
-			}
+		case actNone, actRelu:
+			biasStore(src, dst, b, c.act == actRelu)
 		case actLeaky:
 			for i, v := range src {
 				v += b
@@ -428,6 +422,44 @@ func (c *convOp) store(tile []float32, nr int, out []float32, positions, o0, p0,
 				dst[i] = v
 			}
 		}
+	}
+}
+
+// relu is "v > 0 ? v : 0", which is what the vector stores' MAXPS computes,
+// NaN and -0 included.
+func relu(v float32) float32 {
+	if v > 0 {
+		return v
+	}
+	return 0
+}
+
+// biasStoreGo sets dst[i] = src[i]+bias, through relu if asked.
+func biasStoreGo(src, dst []float32, bias float32, withRelu bool) {
+	dst = dst[:len(src)]
+	if withRelu {
+		for i, v := range src {
+			dst[i] = relu(v + bias)
+		}
+		return
+	}
+	for i, v := range src {
+		dst[i] = v + bias
+	}
+}
+
+// biasStorePairsGo interleaves even[i]+be and odd[i]+bo into dst, through
+// relu if asked.
+func biasStorePairsGo(even, odd, dst []float32, be, bo float32, withRelu bool) {
+	odd, dst = odd[:len(even)], dst[:2*len(even)]
+	if withRelu {
+		for t, v := range even {
+			dst[2*t], dst[2*t+1] = relu(v+be), relu(odd[t]+bo)
+		}
+		return
+	}
+	for t, v := range even {
+		dst[2*t], dst[2*t+1] = v+be, odd[t]+bo
 	}
 }
 
@@ -468,7 +500,7 @@ func (c *convOp) storeDepthToSpace(tile []float32, nr int, out []float32, oh, ow
 				}
 			case actRelu:
 				for t, v := range seg {
-					dst[t*b] = max(v+bias, 0)
+					dst[t*b] = relu(v + bias)
 				}
 			case actLeaky:
 				for t, v := range seg {
@@ -498,16 +530,7 @@ func (c *convOp) storeColumnPair(even, odd []float32, out []float32, oh, ow, o, 
 		y, x := p/ow, p%ow
 		n := min(len(even)-i, ow-x)
 		dst := plane[(y*2+dy)*outW+x*2:][:2*n]
-		se, so := even[i:i+n], odd[i:i+n]
-		if relu {
-			for t, v := range se {
-				dst[2*t], dst[2*t+1] = max(v+be, 0), max(so[t]+bo, 0)
-			}
-		} else {
-			for t, v := range se {
-				dst[2*t], dst[2*t+1] = v+be, so[t]+bo
-			}
-		}
+		biasStorePairs(even[i:i+n], odd[i:i+n], dst, be, bo, relu)
 		p, i = p+n, i+n
 	}
 }
@@ -533,7 +556,7 @@ func (c *convOp) depthwise(x []float32, h, w int, out []float32, oh, ow int) {
 				}
 				switch c.act {
 				case actRelu:
-					s = max(s, 0)
+					s = relu(s)
 				case actLeaky:
 					if s < 0 {
 						s *= c.alpha

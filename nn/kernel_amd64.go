@@ -17,11 +17,14 @@ var (
 // choice never changes a result.
 var fixedMAC4 = fixedMAC4Go
 
-// gdnStore and squareScaled are the GDN's passes over a tile row; every
-// version rounds each step alike, so the choice never changes a result.
+// gdnStore and squareScaled are the GDN's passes over a tile row, and
+// biasStore and biasStorePairs a conv's; every version rounds each step
+// alike, so the choice never changes a result.
 var (
-	gdnStore     = gdnStoreGo
-	squareScaled = squareScaledGo
+	gdnStore       = gdnStoreGo
+	squareScaled   = squareScaledGo
+	biasStore      = biasStoreGo
+	biasStorePairs = biasStorePairsGo
 )
 
 func init() {
@@ -29,6 +32,8 @@ func init() {
 		fixedMAC4 = fixedMAC4Wide
 		gdnStore = gdnStoreWide
 		squareScaled = squareScaledWide
+		biasStore = biasStoreWide
+		biasStorePairs = biasStorePairsWide
 	}
 	switch {
 	case cpu.X86.HasAVX512F:
@@ -98,4 +103,30 @@ func squareScaledWide(x, dst []float32, s float32) {
 		squareScaledAVX2(n, &x[0], &dst[0], s)
 	}
 	squareScaledGo(x[n:], dst[n:], s)
+}
+
+func biasStoreWide(src, dst []float32, bias float32, withRelu bool) {
+	n := len(src) &^ 7
+	if n > 0 {
+		_ = dst[n-1]
+		if withRelu {
+			biasStoreReluAVX2(n, &src[0], &dst[0], bias)
+		} else {
+			biasStoreAVX2(n, &src[0], &dst[0], bias)
+		}
+	}
+	biasStoreGo(src[n:], dst[n:], bias, withRelu)
+}
+
+func biasStorePairsWide(even, odd, dst []float32, be, bo float32, withRelu bool) {
+	n := len(even) &^ 7
+	if n > 0 {
+		_, _ = odd[n-1], dst[2*n-1]
+		if withRelu {
+			biasStorePairsReluAVX2(n, &even[0], &odd[0], &dst[0], be, bo)
+		} else {
+			biasStorePairsAVX2(n, &even[0], &odd[0], &dst[0], be, bo)
+		}
+	}
+	biasStorePairsGo(even[n:], odd[n:], dst[2*n:], be, bo, withRelu)
 }

@@ -124,6 +124,125 @@ square_done:
 	VZEROUPPER
 	RET
 
+// func biasStoreAVX2(n int, src *float32, dst *float32, bias float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·biasStoreAVX2(SB), NOSPLIT, $0-28
+	MOVQ         n+0(FP), AX
+	MOVQ         src+8(FP), CX
+	MOVQ         dst+16(FP), DX
+	MOVSS        bias+24(FP), X0
+	VBROADCASTSS X0, Y0
+	VXORPS       Y1, Y1, Y1
+	XORQ         BX, BX
+
+biasStoreAVX2_loop:
+	CMPQ    BX, AX
+	JGE     biasStoreAVX2_done
+	VMOVUPS (CX)(BX*4), Y1
+	VADDPS  Y0, Y1, Y1
+	VMOVUPS Y1, (DX)(BX*4)
+	ADDQ    $0x08, BX
+	JMP     biasStoreAVX2_loop
+
+biasStoreAVX2_done:
+	VZEROUPPER
+	RET
+
+// func biasStorePairsAVX2(n int, even *float32, odd *float32, dst *float32, be float32, bo float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·biasStorePairsAVX2(SB), NOSPLIT, $0-40
+	MOVQ         n+0(FP), AX
+	MOVQ         even+8(FP), CX
+	MOVQ         odd+16(FP), DX
+	MOVQ         dst+24(FP), BX
+	MOVSS        be+32(FP), X0
+	VBROADCASTSS X0, Y0
+	MOVSS        bo+36(FP), X1
+	VBROADCASTSS X1, Y1
+	VXORPS       Y2, Y2, Y2
+	XORQ         SI, SI
+
+biasStorePairsAVX2_loop:
+	CMPQ       SI, AX
+	JGE        biasStorePairsAVX2_done
+	VMOVUPS    (CX)(SI*4), Y2
+	VMOVUPS    (DX)(SI*4), Y3
+	VADDPS     Y0, Y2, Y2
+	VADDPS     Y1, Y3, Y3
+	VUNPCKLPS  Y3, Y2, Y4
+	VUNPCKHPS  Y3, Y2, Y3
+	VPERM2F128 $0x20, Y3, Y4, Y2
+	VPERM2F128 $0x31, Y3, Y4, Y3
+	VMOVUPS    Y2, (BX)(SI*8)
+	VMOVUPS    Y3, 32(BX)(SI*8)
+	ADDQ       $0x08, SI
+	JMP        biasStorePairsAVX2_loop
+
+biasStorePairsAVX2_done:
+	VZEROUPPER
+	RET
+
+// func biasStoreReluAVX2(n int, src *float32, dst *float32, bias float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·biasStoreReluAVX2(SB), NOSPLIT, $0-28
+	MOVQ         n+0(FP), AX
+	MOVQ         src+8(FP), CX
+	MOVQ         dst+16(FP), DX
+	MOVSS        bias+24(FP), X0
+	VBROADCASTSS X0, Y0
+	VXORPS       Y1, Y1, Y1
+	XORQ         BX, BX
+
+biasStoreReluAVX2_loop:
+	CMPQ    BX, AX
+	JGE     biasStoreReluAVX2_done
+	VMOVUPS (CX)(BX*4), Y2
+	VADDPS  Y0, Y2, Y2
+	VMAXPS  Y1, Y2, Y2
+	VMOVUPS Y2, (DX)(BX*4)
+	ADDQ    $0x08, BX
+	JMP     biasStoreReluAVX2_loop
+
+biasStoreReluAVX2_done:
+	VZEROUPPER
+	RET
+
+// func biasStorePairsReluAVX2(n int, even *float32, odd *float32, dst *float32, be float32, bo float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·biasStorePairsReluAVX2(SB), NOSPLIT, $0-40
+	MOVQ         n+0(FP), AX
+	MOVQ         even+8(FP), CX
+	MOVQ         odd+16(FP), DX
+	MOVQ         dst+24(FP), BX
+	MOVSS        be+32(FP), X0
+	VBROADCASTSS X0, Y0
+	MOVSS        bo+36(FP), X1
+	VBROADCASTSS X1, Y1
+	VXORPS       Y2, Y2, Y2
+	XORQ         SI, SI
+
+biasStorePairsReluAVX2_loop:
+	CMPQ       SI, AX
+	JGE        biasStorePairsReluAVX2_done
+	VMOVUPS    (CX)(SI*4), Y3
+	VMOVUPS    (DX)(SI*4), Y4
+	VADDPS     Y0, Y3, Y3
+	VMAXPS     Y2, Y3, Y3
+	VADDPS     Y1, Y4, Y4
+	VMAXPS     Y2, Y4, Y4
+	VUNPCKLPS  Y4, Y3, Y5
+	VUNPCKHPS  Y4, Y3, Y4
+	VPERM2F128 $0x20, Y4, Y5, Y3
+	VPERM2F128 $0x31, Y4, Y5, Y4
+	VMOVUPS    Y3, (BX)(SI*8)
+	VMOVUPS    Y4, 32(BX)(SI*8)
+	ADDQ       $0x08, SI
+	JMP        biasStorePairsReluAVX2_loop
+
+biasStorePairsReluAVX2_done:
+	VZEROUPPER
+	RET
+
 // func kernelAVX2(k int, a *float32, b *float32, offs *int, tile *float32)
 // Requires: AVX, FMA3
 TEXT ·kernelAVX2(SB), NOSPLIT, $0-40

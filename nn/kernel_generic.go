@@ -10,6 +10,8 @@ func availableKernels() []microKernel { return []microKernel{portable} }
 var fixedMAC4 = fixedMAC4Go
 
 var (
-	gdnStore     = gdnStoreGo
-	squareScaled = squareScaledGo
+	gdnStore       = gdnStoreGo
+	squareScaled   = squareScaledGo
+	biasStore      = biasStoreGo
+	biasStorePairs = biasStorePairsGo
 )

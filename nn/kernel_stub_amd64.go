@@ -14,6 +14,18 @@ func gdnMultiplyAVX2(n int, x *float32, norm *float32, dst *float32, s float32, 
 // squareScaledAVX2 sets dst[i] = (x[i]*s)² for i < n, n a multiple of 8, with AVX2.
 func squareScaledAVX2(n int, x *float32, dst *float32, s float32)
 
+// biasStoreAVX2 sets dst[i] = src[i]+bias (then Relu, if named) for i < n, n a multiple of 8.
+func biasStoreAVX2(n int, src *float32, dst *float32, bias float32)
+
+// biasStorePairsAVX2 interleaves even[i]+be and odd[i]+bo (then Relu, if named) into dst for i < n, n a multiple of 8.
+func biasStorePairsAVX2(n int, even *float32, odd *float32, dst *float32, be float32, bo float32)
+
+// biasStoreReluAVX2 sets dst[i] = src[i]+bias (then Relu, if named) for i < n, n a multiple of 8.
+func biasStoreReluAVX2(n int, src *float32, dst *float32, bias float32)
+
+// biasStorePairsReluAVX2 interleaves even[i]+be and odd[i]+bo (then Relu, if named) into dst for i < n, n a multiple of 8.
+func biasStorePairsReluAVX2(n int, even *float32, odd *float32, dst *float32, be float32, bo float32)
+
 // kernelAVX2 computes tile = A·B for an mr x k panel A and the k x nr matrix B whose row j starts offs[j]
 // floats past b, with AVX2 and FMA.
 func kernelAVX2(k int, a *float32, b *float32, offs *int, tile *float32)

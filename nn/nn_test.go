@@ -422,6 +422,39 @@ func TestGDNStoreMatchesPortable(t *testing.T) {
 	}
 }
 
+// TestBiasStoresMatchPortable checks the vector conv stores against the Go
+// loops bit for bit, NaN, -0 and tails included.
+func TestBiasStoresMatchPortable(t *testing.T) {
+	for _, n := range []int{0, 1, 7, 8, 9, 64} {
+		even, odd := make([]float32, n), make([]float32, n)
+		for i := range even {
+			even[i] = float32(int(uint32(i)*2654435761>>24)%17-8) / 4
+			odd[i] = float32(int(uint32(i)*40503>>5)%13-6) / 3
+		}
+		if n > 3 {
+			even[0], even[1], odd[2] = float32(math.NaN()), float32(math.Copysign(0, -1)), -0.25
+		}
+		for _, withRelu := range []bool{false, true} {
+			want, got := make([]float32, n), make([]float32, n)
+			biasStoreGo(even, want, 0.25, withRelu)
+			biasStore(even, got, 0.25, withRelu)
+			wantPairs, gotPairs := make([]float32, 2*n), make([]float32, 2*n)
+			biasStorePairsGo(even, odd, wantPairs, 0.25, 0, withRelu)
+			biasStorePairs(even, odd, gotPairs, 0.25, 0, withRelu)
+			for _, c := range []struct {
+				what      string
+				got, want []float32
+			}{{"store", got, want}, {"pairs", gotPairs, wantPairs}} {
+				for i := range c.want {
+					if math.Float32bits(c.got[i]) != math.Float32bits(c.want[i]) {
+						t.Fatalf("%s n=%d relu=%v element %d: %v, portable %v", c.what, n, withRelu, i, c.got[i], c.want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestHostileGraphs loads graphs that once panicked (review findings): an
 // empty input name, nodes without inputs inside fusable patterns, a reshape
 // whose element count overflows, and a fixed-point conv that is not "same".

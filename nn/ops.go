@@ -370,7 +370,7 @@ func (o unaryOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 	for i, v := range x.Data {
 		switch o.kind {
 		case "Relu":
-			v = max(v, 0)
+			v = relu(v)
 		case "LeakyRelu":
 			if v < 0 {
 				v *= o.alpha

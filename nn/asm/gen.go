@@ -50,6 +50,10 @@ func main() {
 	gdnStore("gdnDivideAVX2", "x*s / sqrt(norm+beta)", VDIVPS)
 	gdnStore("gdnMultiplyAVX2", "x*s * sqrt(norm+beta)", VMULPS)
 	squareScaled()
+	for _, relu := range []bool{false, true} {
+		biasStore(relu)
+		biasStorePairs(relu)
+	}
 	kernel(vecKind{"kernelAVX2", 8, 2, YMM, func(r reg.VecVirtual) { VXORPS(r, r, r) }, "AVX2 and FMA"})
 	// VXORPS on ZMM needs AVX512DQ; VPXORD needs only AVX512F.
 	kernel(vecKind{"kernelAVX512", 16, 4, ZMM, func(r reg.VecVirtual) { VPXORD(r, r, r) }, "AVX-512F"})
@@ -192,6 +196,91 @@ func squareScaled() {
 	ADDQ(Imm(8), i)
 	JMP(LabelRef("square_loop"))
 	Label("square_done")
+	VZEROUPPER()
+	RET()
+}
+
+// reluName names the Relu variant of a store.
+func reluName(base string, relu bool) string {
+	if relu {
+		return base + "ReluAVX2"
+	}
+	return base + "AVX2"
+}
+
+// biasAct adds bias to v and, for relu, computes MAXPS(v, 0), which is
+// "v > 0 ? v : 0", the Go stores' definition (NaN and -0 give +0).
+func biasAct(v, bias, zero reg.VecVirtual, relu bool) {
+	VADDPS(bias, v, v)
+	if relu {
+		VMAXPS(zero, v, v)
+	}
+}
+
+// biasStore generates a conv's store of one tile row: dst[i] = act(src[i]+bias)
+// for i < n (a multiple of 8).
+func biasStore(relu bool) {
+	name := reluName("biasStore", relu)
+	TEXT(name, NOSPLIT, "func(n int, src, dst *float32, bias float32)")
+	Doc(name + " sets dst[i] = src[i]+bias (then Relu, if named) for i < n, n a multiple of 8.")
+	n := Load(Param("n"), GP64())
+	src := Load(Param("src"), GP64())
+	dst := Load(Param("dst"), GP64())
+	bias, zero := YMM(), YMM()
+	VBROADCASTSS(Load(Param("bias"), XMM()), bias)
+	VXORPS(zero, zero, zero)
+	i := GP64()
+	XORQ(i, i)
+	Label(name + "_loop")
+	CMPQ(i, n)
+	JGE(LabelRef(name + "_done"))
+	v := YMM()
+	VMOVUPS(Mem{Base: src, Index: i, Scale: 4}, v)
+	biasAct(v, bias, zero, relu)
+	VMOVUPS(v, Mem{Base: dst, Index: i, Scale: 4})
+	ADDQ(Imm(8), i)
+	JMP(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// biasStorePairs generates the store of two output channels that
+// depth-to-space by 2 puts side by side: dst[2i] = act(even[i]+be),
+// dst[2i+1] = act(odd[i]+bo) for i < n (a multiple of 8).
+func biasStorePairs(relu bool) {
+	name := reluName("biasStorePairs", relu)
+	TEXT(name, NOSPLIT, "func(n int, even, odd, dst *float32, be, bo float32)")
+	Doc(name + " interleaves even[i]+be and odd[i]+bo (then Relu, if named) into dst for i < n, n a multiple of 8.")
+	n := Load(Param("n"), GP64())
+	even := Load(Param("even"), GP64())
+	odd := Load(Param("odd"), GP64())
+	dst := Load(Param("dst"), GP64())
+	be, bo, zero := YMM(), YMM(), YMM()
+	VBROADCASTSS(Load(Param("be"), XMM()), be)
+	VBROADCASTSS(Load(Param("bo"), XMM()), bo)
+	VXORPS(zero, zero, zero)
+	i := GP64()
+	XORQ(i, i)
+	Label(name + "_loop")
+	CMPQ(i, n)
+	JGE(LabelRef(name + "_done"))
+	e, o, lo, hi := YMM(), YMM(), YMM(), YMM()
+	VMOVUPS(Mem{Base: even, Index: i, Scale: 4}, e)
+	VMOVUPS(Mem{Base: odd, Index: i, Scale: 4}, o)
+	biasAct(e, be, zero, relu)
+	biasAct(o, bo, zero, relu)
+	// Unpacking interleaves within 128-bit lanes: lo = e0 o0 e1 o1 | e4 o4
+	// e5 o5, hi = e2 o2 e3 o3 | e6 o6 e7 o7; the lane permutes put them in order.
+	VUNPCKLPS(o, e, lo)
+	VUNPCKHPS(o, e, hi)
+	VPERM2F128(Imm(0x20), hi, lo, e)
+	VPERM2F128(Imm(0x31), hi, lo, o)
+	VMOVUPS(e, Mem{Base: dst, Index: i, Scale: 8})
+	VMOVUPS(o, Mem{Base: dst, Index: i, Scale: 8, Disp: 32})
+	ADDQ(Imm(8), i)
+	JMP(LabelRef(name + "_loop"))
+	Label(name + "_done")
 	VZEROUPPER()
 	RET()
 }
