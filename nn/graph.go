@@ -52,6 +52,21 @@ func Load(onnx []byte) (*Graph, error) {
 	return g, nil
 }
 
+// packedConv is the convolution with packed weights that op runs, if any.
+func packedConv(op op) *convOp {
+	var c *convOp
+	switch o := op.(type) {
+	case *convOp:
+		c = o
+	case *gdnOp:
+		c = o.norm
+	}
+	if c == nil || c.groups != 1 {
+		return nil
+	}
+	return c
+}
+
 func checkOpset(opset int64) error {
 	if opset < 7 || opset > 18 {
 		return fmt.Errorf("nn: onnx opset %d is not supported (7..18)", opset)
@@ -67,14 +82,7 @@ func (g *Graph) dropLoadTimeConstants() {
 	read := map[int]bool{}
 	for i := range g.steps {
 		s := &g.steps[i]
-		var c *convOp
-		switch o := s.op.(type) {
-		case *convOp:
-			c = o
-		case *gdnOp:
-			c = o.norm
-		}
-		if c != nil && c.groups == 1 {
+		if c := packedConv(s.op); c != nil {
 			c.weights = nil
 			for j := 1; j < len(s.in); j++ {
 				if _, isConst := g.consts[s.in[j]]; isConst {

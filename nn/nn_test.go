@@ -157,14 +157,7 @@ func TestLoadKeepsWeightsOnce(t *testing.T) {
 		for _, id := range s.in {
 			read[id] = true
 		}
-		var c *convOp
-		switch o := s.op.(type) {
-		case *convOp:
-			c = o
-		case *gdnOp:
-			c = o.norm
-		}
-		if c != nil {
+		if c := packedConv(s.op); c != nil {
 			convs++
 			if c.weights != nil {
 				t.Errorf("step %s keeps its unpacked weights", s.name)

@@ -141,6 +141,22 @@ func fixedMAC4() {
 	RET()
 }
 
+// loop8 generates the loop of an 8-wide elementwise function: body(i) for
+// i = 0, 8, ... while i < n, then the return.
+func loop8(name string, n reg.Register, body func(i reg.Register)) {
+	i := GP64()
+	XORQ(i, i)
+	Label(name + "_loop")
+	CMPQ(i, n)
+	JGE(LabelRef(name + "_done"))
+	body(i)
+	ADDQ(Imm(8), i)
+	JMP(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
 // gdnStore generates the store of a GDN tile row: for i < n (a multiple of
 // 8), dst[i] = x[i]*s op sqrt(norm[i]+beta). Every step is a separately
 // rounded IEEE operation (no FMA), and a float32 square root rounded once
@@ -156,22 +172,14 @@ func gdnStore(name, what string, op func(...Op)) {
 	s, beta := YMM(), YMM()
 	VBROADCASTSS(Load(Param("s"), XMM()), s)
 	VBROADCASTSS(Load(Param("beta"), XMM()), beta)
-	i := GP64()
-	XORQ(i, i)
-	Label(name + "_loop")
-	CMPQ(i, n)
-	JGE(LabelRef(name + "_done"))
-	v, t := YMM(), YMM()
-	VMULPS(Mem{Base: x, Index: i, Scale: 4}, s, v)
-	VADDPS(Mem{Base: norm, Index: i, Scale: 4}, beta, t)
-	VSQRTPS(t, t)
-	op(t, v, v)
-	VMOVUPS(v, Mem{Base: dst, Index: i, Scale: 4})
-	ADDQ(Imm(8), i)
-	JMP(LabelRef(name + "_loop"))
-	Label(name + "_done")
-	VZEROUPPER()
-	RET()
+	loop8(name, n, func(i reg.Register) {
+		v, t := YMM(), YMM()
+		VMULPS(Mem{Base: x, Index: i, Scale: 4}, s, v)
+		VADDPS(Mem{Base: norm, Index: i, Scale: 4}, beta, t)
+		VSQRTPS(t, t)
+		op(t, v, v)
+		VMOVUPS(v, Mem{Base: dst, Index: i, Scale: 4})
+	})
 }
 
 // squareScaled generates the GDN's first pass over a tile: dst[i] = (x[i]*s)²
@@ -184,20 +192,12 @@ func squareScaled() {
 	dst := Load(Param("dst"), GP64())
 	s := YMM()
 	VBROADCASTSS(Load(Param("s"), XMM()), s)
-	i := GP64()
-	XORQ(i, i)
-	Label("square_loop")
-	CMPQ(i, n)
-	JGE(LabelRef("square_done"))
-	v := YMM()
-	VMULPS(Mem{Base: x, Index: i, Scale: 4}, s, v)
-	VMULPS(v, v, v)
-	VMOVUPS(v, Mem{Base: dst, Index: i, Scale: 4})
-	ADDQ(Imm(8), i)
-	JMP(LabelRef("square_loop"))
-	Label("square_done")
-	VZEROUPPER()
-	RET()
+	loop8("square", n, func(i reg.Register) {
+		v := YMM()
+		VMULPS(Mem{Base: x, Index: i, Scale: 4}, s, v)
+		VMULPS(v, v, v)
+		VMOVUPS(v, Mem{Base: dst, Index: i, Scale: 4})
+	})
 }
 
 // reluName names the Relu variant of a store.
@@ -229,20 +229,12 @@ func biasStore(relu bool) {
 	bias, zero := YMM(), YMM()
 	VBROADCASTSS(Load(Param("bias"), XMM()), bias)
 	VXORPS(zero, zero, zero)
-	i := GP64()
-	XORQ(i, i)
-	Label(name + "_loop")
-	CMPQ(i, n)
-	JGE(LabelRef(name + "_done"))
-	v := YMM()
-	VMOVUPS(Mem{Base: src, Index: i, Scale: 4}, v)
-	biasAct(v, bias, zero, relu)
-	VMOVUPS(v, Mem{Base: dst, Index: i, Scale: 4})
-	ADDQ(Imm(8), i)
-	JMP(LabelRef(name + "_loop"))
-	Label(name + "_done")
-	VZEROUPPER()
-	RET()
+	loop8(name, n, func(i reg.Register) {
+		v := YMM()
+		VMOVUPS(Mem{Base: src, Index: i, Scale: 4}, v)
+		biasAct(v, bias, zero, relu)
+		VMOVUPS(v, Mem{Base: dst, Index: i, Scale: 4})
+	})
 }
 
 // biasStorePairs generates the store of two output channels that
@@ -260,27 +252,19 @@ func biasStorePairs(relu bool) {
 	VBROADCASTSS(Load(Param("be"), XMM()), be)
 	VBROADCASTSS(Load(Param("bo"), XMM()), bo)
 	VXORPS(zero, zero, zero)
-	i := GP64()
-	XORQ(i, i)
-	Label(name + "_loop")
-	CMPQ(i, n)
-	JGE(LabelRef(name + "_done"))
-	e, o, lo, hi := YMM(), YMM(), YMM(), YMM()
-	VMOVUPS(Mem{Base: even, Index: i, Scale: 4}, e)
-	VMOVUPS(Mem{Base: odd, Index: i, Scale: 4}, o)
-	biasAct(e, be, zero, relu)
-	biasAct(o, bo, zero, relu)
-	// Unpacking interleaves within 128-bit lanes: lo = e0 o0 e1 o1 | e4 o4
-	// e5 o5, hi = e2 o2 e3 o3 | e6 o6 e7 o7; the lane permutes put them in order.
-	VUNPCKLPS(o, e, lo)
-	VUNPCKHPS(o, e, hi)
-	VPERM2F128(Imm(0x20), hi, lo, e)
-	VPERM2F128(Imm(0x31), hi, lo, o)
-	VMOVUPS(e, Mem{Base: dst, Index: i, Scale: 8})
-	VMOVUPS(o, Mem{Base: dst, Index: i, Scale: 8, Disp: 32})
-	ADDQ(Imm(8), i)
-	JMP(LabelRef(name + "_loop"))
-	Label(name + "_done")
-	VZEROUPPER()
-	RET()
+	loop8(name, n, func(i reg.Register) {
+		e, o, lo, hi := YMM(), YMM(), YMM(), YMM()
+		VMOVUPS(Mem{Base: even, Index: i, Scale: 4}, e)
+		VMOVUPS(Mem{Base: odd, Index: i, Scale: 4}, o)
+		biasAct(e, be, zero, relu)
+		biasAct(o, bo, zero, relu)
+		// Unpacking interleaves within 128-bit lanes: lo = e0 o0 e1 o1 | e4 o4
+		// e5 o5, hi = e2 o2 e3 o3 | e6 o6 e7 o7; the lane permutes put them in order.
+		VUNPCKLPS(o, e, lo)
+		VUNPCKHPS(o, e, hi)
+		VPERM2F128(Imm(0x20), hi, lo, e)
+		VPERM2F128(Imm(0x31), hi, lo, o)
+		VMOVUPS(e, Mem{Base: dst, Index: i, Scale: 8})
+		VMOVUPS(o, Mem{Base: dst, Index: i, Scale: 8, Disp: 32})
+	})
 }
