@@ -12,9 +12,18 @@ import (
 	"github.com/lvc-codec/lvc/models"
 )
 
-// benchSetup loads the shipped model and the 768x512 Kodak sample.
+// benchSetup loads the shipped model, or the model file LVC_BENCH_MODEL
+// names (to time a candidate before shipping it), and the 768x512 Kodak
+// sample.
 func benchSetup(b testing.TB) (*Model, image.Image) {
-	m, err := LoadModel(models.Default)
+	data := models.Default
+	if path := os.Getenv("LVC_BENCH_MODEL"); path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			b.Fatal(err)
+		}
+	}
+	m, err := LoadModel(data)
 	if err != nil {
 		b.Fatal(err)
 	}
