@@ -191,7 +191,7 @@ func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 		c.depthwise(x.Data, h, w, out.Data, oh, ow)
 		return out, nil
 	}
-	if c.strideH == 1 && c.strideW == 1 {
+	if c.strideH == 1 && c.strideW == 1 && c.cin*c.kh*(w+c.padL+c.padR) <= maxStripFloats {
 		c.runStrips(x.Data, h, w, out.Data, oh, ow, p)
 	} else {
 		c.runGather(x.Data, h, w, out.Data, oh, ow, p)
@@ -220,8 +220,14 @@ func (c *convOp) multiplyTile(kern microKernel, cols []float32, rows panelRows, 
 	}
 }
 
-// stripFloats bounds a strip, so that it stays in a core's L2 cache.
-const stripFloats = 1 << 17
+// stripFloats bounds a strip of several output rows, so that it stays in a
+// core's L2 cache. A conv whose strip for one output row would exceed
+// maxStripFloats (very wide input rows, tall kernels) gathers instead, so a
+// hostile graph cannot make a strip much larger than the input.
+const (
+	stripFloats    = 1 << 17
+	maxStripFloats = 1 << 22
+)
 
 // runStrips computes a stride-1 convolution a few output rows at a time.
 // The input rows they read are copied once into a strip, each row with its
