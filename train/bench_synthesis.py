@@ -63,7 +63,7 @@ def frozen_gs_from_onnx(path, n, m):
     blocks = {k.split(".body.")[0] for k in weights if ".body." in k}
     fine = {k.split(".body.4.")[0] for k in weights if ".body.4." in k}
     model = HyperpriorModel(n, m, feature_scalers=len(g.input) > 1, decoder_blocks=bool(blocks - fine),
-                            fine_block=bool(fine),
+                            fine_block=weights[f"{min(fine)}.body.0.weight"].shape[0] if fine else 0,
                             linear_skip=any(k.startswith("skip.") for k in weights))
     net = frozen_transform(model, "g_s")
     sd = net.state_dict()

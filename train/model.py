@@ -90,13 +90,12 @@ class ResBlock(nn.Module):
 
 
 class BottleneckBlock(ResBlock):
-    """x + 1x1(relu(3x3(relu(1x1(x))))) through ch/2 channels: a quarter of a
-    ResBlock's MACs, for the half-resolution stage where a full one would cost
-    18 kMAC/pixel. The last conv starts at zero, like ResBlock's."""
+    """x + 1x1(relu(3x3(relu(1x1(x))))) through mid channels (mid = ch/2: a
+    quarter of a ResBlock's MACs), for the half-resolution stage where a full
+    one would cost 18 kMAC/pixel. The last conv starts at zero, like ResBlock's."""
 
-    def __init__(self, ch):
+    def __init__(self, ch, mid):
         nn.Module.__init__(self)
-        mid = ch // 2
         self.body = nn.Sequential(conv(ch, mid, 1), nn.ReLU(), conv(mid, mid, 3), nn.ReLU(),
                                   zero_init(conv(mid, ch, 1)))
 
@@ -199,7 +198,7 @@ def ste_round(x):
 class HyperpriorModel(nn.Module):
     def __init__(self, n=64, m=96, qualities=NUM_QUALITIES, family="gaussian", lambda_list=None,
                  feature_scalers=False, encoder_blocks=False, decoder_blocks=False, linear_skip=False,
-                 fine_block=False):
+                 fine_block=0):
         super().__init__()
         self.n, self.m, self.family = n, m, family
         # The trade-off each quality was trained for; it travels with the
@@ -209,9 +208,10 @@ class HyperpriorModel(nn.Module):
         # to the analysis: the encoder has twice the decoder's time budget,
         # and a better g_a lowers the rate at no decoding cost. decoder_blocks
         # adds two to the synthesis, at 1/8 and 1/4 (5.75 kMAC/pixel), for
-        # the high rates, where the transforms cap the quality. fine_block adds
-        # a bottleneck block at 1/2 resolution (3.3 kMAC/pixel), the finest
-        # stage, where the synthesis had no nonlinearity but its IGDN.
+        # the high rates, where the transforms cap the quality. fine_block > 0
+        # adds a bottleneck block of that width at 1/2 resolution (3.3
+        # kMAC/pixel at 32), the finest stage, where the synthesis had no
+        # nonlinearity but its IGDN.
         # The blocks are named apart, so the other layers keep the state-dict
         # keys of a model without them.
         def block(name, ch, wanted):
@@ -224,7 +224,7 @@ class HyperpriorModel(nn.Module):
             ("0", Up(m, n)), ("1", GDN(n, inverse=True)), *block("res0", n, decoder_blocks),
             ("2", Up(n, n)), ("3", GDN(n, inverse=True)), *block("res1", n, decoder_blocks),
             ("4", Up(n, n)), ("5", GDN(n, inverse=True)),
-            *([("res2", BottleneckBlock(n))] if fine_block else []), ("6", Up(n, 3))]))
+            *([("res2", BottleneckBlock(n, fine_block))] if fine_block else []), ("6", Up(n, 3))]))
         # linear_skip adds a linear path around each transform, between pixels
         # and latents, one 16x16 block per latent position: a stride-16 conv
         # in the analysis, a 1x1 conv and depth-to-space in the synthesis
@@ -274,7 +274,8 @@ class HyperpriorModel(nn.Module):
 
     @property
     def fine_block(self):
-        return any(isinstance(mod, BottleneckBlock) for mod in self.g_s)
+        """The width of the bottleneck block at 1/2 resolution, 0 if none."""
+        return next((mod.body[0].out_channels for mod in self.g_s if isinstance(mod, BottleneckBlock)), 0)
 
     @property
     def analysis_out(self):
@@ -290,7 +291,7 @@ class HyperpriorModel(nn.Module):
                     encoder_blocks=any(k.startswith("g_a.") and HyperpriorModel.is_block_key(k) for k in state),
                     decoder_blocks=any(k.startswith(("g_s.res0.", "g_s.res1.")) for k in state),
                     linear_skip="g_a_skip.weight" in state,
-                    fine_block=any(k.startswith("g_s.res2.") for k in state))
+                    fine_block=state["g_s.res2.body.0.weight"].shape[0] if "g_s.res2.body.0.weight" in state else 0)
 
     @staticmethod
     def is_block_key(key):

@@ -223,8 +223,9 @@ def main():
                     help="add linear pixel-latent paths around g_a and g_s (model.py); they start at zero")
     ap.add_argument("--decoder-blocks", action="store_true",
                     help="add residual blocks at 1/8 and 1/4 resolution to g_s (model.py); they start as the identity")
-    ap.add_argument("--fine-block", action="store_true",
-                    help="add a bottleneck block at 1/2 resolution to g_s (model.py); it starts as the identity")
+    ap.add_argument("--fine-block", type=int, nargs="?", const=32, default=0, metavar="WIDTH",
+                    help="add a bottleneck block of WIDTH channels (default 32) at 1/2 resolution to g_s "
+                         "(model.py); it starts as the identity")
     ap.add_argument("--encoder-blocks", action="store_true",
                     help="add residual blocks to the analysis of a model that has none (model.py)")
     ap.add_argument("--log-every", type=int, default=200)
@@ -259,7 +260,7 @@ def main():
     args.encoder_blocks = args.encoder_blocks or saved.get("encoder_blocks", False)
     args.decoder_blocks = args.decoder_blocks or saved.get("decoder_blocks", False)
     args.linear_skip = args.linear_skip or saved.get("linear_skip", False)
-    args.fine_block = args.fine_block or saved.get("fine_block", False)
+    args.fine_block = args.fine_block or saved.get("fine_block", 0)
     model = HyperpriorModel(args.n, args.m, family=args.family, lambda_list=lams,
                             feature_scalers=args.feature_scalers, encoder_blocks=args.encoder_blocks,
                             decoder_blocks=args.decoder_blocks,
