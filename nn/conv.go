@@ -191,7 +191,7 @@ func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 		c.depthwise(x.Data, h, w, out.Data, oh, ow)
 		return out, nil
 	}
-	if c.strideH == 1 && c.strideW == 1 && c.cin*c.kh*(w+c.padL+c.padR) <= maxStripFloats {
+	if c.cin*c.kh*c.stripRowWidth(w) <= maxStripFloats {
 		c.runStrips(x.Data, h, w, out.Data, oh, ow, p)
 	} else {
 		c.runGather(x.Data, h, w, out.Data, oh, ow, p)
@@ -229,25 +229,38 @@ const (
 	maxStripFloats = 1 << 22
 )
 
-// runStrips computes a stride-1 convolution a few output rows at a time.
-// The input rows they read are copied once into a strip, each row with its
-// left and right padding as zeros and the rows above and below the input as
-// zero rows. Then the window of kernel tap (ci, ky, kx) for the positions
-// x0..x0+nr-1 of output row y is a plain stretch of the strip, at a fixed
-// offset per tap, which the micro-kernel reads in place: each input row is
-// copied (rows+kh-1)/rows times instead of kh*kw times by im2col.
+// stripRowWidth is the width of a strip row for input rows of width w: the
+// padded row, split into strideW phases of equal width.
+func (c *convOp) stripRowWidth(w int) int {
+	return c.strideW * c.phaseWidth(w)
+}
+
+func (c *convOp) phaseWidth(w int) int {
+	return (w + c.padL + c.padR + c.strideW - 1) / c.strideW
+}
+
+// runStrips computes a convolution a few output rows at a time. The input
+// rows they read are copied once into a strip, each row with its left and
+// right padding as zeros and the rows above and below the input as zero
+// rows. For a stride s along x, a padded row is stored as s phases, the
+// columns u with u mod s = 0, 1, ..., each phase in order. Then the window
+// of kernel tap (ci, ky, kx) for the positions x0..x0+nr-1 of output row y
+// is a plain stretch of the strip (phase kx mod s, from x0 + kx/s), at a
+// fixed offset per tap, which the micro-kernel reads in place: each input
+// row is copied a few times instead of kh*kw/(strides) times by im2col.
 func (c *convOp) runStrips(x []float32, h, w int, out []float32, oh, ow int, p *bufferPool) {
 	kern := kernel
 	nr := kern.nr
-	sw := w + c.padL + c.padR // strip row width
-	rowsOut := min(max(stripFloats/(c.cin*sw)-(c.kh-1), 1), 8, (oh+1)/2)
-	rowsIn := rowsOut + c.kh - 1
-	chStride := rowsIn * sw
+	pw := c.phaseWidth(w)
+	rowW := c.stripRowWidth(w)
+	rowsOut := min(max((stripFloats/(c.cin*rowW)-c.kh)/c.strideH+1, 1), 8, (oh+1)/2)
+	rowsIn := (rowsOut-1)*c.strideH + c.kh
+	chStride := rowsIn * rowW
 	offs := make([]int, 0, c.cin*c.kh*c.kw)
 	for ci := range c.cin {
 		for ky := range c.kh {
 			for kx := range c.kw {
-				offs = append(offs, ci*chStride+ky*sw+kx)
+				offs = append(offs, ci*chStride+ky*rowW+(kx%c.strideW)*pw+kx/c.strideW)
 			}
 		}
 	}
@@ -277,20 +290,35 @@ func (c *convOp) runStrips(x []float32, h, w int, out []float32, oh, ow int, p *
 				for ci := range c.cin {
 					plane := x[ci*h*w : (ci+1)*h*w]
 					for r := range rowsIn {
-						dst := strip[ci*chStride+r*sw : ci*chStride+(r+1)*sw]
-						iy := y0 - c.padT + r
+						dst := strip[ci*chStride+r*rowW : ci*chStride+(r+1)*rowW]
+						iy := y0*c.strideH - c.padT + r
 						if iy < 0 || iy >= h {
 							clear(dst)
 							continue
 						}
-						clear(dst[:c.padL])
-						copy(dst[c.padL:c.padL+w], plane[iy*w:(iy+1)*w])
-						clear(dst[c.padL+w:])
+						src := plane[iy*w : (iy+1)*w]
+						if c.strideW == 1 {
+							clear(dst[:c.padL])
+							copy(dst[c.padL:c.padL+w], src)
+							clear(dst[c.padL+w:])
+							continue
+						}
+						for ph := range c.strideW {
+							seg := dst[ph*pw : (ph+1)*pw]
+							for j := range seg {
+								ix := j*c.strideW + ph - c.padL
+								if ix >= 0 && ix < w {
+									seg[j] = src[ix]
+								} else {
+									seg[j] = 0
+								}
+							}
+						}
 					}
 				}
 				for y := y0; y < min(y0+rowsOut, oh); y++ {
 					for x0 := 0; x0 < ow; x0 += nr {
-						base := (y-y0)*sw + x0
+						base := (y-y0)*c.strideH*rowW + x0
 						c.multiplyTile(kern, strip[base:], rows, tile, out, oh, ow, y*ow+x0, min(nr, ow-x0))
 					}
 				}

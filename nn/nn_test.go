@@ -174,11 +174,11 @@ func TestLoadKeepsWeightsOnce(t *testing.T) {
 	}
 }
 
-// TestStripsMatchGather checks that stride-1 convolutions, which read their
-// windows in place from padded strips, give bit for bit what gathered
-// columns give, with every kernel: the same products summed in the same
-// order. The shapes cover tiles that end past a row, images shorter than the
-// kernel's reach, asymmetric and missing padding, and fused depth-to-space.
+// TestStripsMatchGather checks that convolutions read in place from padded
+// strips give bit for bit what gathered columns give, with every kernel: the
+// same products summed in the same order. The shapes cover tiles that end
+// past a row, images shorter than the kernel's reach, asymmetric and missing
+// padding, fused depth-to-space, and strides 2 and 3 (phase-split rows).
 func TestStripsMatchGather(t *testing.T) {
 	saved := kernel
 	defer func() { kernel = saved }()
@@ -186,17 +186,22 @@ func TestStripsMatchGather(t *testing.T) {
 		cin, cout, k, h, w     int
 		padT, padL, padB, padR int
 		d2s                    int
+		stride                 int
 	}{
-		{3, 8, 3, 5, 7, 1, 1, 1, 1, 0},
-		{64, 12, 3, 9, 70, 1, 1, 1, 1, 2},
-		{5, 7, 1, 4, 131, 0, 0, 0, 0, 0},
-		{2, 13, 5, 2, 3, 2, 2, 2, 2, 0},
-		{4, 6, 3, 17, 65, 0, 1, 2, 0, 0},
-		{16, 4, 3, 1, 1, 1, 1, 1, 1, 0},
-		{6, 24, 3, 11, 33, 1, 1, 1, 1, 2},
+		{3, 8, 3, 5, 7, 1, 1, 1, 1, 0, 1},
+		{64, 12, 3, 9, 70, 1, 1, 1, 1, 2, 1},
+		{5, 7, 1, 4, 131, 0, 0, 0, 0, 0, 1},
+		{2, 13, 5, 2, 3, 2, 2, 2, 2, 0, 1},
+		{4, 6, 3, 17, 65, 0, 1, 2, 0, 0, 1},
+		{16, 4, 3, 1, 1, 1, 1, 1, 1, 0, 1},
+		{6, 24, 3, 11, 33, 1, 1, 1, 1, 2, 1},
+		{3, 16, 5, 16, 24, 2, 2, 2, 2, 0, 2},
+		{64, 64, 5, 13, 141, 2, 2, 2, 2, 0, 2},
+		{5, 7, 4, 9, 10, 1, 0, 2, 3, 0, 3},
+		{2, 6, 3, 2, 2, 1, 1, 1, 1, 0, 2},
 	}
 	for _, tc := range cases {
-		c := &convOp{cout: tc.cout, cin: tc.cin, kh: tc.k, kw: tc.k, strideH: 1, strideW: 1, groups: 1,
+		c := &convOp{cout: tc.cout, cin: tc.cin, kh: tc.k, kw: tc.k, strideH: tc.stride, strideW: tc.stride, groups: 1,
 			padT: tc.padT, padL: tc.padL, padB: tc.padB, padR: tc.padR, act: actRelu, d2s: tc.d2s, d2sCRD: true}
 		weights := make([]float32, tc.cout*tc.cin*tc.k*tc.k)
 		for i := range weights {
