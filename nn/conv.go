@@ -13,10 +13,10 @@ import (
 // cols[K x P], with K = Cin*kh*kw and P the output positions. Weights are
 // packed once at load into panels of mr rows. The micro-kernel reads row j
 // of cols through a table of offsets, so cols need not be a matrix of its
-// own: a stride-1 convolution copies the input rows it needs once into a
-// zero-padded strip and reads every shifted window there in place; other
-// convolutions gather their columns (im2col) per tile of the kernel's nr
-// positions. Tiles of positions are shared among goroutines.
+// own: a convolution copies the input rows it needs into a zero-padded
+// strip and reads every shifted window there in place (runStrips); only
+// one whose strip would be huge gathers its columns (im2col) per tile of
+// the kernel's nr positions. Work is shared among goroutines.
 const mr = 6 // output channels per micro-kernel call
 
 // A microKernel computes tile[r][j] = sum_k a[k][r] * b[rows.offs[k]+j] for
@@ -247,7 +247,8 @@ func (c *convOp) phaseWidth(w int) int {
 // of kernel tap (ci, ky, kx) for the positions x0..x0+nr-1 of output row y
 // is a plain stretch of the strip (phase kx mod s, from x0 + kx/s), at a
 // fixed offset per tap, which the micro-kernel reads in place: each input
-// row is copied a few times instead of kh*kw/(strides) times by im2col.
+// row is copied a few times instead of about kh*kw/(strideH*strideW) times
+// by im2col.
 func (c *convOp) runStrips(x []float32, h, w int, out []float32, oh, ow int, p *bufferPool) {
 	kern := kernel
 	nr := kern.nr
