@@ -39,14 +39,7 @@ type fixedConv struct {
 // only square, stride-1, symmetric-padding convolutions, Relu and CRD
 // depth-to-space, in one chain.
 func LoadFixed(onnx []byte) (*FixedGraph, error) {
-	m, err := parseModel(onnx)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkOpset(m.opset); err != nil {
-		return nil, err
-	}
-	g, err := compile(&m.graph) // the convolutions keep their unpacked weights
+	g, err := parseAndCompile(onnx)
 	if err != nil {
 		return nil, err
 	}

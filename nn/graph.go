@@ -37,19 +37,25 @@ type op interface {
 // Load parses and compiles an ONNX model. Unknown ops, unsupported
 // attributes and dangling inputs are errors that name the node.
 func Load(onnx []byte) (*Graph, error) {
-	m, err := parseModel(onnx)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkOpset(m.opset); err != nil {
-		return nil, err
-	}
-	g, err := compile(&m.graph)
+	g, err := parseAndCompile(onnx)
 	if err != nil {
 		return nil, err
 	}
 	g.dropLoadTimeConstants()
 	return g, nil
+}
+
+// parseAndCompile reads an ONNX model and compiles its graph, keeping every
+// constant (LoadFixed converts the convolutions' unpacked weights).
+func parseAndCompile(onnx []byte) (*Graph, error) {
+	m, err := parseModel(onnx)
+	if err != nil {
+		return nil, err
+	}
+	if m.opset < 7 || m.opset > 18 {
+		return nil, fmt.Errorf("nn: onnx opset %d is not supported (7..18)", m.opset)
+	}
+	return compile(&m.graph)
 }
 
 // packedConv is the convolution with packed weights that op runs, if any.
@@ -65,13 +71,6 @@ func packedConv(op op) *convOp {
 		return nil
 	}
 	return c
-}
-
-func checkOpset(opset int64) error {
-	if opset < 7 || opset > 18 {
-		return fmt.Errorf("nn: onnx opset %d is not supported (7..18)", opset)
-	}
-	return nil
 }
 
 // dropLoadTimeConstants lets go of the constants that only compiling needed:

@@ -77,25 +77,29 @@ def zero_init(conv):
     return conv
 
 
-class ResBlock(nn.Module):
-    """x + conv(relu(conv(x))), 3x3. The second conv starts at zero, so adding
-    blocks to a trained network leaves its function unchanged."""
-
-    def __init__(self, ch):
-        super().__init__()
-        self.body = nn.Sequential(conv(ch, ch, 3), nn.ReLU(), zero_init(conv(ch, ch, 3)))
+class Residual(nn.Module):
+    """x + body(x). Each body's last conv starts at zero, so adding a block to a
+    trained network leaves its function unchanged."""
 
     def forward(self, x):
         return x + self.body(x)
 
 
-class BottleneckBlock(ResBlock):
+class ResBlock(Residual):
+    """x + conv(relu(conv(x))), 3x3."""
+
+    def __init__(self, ch):
+        super().__init__()
+        self.body = nn.Sequential(conv(ch, ch, 3), nn.ReLU(), zero_init(conv(ch, ch, 3)))
+
+
+class BottleneckBlock(Residual):
     """x + 1x1(relu(3x3(relu(1x1(x))))) through mid channels (mid = ch/2: a
     quarter of a ResBlock's MACs), for the half-resolution stage where a full
-    one would cost 18 kMAC/pixel. The last conv starts at zero, like ResBlock's."""
+    one would cost 18 kMAC/pixel."""
 
     def __init__(self, ch, mid):
-        nn.Module.__init__(self)
+        super().__init__()
         self.body = nn.Sequential(conv(ch, mid, 1), nn.ReLU(), conv(mid, mid, 3), nn.ReLU(),
                                   zero_init(conv(mid, ch, 1)))
 
@@ -270,7 +274,7 @@ class HyperpriorModel(nn.Module):
 
     @property
     def decoder_blocks(self):
-        return any(type(mod) is ResBlock for mod in self.g_s)
+        return any(isinstance(mod, ResBlock) for mod in self.g_s)
 
     @property
     def fine_block(self):
