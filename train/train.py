@@ -147,13 +147,15 @@ def load_optimizer_state(opt, model, saved):
     (one group before the gains had their own, two before the scalers had
     theirs). That works because the per-quality parameters are registered
     last, group by group, so the flat order never changed. The learning-rate
-    multipliers are this run's, not the checkpoint's."""
+    multipliers are this run's, not the checkpoint's. With the same groups
+    the order is the optimizer's own, so a fine block registered after the
+    gains resumes too."""
     mults = [g["lr_mult"] for g in opt.param_groups]
-    order = [n for group in param_groups(model) for n in group]
-    assert order == [n for n, _ in model.named_parameters()], "parameter groups out of registration order"
     if len(saved["param_groups"]) == len(opt.param_groups):
         opt.load_state_dict(saved)
     else:
+        order = [n for group in param_groups(model) for n in group]
+        assert order == [n for n, _ in model.named_parameters()], "parameter groups out of registration order"
         opt.load_state_dict({"state": saved["state"], "param_groups": opt.state_dict()["param_groups"]})
     for g, mult in zip(opt.param_groups, mults):
         g["lr_mult"] = mult
