@@ -9,17 +9,24 @@ import (
 	"testing"
 )
 
-func benchConv(b *testing.B, k, ch, h, w int, kern microKernel) {
-	wt := NewTensor(ch, ch, k, k)
+func benchConv(b *testing.B, k, ch, h, w int, kern microKernel, direct bool) {
+	benchConvShape(b, k, ch, ch, h, w, kern, direct)
+}
+
+func benchConvShape(b *testing.B, k, cin, cout, h, w int, kern microKernel, direct bool) {
+	wt := NewTensor(cout, cin, k, k)
 	for i := range wt.Data {
 		wt.Data[i] = float32(i%17-8) * 0.01
 	}
 	c, err := newConv(onnxNode{attrs: map[string]attribute{"pads": {ints: []int64{int64(k / 2), int64(k / 2), int64(k / 2), int64(k / 2)}}}},
-		[]*Tensor{nil, wt, NewTensor(ch)})
+		[]*Tensor{nil, wt, NewTensor(cout)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	x := NewTensor(1, ch, h, w)
+	if direct && c.wino != nil {
+		c.wino, c.packed = nil, packWeights(wt.Data, cout, cin*k*k)
+	}
+	x := NewTensor(1, cin, h, w)
 	for i := range x.Data {
 		x.Data[i] = float32(i % 7)
 	}
@@ -35,16 +42,36 @@ func benchConv(b *testing.B, k, ch, h, w int, kern microKernel) {
 		}
 		pool.put(out)
 	}
-	flops := 2.0 * float64(ch*ch*k*k*h*w)
+	flops := 2.0 * float64(cin*cout*k*k*h*w)
 	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
 // BenchmarkConv is the yardstick: 128->128 channels at 256x384,
-// with every kernel this CPU has.
+// with every kernel this CPU has; 3x3 also as a direct convolution, against
+// which Winograd's GFLOP/s (counted as direct ones) are its speed-up.
 func BenchmarkConv(b *testing.B) {
 	for _, k := range []int{3, 5} {
 		for _, kern := range availableKernels() {
-			b.Run(fmt.Sprintf("%dx%d/%s", k, k, kern.name), func(b *testing.B) { benchConv(b, k, 128, 256, 384, kern) })
+			b.Run(fmt.Sprintf("%dx%d/%s", k, k, kern.name), func(b *testing.B) { benchConv(b, k, 128, 256, 384, kern, false) })
+			if k == 3 {
+				b.Run(fmt.Sprintf("%dx%d-direct/%s", k, k, kern.name), func(b *testing.B) { benchConv(b, k, 128, 256, 384, kern, true) })
+			}
+		}
+	}
+}
+
+// BenchmarkConvSynthesis times the 3x3 convolutions of the shipped g_s for
+// a 768x512 image, with Winograd and direct, to choose between them.
+func BenchmarkConvSynthesis(b *testing.B) {
+	for _, s := range []struct{ cin, cout, h, w int }{
+		{192, 256, 32, 48}, {64, 64, 64, 96}, {64, 256, 64, 96}, {64, 64, 128, 192}, {64, 256, 128, 192}, {64, 12, 256, 384},
+	} {
+		for _, direct := range []bool{false, true} {
+			name := fmt.Sprintf("%d-%d-%dx%d/winograd", s.cin, s.cout, s.w, s.h)
+			if direct {
+				name = strings.Replace(name, "winograd", "direct", 1)
+			}
+			b.Run(name, func(b *testing.B) { benchConvShape(b, 3, s.cin, s.cout, s.h, s.w, kernel, direct) })
 		}
 	}
 }

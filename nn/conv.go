@@ -16,7 +16,9 @@ import (
 // own: a convolution copies the input rows it needs into a zero-padded
 // strip and reads every shifted window there in place (runStrips); only
 // one whose strip would be huge gathers its columns (im2col) per tile of
-// the kernel's nr positions. Work is shared among goroutines.
+// the kernel's nr positions. 3x3 convolutions of stride 1 with enough
+// channels run as Winograd's F(2x2, 3x3) instead (winograd.go), through the
+// same micro-kernel. Work is shared among goroutines.
 const mr = 6 // output channels per micro-kernel call
 
 // A microKernel computes tile[r][j] = sum_k a[k][r] * b[rows.offs[k]+j] for
@@ -65,6 +67,7 @@ type convOp struct {
 	padB, padR        int
 	groups            int // 1, or cin for depthwise
 	packed            []float32
+	wino              []float32 // F(2x2, 3x3) weights, instead of packed
 	weights           []float32 // [cout][cin/groups][kh][kw], as loaded
 	bias              []float32
 	act               activation
@@ -144,7 +147,10 @@ func newConv(n onnxNode, in []*Tensor) (*convOp, error) {
 		c.bias = make([]float32, c.cout)
 	}
 	c.weights = w.Data
-	if c.groups == 1 {
+	switch {
+	case c.winogradEligible():
+		c.wino = winogradWeights(w.Data, c.cout, c.cin)
+	case c.groups == 1:
 		c.packed = packWeights(w.Data, c.cout, c.cin*c.kh*c.kw)
 	}
 	return c, nil
@@ -191,9 +197,12 @@ func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 		c.depthwise(x.Data, h, w, out.Data, oh, ow)
 		return out, nil
 	}
-	if c.cin*c.kh*c.stripRowWidth(w) <= maxStripFloats {
+	switch {
+	case c.wino != nil:
+		c.runWinograd(x.Data, h, w, out.Data, oh, ow, p)
+	case c.cin*c.kh*c.stripRowWidth(w) <= maxStripFloats:
 		c.runStrips(x.Data, h, w, out.Data, oh, ow, p)
-	} else {
+	default:
 		c.runGather(x.Data, h, w, out.Data, oh, ow, p)
 	}
 	return out, nil

@@ -17,14 +17,18 @@ var (
 // choice never changes a result.
 var fixedMAC4 = fixedMAC4Go
 
-// gdnStore and squareScaled are the GDN's passes over a tile row, and
-// biasStore and biasStorePairs a conv's; every version rounds each step
-// alike, so the choice never changes a result.
+// gdnStore and squareScaled are the GDN's passes over a tile row,
+// biasStore and biasStorePairs a conv's, deinterleave, winogradIn and
+// winogradOut the Winograd gather and transforms; every version rounds each step alike, so the choice
+// never changes a result.
 var (
 	gdnStore       = gdnStoreGo
 	squareScaled   = squareScaledGo
 	biasStore      = biasStoreGo
 	biasStorePairs = biasStorePairsGo
+	winogradIn     = winogradInGo
+	winogradOut    = winogradOutGo
+	deinterleave   = deinterleaveGo
 )
 
 func init() {
@@ -34,6 +38,9 @@ func init() {
 		squareScaled = squareScaledWide
 		biasStore = biasStoreWide
 		biasStorePairs = biasStorePairsWide
+		winogradIn = winogradInWide
+		winogradOut = winogradOutWide
+		deinterleave = deinterleaveWide
 	}
 	switch {
 	case cpu.X86.HasAVX512F:
@@ -129,4 +136,36 @@ func biasStorePairsWide(even, odd, dst []float32, be, bo float32, withRelu bool)
 		}
 	}
 	biasStorePairsGo(even[n:], odd[n:], dst[2*n:], be, bo, withRelu)
+}
+
+func winogradInWide(s []float32, halfW int, v []float32, stride, n int) {
+	n8 := n &^ 7
+	if n8 > 0 {
+		// The assembly reads row 7 up to column n8 and writes element 15 up to n8-1.
+		_, _ = s[7*halfW+n8], v[15*stride+n8-1]
+		winogradInAVX2(n8, &s[0], halfW, &v[0], stride)
+	}
+	if n > n8 {
+		winogradInGo(s[n8:], halfW, v[n8:], stride, n-n8)
+	}
+}
+
+func winogradOutWide(m []float32, stride int, d0, d1 []float32, n int) {
+	n8 := n &^ 7
+	if n8 > 0 {
+		_, _, _ = m[15*stride+n8-1], d0[2*n8-1], d1[2*n8-1]
+		winogradOutAVX2(n8, &m[0], stride, &d0[0], &d1[0])
+	}
+	if n > n8 {
+		winogradOutGo(m[n8:], stride, d0[2*n8:], d1[2*n8:], n-n8)
+	}
+}
+
+func deinterleaveWide(src, even, odd []float32) {
+	n8 := len(even) &^ 7
+	if n8 > 0 {
+		_, _ = src[2*n8-1], odd[n8-1]
+		deinterleaveAVX2(n8, &src[0], &even[0], &odd[0])
+	}
+	deinterleaveGo(src[2*n8:], even[n8:], odd[n8:])
 }

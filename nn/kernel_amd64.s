@@ -243,6 +243,206 @@ biasStorePairsReluAVX2_done:
 	VZEROUPPER
 	RET
 
+// func deinterleaveAVX2(n int, src *float32, even *float32, odd *float32)
+// Requires: AVX, AVX2
+TEXT ·deinterleaveAVX2(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), AX
+	MOVQ src+8(FP), CX
+	MOVQ even+16(FP), DX
+	MOVQ odd+24(FP), BX
+	XORQ SI, SI
+
+deinterleave_loop:
+	CMPQ    SI, AX
+	JGE     deinterleave_done
+	VMOVUPS (CX)(SI*8), Y0
+	VMOVUPS 32(CX)(SI*8), Y1
+	VSHUFPS $0x88, Y1, Y0, Y2
+	VSHUFPS $0xdd, Y1, Y0, Y0
+	VPERMPD $0xd8, Y2, Y2
+	VPERMPD $0xd8, Y0, Y0
+	VMOVUPS Y2, (DX)(SI*4)
+	VMOVUPS Y0, (BX)(SI*4)
+	ADDQ    $0x08, SI
+	JMP     deinterleave_loop
+
+deinterleave_done:
+	VZEROUPPER
+	RET
+
+// func winogradInAVX2(n int, s *float32, halfW int, v *float32, stride int)
+// Requires: AVX
+TEXT ·winogradInAVX2(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), AX
+	MOVQ s+8(FP), CX
+	MOVQ halfW+16(FP), DX
+	MOVQ v+24(FP), BX
+	MOVQ stride+32(FP), SI
+	SHLQ $0x02, DX
+	SHLQ $0x02, SI
+	LEAQ (DX)(DX*2), DI
+	LEAQ (SI)(SI*2), R8
+	LEAQ (CX)(DX*4), R9
+
+winogradIn_loop:
+	CMPQ    AX, $0x00
+	JLE     winogradIn_done
+	MOVQ    BX, R10
+	VMOVUPS (CX), Y0
+	VSUBPS  (R9), Y0, Y0
+	VMOVUPS (CX)(DX*1), Y1
+	VSUBPS  (R9)(DX*1), Y1, Y1
+	VMOVUPS 4(CX), Y2
+	VSUBPS  4(R9), Y2, Y2
+	VMOVUPS 4(CX)(DX*1), Y3
+	VSUBPS  4(R9)(DX*1), Y3, Y3
+	VSUBPS  Y2, Y0, Y0
+	VADDPS  Y2, Y1, Y4
+	VSUBPS  Y1, Y2, Y2
+	VSUBPS  Y3, Y1, Y1
+	VMOVUPS Y0, (R10)
+	VMOVUPS Y4, (R10)(SI*1)
+	VMOVUPS Y2, (R10)(SI*2)
+	VMOVUPS Y1, (R10)(R8*1)
+	LEAQ    (R10)(SI*4), R10
+	VMOVUPS (CX)(DX*2), Y0
+	VADDPS  (R9), Y0, Y0
+	VMOVUPS (CX)(DI*1), Y1
+	VADDPS  (R9)(DX*1), Y1, Y1
+	VMOVUPS 4(CX)(DX*2), Y2
+	VADDPS  4(R9), Y2, Y2
+	VMOVUPS 4(CX)(DI*1), Y3
+	VADDPS  4(R9)(DX*1), Y3, Y3
+	VSUBPS  Y2, Y0, Y0
+	VADDPS  Y2, Y1, Y4
+	VSUBPS  Y1, Y2, Y2
+	VSUBPS  Y3, Y1, Y1
+	VMOVUPS Y0, (R10)
+	VMOVUPS Y4, (R10)(SI*1)
+	VMOVUPS Y2, (R10)(SI*2)
+	VMOVUPS Y1, (R10)(R8*1)
+	LEAQ    (R10)(SI*4), R10
+	VMOVUPS (R9), Y0
+	VSUBPS  (CX)(DX*2), Y0, Y0
+	VMOVUPS (R9)(DX*1), Y1
+	VSUBPS  (CX)(DI*1), Y1, Y1
+	VMOVUPS 4(R9), Y2
+	VSUBPS  4(CX)(DX*2), Y2, Y2
+	VMOVUPS 4(R9)(DX*1), Y3
+	VSUBPS  4(CX)(DI*1), Y3, Y3
+	VSUBPS  Y2, Y0, Y0
+	VADDPS  Y2, Y1, Y4
+	VSUBPS  Y1, Y2, Y2
+	VSUBPS  Y3, Y1, Y1
+	VMOVUPS Y0, (R10)
+	VMOVUPS Y4, (R10)(SI*1)
+	VMOVUPS Y2, (R10)(SI*2)
+	VMOVUPS Y1, (R10)(R8*1)
+	LEAQ    (R10)(SI*4), R10
+	VMOVUPS (CX)(DX*2), Y0
+	VSUBPS  (R9)(DX*2), Y0, Y0
+	VMOVUPS (CX)(DI*1), Y1
+	VSUBPS  (R9)(DI*1), Y1, Y1
+	VMOVUPS 4(CX)(DX*2), Y2
+	VSUBPS  4(R9)(DX*2), Y2, Y2
+	VMOVUPS 4(CX)(DI*1), Y3
+	VSUBPS  4(R9)(DI*1), Y3, Y3
+	VSUBPS  Y2, Y0, Y0
+	VADDPS  Y2, Y1, Y4
+	VSUBPS  Y1, Y2, Y2
+	VSUBPS  Y3, Y1, Y1
+	VMOVUPS Y0, (R10)
+	VMOVUPS Y4, (R10)(SI*1)
+	VMOVUPS Y2, (R10)(SI*2)
+	VMOVUPS Y1, (R10)(R8*1)
+	ADDQ    $0x20, CX
+	ADDQ    $0x20, R9
+	ADDQ    $0x20, BX
+	SUBQ    $0x08, AX
+	JMP     winogradIn_loop
+
+winogradIn_done:
+	VZEROUPPER
+	RET
+
+// func winogradOutAVX2(n int, m *float32, stride int, d0 *float32, d1 *float32)
+// Requires: AVX
+TEXT ·winogradOutAVX2(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), AX
+	MOVQ m+8(FP), CX
+	MOVQ stride+16(FP), DX
+	MOVQ d0+24(FP), BX
+	MOVQ d1+32(FP), SI
+	SHLQ $0x02, DX
+	LEAQ (DX)(DX*2), DI
+	LEAQ (CX)(DX*4), R8
+	LEAQ (R8)(DX*4), R9
+	LEAQ (R9)(DX*4), R10
+
+winogradOut_loop:
+	CMPQ       AX, $0x00
+	JLE        winogradOut_done
+	VMOVUPS    (R8), Y1
+	VMOVUPS    (R9), Y2
+	VMOVUPS    (CX), Y0
+	VADDPS     Y1, Y0, Y0
+	VADDPS     Y2, Y0, Y0
+	VSUBPS     Y2, Y1, Y4
+	VSUBPS     (R10), Y4, Y4
+	VMOVUPS    (R8)(DX*1), Y2
+	VMOVUPS    (R9)(DX*1), Y3
+	VMOVUPS    (CX)(DX*1), Y1
+	VADDPS     Y2, Y1, Y1
+	VADDPS     Y3, Y1, Y1
+	VSUBPS     Y3, Y2, Y5
+	VSUBPS     (R10)(DX*1), Y5, Y5
+	VMOVUPS    (R8)(DX*2), Y3
+	VMOVUPS    (R9)(DX*2), Y6
+	VMOVUPS    (CX)(DX*2), Y2
+	VADDPS     Y3, Y2, Y2
+	VADDPS     Y6, Y2, Y2
+	VSUBPS     Y6, Y3, Y6
+	VSUBPS     (R10)(DX*2), Y6, Y6
+	VMOVUPS    (R8)(DI*1), Y7
+	VMOVUPS    (R9)(DI*1), Y8
+	VMOVUPS    (CX)(DI*1), Y3
+	VADDPS     Y7, Y3, Y3
+	VADDPS     Y8, Y3, Y3
+	VSUBPS     Y8, Y7, Y7
+	VSUBPS     (R10)(DI*1), Y7, Y7
+	VADDPS     Y1, Y0, Y0
+	VADDPS     Y2, Y0, Y0
+	VSUBPS     Y2, Y1, Y1
+	VSUBPS     Y3, Y1, Y1
+	VUNPCKLPS  Y1, Y0, Y2
+	VUNPCKHPS  Y1, Y0, Y1
+	VPERM2F128 $0x20, Y1, Y2, Y0
+	VPERM2F128 $0x31, Y1, Y2, Y1
+	VMOVUPS    Y0, (BX)
+	VMOVUPS    Y1, 32(BX)
+	VADDPS     Y5, Y4, Y0
+	VADDPS     Y6, Y0, Y0
+	VSUBPS     Y6, Y5, Y1
+	VSUBPS     Y7, Y1, Y1
+	VUNPCKLPS  Y1, Y0, Y2
+	VUNPCKHPS  Y1, Y0, Y1
+	VPERM2F128 $0x20, Y1, Y2, Y0
+	VPERM2F128 $0x31, Y1, Y2, Y1
+	VMOVUPS    Y0, (SI)
+	VMOVUPS    Y1, 32(SI)
+	ADDQ       $0x20, CX
+	ADDQ       $0x20, R8
+	ADDQ       $0x20, R9
+	ADDQ       $0x20, R10
+	ADDQ       $0x40, BX
+	ADDQ       $0x40, SI
+	SUBQ       $0x08, AX
+	JMP        winogradOut_loop
+
+winogradOut_done:
+	VZEROUPPER
+	RET
+
 // func kernelAVX2(k int, a *float32, b *float32, offs *int, tile *float32)
 // Requires: AVX, FMA3
 TEXT ·kernelAVX2(SB), NOSPLIT, $0-40

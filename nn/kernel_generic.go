@@ -15,3 +15,9 @@ var (
 	biasStore      = biasStoreGo
 	biasStorePairs = biasStorePairsGo
 )
+
+var (
+	winogradIn   = winogradInGo
+	winogradOut  = winogradOutGo
+	deinterleave = deinterleaveGo
+)

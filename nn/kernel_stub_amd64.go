@@ -26,6 +26,15 @@ func biasStoreReluAVX2(n int, src *float32, dst *float32, bias float32)
 // biasStorePairsReluAVX2 interleaves even[i]+be and odd[i]+bo (then Relu, if named) into dst for i < n, n a multiple of 8.
 func biasStorePairsReluAVX2(n int, even *float32, odd *float32, dst *float32, be float32, bo float32)
 
+// deinterleaveAVX2 sets even[i] = src[2i] and odd[i] = src[2i+1] for i < n, n a multiple of 8.
+func deinterleaveAVX2(n int, src *float32, even *float32, odd *float32)
+
+// winogradInAVX2 is winogradInGo for n tiles, n a multiple of 8, with AVX2.
+func winogradInAVX2(n int, s *float32, halfW int, v *float32, stride int)
+
+// winogradOutAVX2 is winogradOutGo for n tiles, n a multiple of 8, with AVX2.
+func winogradOutAVX2(n int, m *float32, stride int, d0 *float32, d1 *float32)
+
 // kernelAVX2 computes tile = A·B for an mr x k panel A and the k x nr matrix B whose row j starts offs[j]
 // floats past b, with AVX2 and FMA.
 func kernelAVX2(k int, a *float32, b *float32, offs *int, tile *float32)

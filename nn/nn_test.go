@@ -453,6 +453,43 @@ func TestBiasStoresMatchPortable(t *testing.T) {
 	}
 }
 
+// TestWinogradTransformsMatchPortable checks that the transforms in use
+// (AVX2 where the CPU has it) give the portable loops' bits, for tile counts
+// that are and are not multiples of the vector width.
+func TestWinogradTransformsMatchPortable(t *testing.T) {
+	val := func(i int) float32 { return float32(int(uint32(i)*2654435761>>22)%61-30) / 7 }
+	for _, n := range []int{1, 7, 8, 9, 16, 64} {
+		halfW, stride := n+1, n+3
+		s := make([]float32, 8*halfW)
+		for i := range s {
+			s[i] = val(i)
+		}
+		want, got := make([]float32, 16*stride), make([]float32, 16*stride)
+		winogradInGo(s, halfW, want, stride, n)
+		winogradIn(s, halfW, got, stride, n)
+		m := make([]float32, 16*stride)
+		for i := range m {
+			m[i] = val(3*i + 1)
+		}
+		want0, want1, got0, got1 := make([]float32, 2*n), make([]float32, 2*n), make([]float32, 2*n), make([]float32, 2*n)
+		winogradOutGo(m, stride, want0, want1, n)
+		winogradOut(m, stride, got0, got1, n)
+		wantE, wantO, gotE, gotO := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+		deinterleaveGo(m[:2*n], wantE, wantO)
+		deinterleave(m[:2*n], gotE, gotO)
+		for _, c := range []struct {
+			what      string
+			got, want []float32
+		}{{"input", got, want}, {"output row 0", got0, want0}, {"output row 1", got1, want1}, {"even", gotE, wantE}, {"odd", gotO, wantO}} {
+			for i := range c.want {
+				if math.Float32bits(c.got[i]) != math.Float32bits(c.want[i]) {
+					t.Fatalf("%s n=%d element %d: %v, portable %v", c.what, n, i, c.got[i], c.want[i])
+				}
+			}
+		}
+	}
+}
+
 // TestHostileGraphs loads graphs that once panicked (review findings): an
 // empty input name, nodes without inputs inside fusable patterns, a reshape
 // whose element count overflows, and a fixed-point conv that is not "same".
@@ -541,6 +578,67 @@ func TestScaledGDN(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkClose(t, fmt.Sprintf("inverse=%v, s %v", inverse, s.Shape), out[0], want)
+		}
+	}
+}
+
+// TestWinogradMatchesDirect compares F(2x2, 3x3) with the direct
+// convolution: odd and even sizes, asymmetric padding, fewer or more tiles
+// than a task holds, stores with depth-to-space, and every kernel. They
+// round differently, so the bound is relative to the sum of |w*x| terms.
+func TestWinogradMatchesDirect(t *testing.T) {
+	saved := kernel
+	defer func() { kernel = saved }()
+	cases := []struct {
+		cin, cout, h, w        int
+		padT, padL, padB, padR int
+		d2s                    int
+		act                    activation
+	}{
+		{3, 8, 5, 7, 1, 1, 1, 1, 0, actRelu},
+		{64, 12, 9, 70, 1, 1, 1, 1, 2, actNone},
+		{16, 24, 2, 2, 1, 1, 1, 1, 2, actRelu},
+		{4, 6, 17, 131, 0, 1, 2, 0, 0, actNone},
+		{7, 5, 3, 3, 0, 0, 0, 0, 0, actLeaky},
+		{1, 1, 1, 1, 1, 1, 1, 1, 0, actNone},
+		{32, 64, 6, 300, 1, 1, 1, 1, 0, actRelu},
+		{5, 9, 8, 4, 2, 0, 0, 2, 0, actNone},
+	}
+	for _, tc := range cases {
+		c := &convOp{cout: tc.cout, cin: tc.cin, kh: 3, kw: 3, strideH: 1, strideW: 1, groups: 1,
+			padT: tc.padT, padL: tc.padL, padB: tc.padB, padR: tc.padR, act: tc.act, alpha: 0.1, d2s: tc.d2s, d2sCRD: true}
+		weights := make([]float32, tc.cout*tc.cin*9)
+		for i := range weights {
+			weights[i] = float32(int(uint32(i)*2654435761>>20)%97-48) / 64
+		}
+		c.packed = packWeights(weights, tc.cout, tc.cin*9)
+		c.wino = winogradWeights(weights, tc.cout, tc.cin)
+		c.bias = make([]float32, tc.cout)
+		for i := range c.bias {
+			c.bias[i] = float32(i%5) * 0.1
+		}
+		x := make([]float32, tc.cin*tc.h*tc.w)
+		for i := range x {
+			x[i] = float32(int(uint32(i)*40503>>7)%31-15) / 8
+		}
+		// The bound: a few float32 roundings of the largest possible sum.
+		tol := float32(tc.cin*9) * (48.0 / 64) * (15.0 / 8) * 1e-6
+		oh, ow := c.outSize(tc.h, tc.w)
+		for _, kern := range availableKernels() {
+			kernel = kern
+			var p bufferPool
+			want := make([]float32, tc.cout*oh*ow)
+			got := make([]float32, len(want))
+			for i := range got {
+				got[i] = float32(math.NaN()) // every element must be written
+			}
+			c.runStrips(x, tc.h, tc.w, want, oh, ow, &p)
+			c.runWinograd(x, tc.h, tc.w, got, oh, ow, &p)
+			for i := range want {
+				if !(math.Abs(float64(got[i]-want[i])) <= float64(tol)) {
+					t.Fatalf("%s %+v: element %d is %v by Winograd, %v direct", kern.name, tc, i, got[i], want[i])
+				}
+			}
 		}
 	}
 }

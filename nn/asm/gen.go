@@ -54,6 +54,9 @@ func main() {
 		biasStore(relu)
 		biasStorePairs(relu)
 	}
+	deinterleave()
+	winogradIn()
+	winogradOut()
 	kernel(vecKind{"kernelAVX2", 8, 2, YMM, func(r reg.VecVirtual) { VXORPS(r, r, r) }, "AVX2 and FMA"})
 	// VXORPS on ZMM needs AVX512DQ; VPXORD needs only AVX512F.
 	kernel(vecKind{"kernelAVX512", 16, 4, ZMM, func(r reg.VecVirtual) { VPXORD(r, r, r) }, "AVX-512F"})
@@ -253,18 +256,189 @@ func biasStorePairs(relu bool) {
 	VBROADCASTSS(Load(Param("bo"), XMM()), bo)
 	VXORPS(zero, zero, zero)
 	loop8(name, n, func(i reg.Register) {
-		e, o, lo, hi := YMM(), YMM(), YMM(), YMM()
+		e, o := YMM(), YMM()
 		VMOVUPS(Mem{Base: even, Index: i, Scale: 4}, e)
 		VMOVUPS(Mem{Base: odd, Index: i, Scale: 4}, o)
 		biasAct(e, be, zero, relu)
 		biasAct(o, bo, zero, relu)
-		// Unpacking interleaves within 128-bit lanes: lo = e0 o0 e1 o1 | e4 o4
-		// e5 o5, hi = e2 o2 e3 o3 | e6 o6 e7 o7; the lane permutes put them in order.
-		VUNPCKLPS(o, e, lo)
-		VUNPCKHPS(o, e, hi)
-		VPERM2F128(Imm(0x20), hi, lo, e)
-		VPERM2F128(Imm(0x31), hi, lo, o)
-		VMOVUPS(e, Mem{Base: dst, Index: i, Scale: 8})
-		VMOVUPS(o, Mem{Base: dst, Index: i, Scale: 8, Disp: 32})
+		interleave(e, o, Mem{Base: dst, Index: i, Scale: 8})
+	})
+}
+
+// winogradIn generates V = B^T d B for 8 tiles per step, as winogradInGo
+// computes it: s's 8 rows (even and odd columns of the 4 input rows) are
+// read at columns j and j+1, and the 16 elements are stored stride floats
+// apart. The rows are combined first, each from two rows: (row a op row b).
+func winogradIn() {
+	TEXT("winogradInAVX2", NOSPLIT, "func(n int, s *float32, halfW int, v *float32, stride int)")
+	Doc("winogradInAVX2 is winogradInGo for n tiles, n a multiple of 8, with AVX2.")
+	n := Load(Param("n"), GP64())
+	src := Load(Param("s"), GP64())
+	h := Load(Param("halfW"), GP64())
+	dst := Load(Param("v"), GP64())
+	st := Load(Param("stride"), GP64())
+	SHLQ(Imm(2), h)
+	SHLQ(Imm(2), st)
+	h3, st3, src4 := GP64(), GP64(), GP64()
+	LEAQ(Mem{Base: h, Index: h, Scale: 2}, h3)
+	LEAQ(Mem{Base: st, Index: st, Scale: 2}, st3)
+	LEAQ(Mem{Base: src, Index: h, Scale: 4}, src4)
+	// Row k of s (e0 o0 e1 o1 e2 o2 e3 o3) at column j, plus disp floats.
+	row := func(k, disp int) Mem {
+		base := src
+		if k >= 4 {
+			base, k = src4, k-4
+		}
+		switch k {
+		case 0:
+			return Mem{Base: base, Disp: 4 * disp}
+		case 3:
+			return Mem{Base: base, Index: h3, Scale: 1, Disp: 4 * disp}
+		default:
+			return Mem{Base: base, Index: h, Scale: uint8(k), Disp: 4 * disp}
+		}
+	}
+	Label("winogradIn_loop")
+	CMPQ(n, Imm(0))
+	JLE(LabelRef("winogradIn_done"))
+	out := GP64()
+	MOVQ(dst, out)
+	// d_a op d_b for the four row combinations of B^T: d0-d2, d1+d2, d2-d1, d1-d3.
+	for g, c := range []struct {
+		a, b int
+		add  bool
+	}{{0, 2, false}, {1, 2, true}, {2, 1, false}, {1, 3, false}} {
+		t := []reg.VecVirtual{YMM(), YMM(), YMM(), YMM()}
+		for i, col := range []struct{ phase, disp int }{{0, 0}, {1, 0}, {0, 1}, {1, 1}} {
+			VMOVUPS(row(2*c.a+col.phase, col.disp), t[i])
+			if c.add {
+				VADDPS(row(2*c.b+col.phase, col.disp), t[i], t[i])
+			} else {
+				VSUBPS(row(2*c.b+col.phase, col.disp), t[i], t[i])
+			}
+		}
+		r := []reg.VecVirtual{YMM(), YMM(), YMM(), YMM()}
+		VSUBPS(t[2], t[0], r[0]) // t0-t2
+		VADDPS(t[2], t[1], r[1]) // t1+t2
+		VSUBPS(t[1], t[2], r[2]) // t2-t1
+		VSUBPS(t[3], t[1], r[3]) // t1-t3
+		VMOVUPS(r[0], Mem{Base: out})
+		VMOVUPS(r[1], Mem{Base: out, Index: st, Scale: 1})
+		VMOVUPS(r[2], Mem{Base: out, Index: st, Scale: 2})
+		VMOVUPS(r[3], Mem{Base: out, Index: st3, Scale: 1})
+		if g < 3 {
+			LEAQ(Mem{Base: out, Index: st, Scale: 4}, out)
+		}
+	}
+	ADDQ(Imm(32), src)
+	ADDQ(Imm(32), src4)
+	ADDQ(Imm(32), dst)
+	SUBQ(Imm(8), n)
+	JMP(LabelRef("winogradIn_loop"))
+	Label("winogradIn_done")
+	VZEROUPPER()
+	RET()
+}
+
+// winogradOut generates Y = A^T M A for 8 tiles per step, as winogradOutGo
+// computes it, and interleaves each block's columns into the two output rows.
+func winogradOut() {
+	TEXT("winogradOutAVX2", NOSPLIT, "func(n int, m *float32, stride int, d0, d1 *float32)")
+	Doc("winogradOutAVX2 is winogradOutGo for n tiles, n a multiple of 8, with AVX2.")
+	n := Load(Param("n"), GP64())
+	m := Load(Param("m"), GP64())
+	st := Load(Param("stride"), GP64())
+	d0 := Load(Param("d0"), GP64())
+	d1 := Load(Param("d1"), GP64())
+	SHLQ(Imm(2), st)
+	st3 := GP64()
+	LEAQ(Mem{Base: st, Index: st, Scale: 2}, st3)
+	// Element 4a+k of M at column j: rows a of M start 4*stride apart.
+	rowBase := []reg.Register{m, GP64(), GP64(), GP64()}
+	for a := 1; a < 4; a++ {
+		LEAQ(Mem{Base: rowBase[a-1], Index: st, Scale: 4}, rowBase[a])
+	}
+	elem := func(a, k int) Mem {
+		switch k {
+		case 0:
+			return Mem{Base: rowBase[a]}
+		case 3:
+			return Mem{Base: rowBase[a], Index: st3, Scale: 1}
+		default:
+			return Mem{Base: rowBase[a], Index: st, Scale: uint8(k)}
+		}
+	}
+	Label("winogradOut_loop")
+	CMPQ(n, Imm(0))
+	JLE(LabelRef("winogradOut_done"))
+	s0 := []reg.VecVirtual{YMM(), YMM(), YMM(), YMM()}
+	s1 := []reg.VecVirtual{YMM(), YMM(), YMM(), YMM()}
+	for k := range 4 {
+		x1, x2 := YMM(), YMM()
+		VMOVUPS(elem(1, k), x1)
+		VMOVUPS(elem(2, k), x2)
+		// s0 = x0+x1+x2, s1 = x1-x2-x3, left to right as in Go.
+		VMOVUPS(elem(0, k), s0[k])
+		VADDPS(x1, s0[k], s0[k])
+		VADDPS(x2, s0[k], s0[k])
+		VSUBPS(x2, x1, s1[k])
+		VSUBPS(elem(3, k), s1[k], s1[k])
+	}
+	for _, c := range []struct {
+		s   []reg.VecVirtual
+		dst reg.Register
+	}{{s0, d0}, {s1, d1}} {
+		lo, hi := YMM(), YMM()
+		VADDPS(c.s[1], c.s[0], lo)
+		VADDPS(c.s[2], lo, lo) // s0+s1+s2
+		VSUBPS(c.s[2], c.s[1], hi)
+		VSUBPS(c.s[3], hi, hi) // s1-s2-s3
+		interleave(lo, hi, Mem{Base: c.dst})
+	}
+	for _, r := range rowBase {
+		ADDQ(Imm(32), r)
+	}
+	ADDQ(Imm(64), d0)
+	ADDQ(Imm(64), d1)
+	SUBQ(Imm(8), n)
+	JMP(LabelRef("winogradOut_loop"))
+	Label("winogradOut_done")
+	VZEROUPPER()
+	RET()
+}
+
+// interleave stores e0 o0 e1 o1 ... e7 o7 at dst (64 bytes). Unpacking
+// interleaves within 128-bit lanes: lo = e0 o0 e1 o1 | e4 o4 e5 o5, hi = e2
+// o2 e3 o3 | e6 o6 e7 o7; the lane permutes put them in order.
+func interleave(e, o reg.VecVirtual, dst Mem) {
+	lo, hi := YMM(), YMM()
+	VUNPCKLPS(o, e, lo)
+	VUNPCKHPS(o, e, hi)
+	VPERM2F128(Imm(0x20), hi, lo, e)
+	VPERM2F128(Imm(0x31), hi, lo, o)
+	VMOVUPS(e, dst)
+	VMOVUPS(o, dst.Offset(32))
+}
+
+// deinterleave generates the split of 2n floats into even and odd columns.
+// VSHUFPS picks within 128-bit lanes (a0 a2 b0 b2 | a4 a6 b4 b6); VPERMPD
+// puts the 64-bit pairs in order.
+func deinterleave() {
+	TEXT("deinterleaveAVX2", NOSPLIT, "func(n int, src, even, odd *float32)")
+	Doc("deinterleaveAVX2 sets even[i] = src[2i] and odd[i] = src[2i+1] for i < n, n a multiple of 8.")
+	n := Load(Param("n"), GP64())
+	src := Load(Param("src"), GP64())
+	even := Load(Param("even"), GP64())
+	odd := Load(Param("odd"), GP64())
+	loop8("deinterleave", n, func(i reg.Register) {
+		a, b, e, o := YMM(), YMM(), YMM(), YMM()
+		VMOVUPS(Mem{Base: src, Index: i, Scale: 8}, a)
+		VMOVUPS(Mem{Base: src, Index: i, Scale: 8, Disp: 32}, b)
+		VSHUFPS(Imm(0x88), b, a, e)
+		VSHUFPS(Imm(0xdd), b, a, o)
+		VPERMPD(Imm(0xd8), e, e)
+		VPERMPD(Imm(0xd8), o, o)
+		VMOVUPS(e, Mem{Base: even, Index: i, Scale: 4})
+		VMOVUPS(o, Mem{Base: odd, Index: i, Scale: 4})
 	})
 }
