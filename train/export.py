@@ -314,6 +314,9 @@ def main():
         step = 0
     else:
         model, step = load_model(args.ckpt)
+        if model.context is not None:
+            sys.exit("export: the Go codec has no channel context yet; this model trains and evaluates "
+                     "in PyTorch only (train/compare_estimates.py)")
     nets, params = export_model(model, args.out)
     params["step"] = step
     with open(os.path.join(args.out, "params.json"), "w") as f:

@@ -104,6 +104,38 @@ class BottleneckBlock(Residual):
                                   zero_init(conv(mid, ch, 1)))
 
 
+class ChannelContext(nn.Module):
+    """Channel-conditional entropy model (Minnen and Singh 2020), small: y is
+    coded in slices, and slice i's mean and scale are h_s's plus a correction
+    computed from h_s's parameters for the slice and the slices decoded before
+    it (3x3 conv to hidden channels, Relu, 1x1). Decoding stays parallel over
+    positions; only the slices are serial. The corrections start at zero, so
+    a trained hyperprior model's function is unchanged."""
+
+    def __init__(self, m, slices, hidden=32):
+        super().__init__()
+        if m % slices:
+            raise ValueError(f"{m} latent channels do not split into {slices} slices")
+        self.width = m // slices
+        self.nets = nn.ModuleList(
+            nn.Sequential(conv(2 * self.width + i * self.width, hidden, 3), nn.ReLU(),
+                          zero_init(conv(hidden, 2 * self.width, 1)))
+            for i in range(slices))
+
+    def forward(self, y, mean, scale):
+        """Per-slice means and scales, and ŷ = round(y - mean) + mean
+        (straight-through), slice after slice."""
+        means, scales, y_hats = [], [], []
+        for i, net in enumerate(self.nets):
+            sl = slice(i * self.width, (i + 1) * self.width)
+            d = net(torch.cat([mean[:, sl], scale[:, sl], *y_hats], 1))
+            mu, sigma = mean[:, sl] + d[:, :self.width], scale[:, sl] + d[:, self.width:]
+            means.append(mu)
+            scales.append(sigma)
+            y_hats.append(ste_round(y[:, sl] - mu) + mu)
+        return torch.cat(means, 1), torch.cat(scales, 1), torch.cat(y_hats, 1)
+
+
 class FactorizedPrior(nn.Module):
     """Per-channel learned density for z (Balle et al. 2018, appendix 6.1).
 
@@ -202,7 +234,7 @@ def ste_round(x):
 class HyperpriorModel(nn.Module):
     def __init__(self, n=64, m=96, qualities=NUM_QUALITIES, family="gaussian", lambda_list=None,
                  feature_scalers=False, encoder_blocks=False, decoder_blocks=False, linear_skip=False,
-                 fine_block=0):
+                 fine_block=0, context_slices=0):
         super().__init__()
         self.n, self.m, self.family = n, m, family
         # The trade-off each quality was trained for; it travels with the
@@ -247,6 +279,7 @@ class HyperpriorModel(nn.Module):
         self.h_s = nn.Sequential(
             Up(n, n), nn.ReLU(), Up(n, n), nn.ReLU(), conv(n, 2 * m, 1))
         self.prior_z = FactorizedPrior(n)
+        self.context = ChannelContext(m, context_slices) if context_slices else None
         # Per-quality channel gains (Cui et al. 2021): the encoder multiplies
         # y by gain_enc[q], the decoder by gain_dec[q]. Stored as logs.
         init = torch.linspace(math.log(0.5), math.log(4.0), qualities).view(-1, 1).expand(-1, m)
@@ -282,6 +315,10 @@ class HyperpriorModel(nn.Module):
         return next((mod.body[0].out_channels for mod in self.g_s if isinstance(mod, BottleneckBlock)), 0)
 
     @property
+    def context_slices(self):
+        return len(self.context.nets) if self.context is not None else 0
+
+    @property
     def analysis_out(self):
         """g_a's convolution that produces the m latent channels."""
         return next(mod for mod in self.g_a if isinstance(mod, nn.Conv2d) and mod.out_channels == self.m)
@@ -295,12 +332,18 @@ class HyperpriorModel(nn.Module):
                     encoder_blocks=any(k.startswith("g_a.") and HyperpriorModel.is_block_key(k) for k in state),
                     decoder_blocks=any(k.startswith(("g_s.res0.", "g_s.res1.")) for k in state),
                     linear_skip="g_a_skip.weight" in state,
-                    fine_block=state["g_s.res2.body.0.weight"].shape[0] if "g_s.res2.body.0.weight" in state else 0)
+                    fine_block=state["g_s.res2.body.0.weight"].shape[0] if "g_s.res2.body.0.weight" in state else 0,
+                    context_slices=sum(k.startswith("context.nets.") and k.endswith(".0.weight") for k in state))
 
     @staticmethod
     def is_block_key(key):
         """Whether a state-dict key belongs to a residual block of g_a or g_s."""
         return key.startswith(("g_a.", "g_s.")) and ".body." in key
+
+    @staticmethod
+    def is_context_key(key):
+        """Whether a state-dict key belongs to the channel context."""
+        return key.startswith("context.")
 
     @staticmethod
     def is_skip_key(key):
@@ -351,10 +394,14 @@ class HyperpriorModel(nn.Module):
     @torch.no_grad()
     def latents(self, x, q):
         """What the codec computes from x at qualities q (B,): y after the gains,
-        and the mean and scale h_s predicts for it from the rounded z."""
+        and the mean and scale the entropy model predicts for it from the
+        rounded z (and, with a channel context, the decoded slices)."""
         y = self.analysis(x, q)
         params = self.h_s(torch.round(self.h_a(y)))
-        return y, params[:, :self.m], params[:, self.m:]
+        mean, scale = params[:, :self.m], params[:, self.m:]
+        if self.context is not None:
+            mean, scale, _ = self.context(y, mean, scale)
+        return y, mean, scale
 
     def forward(self, x, q, rate_weight=None):
         """x in [0,1], q: (B,) quality indices. Returns x_hat and bits per image.
@@ -370,9 +417,12 @@ class HyperpriorModel(nn.Module):
         mean, scale = params[:, :self.m], params[:, self.m:]
         # Rate from the noisy proxy; the synthesis sees the rounded residual
         # (straight-through), which matches what the decoder will get.
+        if self.context is not None:
+            mean, scale, y_hat = self.context(y, mean, scale)
+        else:
+            y_hat = ste_round(y - mean) + mean
         y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
         lik_y = bound_likelihood(LIKELIHOODS[self.family](y_noisy - mean, scale))
-        y_hat = ste_round(y - mean) + mean
         x_hat = self.synthesis(y_hat, q)
         bits_y = torch.log2(lik_y)
         if rate_weight is not None:

@@ -61,6 +61,44 @@ class ExtensionsTest(unittest.TestCase):
             self.assertGreater((a - b).abs().max().item(), 1e-3)
 
 
+class ContextTest(unittest.TestCase):
+    """A channel context added to a trained model starts as the plain
+    hyperprior, then conditions each slice on the ones before it."""
+
+    def setUp(self):
+        torch.manual_seed(0)
+        self.base = HyperpriorModel(N, M)
+        self.ctx = HyperpriorModel(N, M, context_slices=2)
+        missing, unexpected = self.ctx.load_state_dict(self.base.state_dict(), strict=False)
+        self.assertEqual(unexpected, [])
+        self.assertTrue(missing and all(HyperpriorModel.is_context_key(k) for k in missing), missing)
+        self.x = torch.rand(2, 3, 64, 64)
+        self.q = torch.tensor([1, 6])
+
+    def run_model(self, model):
+        torch.manual_seed(1)
+        with torch.no_grad():
+            return model(self.x, self.q)
+
+    def test_starts_unchanged(self):
+        for a, b in zip(self.run_model(self.base), self.run_model(self.ctx)):
+            self.assertTrue(torch.equal(a, b))
+
+    def test_later_slices_see_earlier_ones(self):
+        with torch.no_grad():
+            for net in self.ctx.context.nets:
+                net[2].weight.normal_(0, 0.1)
+        y = torch.randn(1, M, 4, 4) * 3
+        mean, scale = torch.zeros_like(y), torch.ones_like(y)
+        _, s1, _ = self.ctx.context(y, mean, scale)
+        y2 = y.clone()
+        y2[:, :M // 2] += 5
+        _, s2, _ = self.ctx.context(y2, mean, scale)
+        w = M // 2
+        self.assertTrue(torch.equal(s1[:, :w], s2[:, :w]), "slice 0 depends on y")
+        self.assertGreater((s1[:, w:] - s2[:, w:]).abs().max().item(), 1e-3, "slice 1 ignores slice 0")
+
+
 class OptionsTest(unittest.TestCase):
     def test_options_come_back_from_the_state(self):
         for fs in (False, True):
@@ -69,6 +107,7 @@ class OptionsTest(unittest.TestCase):
                     args = dict(n=N, m=M, family="gaussian", lambda_list=[0.01 * (q + 1) for q in range(8)],
                                 feature_scalers=fs, encoder_blocks=enc, decoder_blocks=dec, linear_skip=skip,
                                 fine_block=fine)
+                    args["context_slices"] = 2 if fine else 0
                     model = HyperpriorModel(**args)
                     saved = {"n": N, "m": M, "family": "gaussian", "lambdas": model.lambdas,
                              "model": model.state_dict()}

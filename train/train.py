@@ -228,6 +228,9 @@ def main():
     ap.add_argument("--fine-block", type=int, nargs="?", const=32, default=0, metavar="WIDTH",
                     help="add a bottleneck block of WIDTH channels (default 32) at 1/2 resolution to g_s "
                          "(model.py); it starts as the identity")
+    ap.add_argument("--context-slices", type=int, default=0, metavar="S",
+                    help="code y in S slices, each slice's mean and scale also conditioned on the slices "
+                         "before it (model.py ChannelContext); it starts as the plain hyperprior")
     ap.add_argument("--encoder-blocks", action="store_true",
                     help="add residual blocks to the analysis of a model that has none (model.py)")
     ap.add_argument("--log-every", type=int, default=200)
@@ -263,10 +266,12 @@ def main():
     args.decoder_blocks = args.decoder_blocks or saved.get("decoder_blocks", False)
     args.linear_skip = args.linear_skip or saved.get("linear_skip", False)
     args.fine_block = args.fine_block or saved.get("fine_block", 0)
+    args.context_slices = args.context_slices or saved.get("context_slices", 0)
     model = HyperpriorModel(args.n, args.m, family=args.family, lambda_list=lams,
                             feature_scalers=args.feature_scalers, encoder_blocks=args.encoder_blocks,
                             decoder_blocks=args.decoder_blocks,
-                            linear_skip=args.linear_skip, fine_block=args.fine_block)
+                            linear_skip=args.linear_skip, fine_block=args.fine_block,
+                            context_slices=args.context_slices)
     opt = make_optimizer(model, args)
     step = 0
     if ck:
@@ -277,9 +282,10 @@ def main():
     elif w:
         missing, unexpected = model.load_state_dict({k: v.float() for k, v in w["model"].items()}, strict=False)
         # Only new scalers (they start at 1), new residual blocks (they start
-        # as the identity) and new skip paths (they start at zero) may be missing.
+        # as the identity), new skip paths and a new channel context (they
+        # start at zero) may be missing.
         new = set(SCALER_PARAMS) | {k for k in missing if HyperpriorModel.is_block_key(k)
-                                    or HyperpriorModel.is_skip_key(k)}
+                                    or HyperpriorModel.is_skip_key(k) or HyperpriorModel.is_context_key(k)}
         if unexpected or set(missing) - new:
             sys.exit(f"train: {args.init} does not fit this model: missing {missing}, unexpected {unexpected}")
         step = args.start_step
