@@ -158,17 +158,24 @@ func (c *convOp) winogradGather(x []float32, h, w, iy0, ix0, pairs int, strip []
 				continue
 			}
 			src := plane[iy*w : (iy+1)*w]
-			if ix0 >= 0 && ix0+2*pairs <= w {
-				deinterleave(src[ix0:ix0+2*pairs], even, odd)
-				continue
+			// Pairs lo..hi-1 lie inside the row; the rest touch the padding.
+			lo := 0
+			if ix0 < 0 {
+				lo = min((-ix0+1)/2, pairs)
 			}
-			for j := range even {
-				even[j], odd[j] = 0, 0
-				if ix := ix0 + 2*j; ix >= 0 && ix < w {
-					even[j] = src[ix]
-				}
-				if ix := ix0 + 2*j + 1; ix >= 0 && ix < w {
-					odd[j] = src[ix]
+			hi := max(lo, min(pairs, (w-ix0)/2))
+			if hi > lo {
+				deinterleave(src[ix0+2*lo:ix0+2*hi], even[lo:hi], odd[lo:hi])
+			}
+			for _, edge := range [2][2]int{{0, lo}, {hi, pairs}} {
+				for j := edge[0]; j < edge[1]; j++ {
+					even[j], odd[j] = 0, 0
+					if ix := ix0 + 2*j; ix >= 0 && ix < w {
+						even[j] = src[ix]
+					}
+					if ix := ix0 + 2*j + 1; ix >= 0 && ix < w {
+						odd[j] = src[ix]
+					}
 				}
 			}
 		}
