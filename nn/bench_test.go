@@ -66,12 +66,10 @@ func BenchmarkConvSynthesis(b *testing.B) {
 	for _, s := range []struct{ cin, cout, h, w int }{
 		{192, 256, 32, 48}, {64, 64, 64, 96}, {64, 256, 64, 96}, {64, 64, 128, 192}, {64, 256, 128, 192}, {64, 12, 256, 384},
 	} {
-		for _, direct := range []bool{false, true} {
-			name := fmt.Sprintf("%d-%d-%dx%d/winograd", s.cin, s.cout, s.w, s.h)
-			if direct {
-				name = strings.Replace(name, "winograd", "direct", 1)
-			}
-			b.Run(name, func(b *testing.B) { benchConvShape(b, 3, s.cin, s.cout, s.h, s.w, kernel, direct) })
+		for _, how := range []string{"winograd", "direct"} {
+			b.Run(fmt.Sprintf("%d-%d-%dx%d/%s", s.cin, s.cout, s.w, s.h, how), func(b *testing.B) {
+				benchConvShape(b, 3, s.cin, s.cout, s.h, s.w, kernel, how == "direct")
+			})
 		}
 	}
 }

@@ -221,11 +221,7 @@ func (c *convOp) multiplyTile(kern microKernel, cols []float32, rows panelRows, 
 	k := c.cin * c.kh * c.kw
 	for o0 := 0; o0 < c.cout; o0 += mr {
 		kern.run(k, c.packed[o0*k:(o0+mr)*k], cols, rows, tile)
-		if c.d2s > 0 {
-			c.storeDepthToSpace(tile, kern.nr, out, oh, ow, o0, p0, np)
-		} else {
-			c.store(tile, kern.nr, out, oh*ow, o0, p0, np)
-		}
+		c.storeRow(tile, kern.nr, out, oh, ow, o0, p0, np)
 	}
 }
 

@@ -58,7 +58,8 @@ func parseAndCompile(onnx []byte) (*Graph, error) {
 	return compile(&m.graph)
 }
 
-// packedConv is the convolution with packed weights that op runs, if any.
+// packedConv is the convolution with packed (or Winograd) weights that op
+// runs, if any.
 func packedConv(op op) *convOp {
 	var c *convOp
 	switch o := op.(type) {

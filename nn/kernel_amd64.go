@@ -19,8 +19,8 @@ var fixedMAC4 = fixedMAC4Go
 
 // gdnStore and squareScaled are the GDN's passes over a tile row,
 // biasStore and biasStorePairs a conv's, deinterleave, winogradIn and
-// winogradOut the Winograd gather and transforms; every version rounds each step alike, so the choice
-// never changes a result.
+// winogradOut the Winograd gather and transforms; every version rounds each
+// step alike, so the choice never changes a result.
 var (
 	gdnStore       = gdnStoreGo
 	squareScaled   = squareScaledGo
@@ -153,6 +153,7 @@ func winogradInWide(s []float32, halfW int, v []float32, stride, n int) {
 func winogradOutWide(m []float32, stride int, d0, d1 []float32, n int) {
 	n8 := n &^ 7
 	if n8 > 0 {
+		// The assembly reads element 15 up to column n8-1 and writes 2*n8 floats per row.
 		_, _, _ = m[15*stride+n8-1], d0[2*n8-1], d1[2*n8-1]
 		winogradOutAVX2(n8, &m[0], stride, &d0[0], &d1[0])
 	}

@@ -14,10 +14,7 @@ var (
 	squareScaled   = squareScaledGo
 	biasStore      = biasStoreGo
 	biasStorePairs = biasStorePairsGo
-)
-
-var (
-	winogradIn   = winogradInGo
-	winogradOut  = winogradOutGo
-	deinterleave = deinterleaveGo
+	winogradIn     = winogradInGo
+	winogradOut    = winogradOutGo
+	deinterleave   = deinterleaveGo
 )

@@ -13,7 +13,8 @@ import (
 // from the wire format. Every length is checked against the bytes that are
 // left before anything is allocated, so memory stays proportional to the
 // file: at most about 12 times its size (packed one-byte varints become
-// int64s), plus the packed copy of conv weights.
+// int64s), plus the packed copy of conv weights (a Winograd conv's is 2x
+// its float32 weights: 16 transformed values per 3x3 filter).
 
 // Limits on what a model may declare.
 const (

@@ -42,8 +42,8 @@ func winogradWeights(w []float32, cout, cin int) []float32 {
 			}
 		}
 	}
-	size := (cout + mr - 1) / mr * mr * cin
-	packed := make([]float32, 0, winogradElems*size)
+	panelSize := (cout + mr - 1) / mr * mr * cin
+	packed := make([]float32, 0, winogradElems*panelSize)
 	for _, m := range u {
 		packed = append(packed, packWeights(m, cout, cin)...)
 	}
@@ -133,7 +133,8 @@ func (c *convOp) runWinograd(x []float32, h, w int, out []float32, oh, ow int, p
 	}
 }
 
-// storeRow stores a tile of outputs for positions p0..p0+np-1.
+// storeRow stores a tile of outputs (rows stride floats apart) for positions
+// p0..p0+np-1, which may span output rows.
 func (c *convOp) storeRow(tile []float32, stride int, out []float32, oh, ow, o0, p0, np int) {
 	if c.d2s > 0 {
 		c.storeDepthToSpace(tile, stride, out, oh, ow, o0, p0, np)
