@@ -23,8 +23,12 @@ func benchConvShape(b *testing.B, k, cin, cout, h, w int, kern microKernel, dire
 	if err != nil {
 		b.Fatal(err)
 	}
-	if direct && c.wino != nil {
+	// Either way, whatever winogradEligible would choose.
+	switch {
+	case direct && c.wino != nil:
 		c.wino, c.packed = nil, packWeights(wt.Data, cout, cin*k*k)
+	case !direct && c.wino == nil && k == 3:
+		c.wino, c.packed = winogradWeights(wt.Data, cout, cin), nil
 	}
 	x := NewTensor(1, cin, h, w)
 	for i := range x.Data {
@@ -61,7 +65,7 @@ func BenchmarkConv(b *testing.B) {
 }
 
 // BenchmarkConvSynthesis times the 3x3 convolutions of the shipped g_s for
-// a 768x512 image, with Winograd and direct, to choose between them.
+// a 768x512 image, each with Winograd and direct, to choose between them.
 func BenchmarkConvSynthesis(b *testing.B) {
 	for _, s := range []struct{ cin, cout, h, w int }{
 		{192, 256, 32, 48}, {64, 64, 64, 96}, {64, 256, 64, 96}, {64, 64, 128, 192}, {64, 256, 128, 192}, {64, 12, 256, 384},
