@@ -74,6 +74,8 @@ type convOp struct {
 	alpha             float32 // LeakyRelu slope
 	d2s               int     // fused depth-to-space block size, 0 if none
 	d2sCRD            bool
+	residual          bool // input 3 is added to the output (fused Add)
+	inPlace           bool // the residual dies here: the output overwrites it
 }
 
 func newConv(n onnxNode, in []*Tensor) (*convOp, error) {
@@ -123,6 +125,12 @@ func newConv(n onnxNode, in []*Tensor) (*convOp, error) {
 	}
 	if a, ok := n.attrs["lvc.act"]; ok { // set by fuse
 		c.act, c.alpha = activation(a.i), a.f
+	}
+	if _, ok := n.attrs["lvc.residual"]; ok { // set by fuse
+		if len(in) != 4 || c.act != actNone || n.attrs["lvc.d2s"].i != 0 {
+			return nil, errors.New("a residual add needs input 3 and a conv without activation or depth-to-space")
+		}
+		c.residual = true
 	}
 	if a, ok := n.attrs["lvc.d2s"]; ok { // set by fuse
 		b := int(a.i)
@@ -188,9 +196,21 @@ func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 		return nil, err
 	}
 	var out *Tensor
-	if b := c.d2s; b > 0 {
+	switch b := c.d2s; {
+	case c.residual:
+		r := in[3]
+		if r == nil || !slices.Equal(r.Shape, []int{1, c.cout, oh, ow}) {
+			return nil, fmt.Errorf("residual input is not the output's shape [1 %d %d %d]", c.cout, oh, ow)
+		}
+		if c.inPlace && r != x {
+			out = r
+		} else {
+			out = p.get(1, c.cout, oh, ow)
+			copy(out.Data, r.Data)
+		}
+	case b > 0:
 		out = p.get(1, c.cout/(b*b), oh*b, ow*b)
-	} else {
+	default:
 		out = p.get(1, c.cout, oh, ow)
 	}
 	if c.groups != 1 {
@@ -450,10 +470,12 @@ func (c *convOp) store(tile []float32, nr int, out []float32, positions, o0, p0,
 		b := c.bias[o0+r]
 		dst := out[(o0+r)*positions+p0 : (o0+r)*positions+p0+np]
 		src := tile[r*nr : r*nr+np]
-		switch c.act {
-		case actNone, actRelu:
+		switch {
+		case c.residual:
+			biasAdd(src, dst, b)
+		case c.act == actNone || c.act == actRelu:
 			biasStore(src, dst, b, c.act == actRelu)
-		case actLeaky:
+		case c.act == actLeaky:
 			for i, v := range src {
 				v += b
 				if v < 0 {
@@ -462,6 +484,15 @@ func (c *convOp) store(tile []float32, nr int, out []float32, positions, o0, p0,
 				dst[i] = v
 			}
 		}
+	}
+}
+
+// biasAdd adds src[i]+bias to dst[i], the residual, rounding as the unfused
+// Add(residual, conv) does.
+func biasAdd(src, dst []float32, bias float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] += v + bias
 	}
 }
 

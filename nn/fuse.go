@@ -9,9 +9,13 @@ import "slices"
 //   - Reshape(6-D) -> Transpose -> Reshape: DepthToSpace, as older opsets
 //     export PixelShuffle;
 //   - Conv -> Relu or LeakyRelu: the activation runs in the conv's store;
-//   - Conv -> DepthToSpace: the conv's store writes the upsampled layout.
+//   - Conv -> DepthToSpace: the conv's store writes the upsampled layout;
+//   - Add(r, Conv) of a residual block: the conv's store adds r, in r's
+//     buffer when r dies there, so the block's output costs no activation of
+//     its own (at g_s's finest stage that is 25 MB of a decode's peak).
 //
-// A pattern is fused only when its intermediate values feed nothing else.
+// A pattern is fused only when its intermediate values feed nothing else, and
+// nothing is fused after a residual add (the conv's store adds last).
 func fuse(nodes []onnxNode, inits []namedTensor) []onnxNode {
 	consts := map[string]*Tensor{}
 	for _, it := range inits {
@@ -39,6 +43,9 @@ func fuse(nodes []onnxNode, inits []namedTensor) []onnxNode {
 	only := func(name, opType string) (int, bool) {
 		i, ok := producer[name]
 		if !ok || dead[i] || uses[name] != 1 || nodes[i].opType != opType || len(nodes[i].outputs) != 1 || len(nodes[i].inputs) == 0 {
+			return 0, false
+		}
+		if _, added := nodes[i].attrs["lvc.residual"]; added {
 			return 0, false
 		}
 		return i, true
@@ -132,6 +139,29 @@ func fuse(nodes []onnxNode, inits []namedTensor) []onnxNode {
 			attrs["lvc.d2s"] = attribute{i: n.attrs["blocksize"].i, s: n.attrs["mode"].s}
 			*n = onnxNode{name: n.name, opType: "Conv", inputs: nodes[cv].inputs, outputs: n.outputs, attrs: attrs}
 			dead[cv] = true
+		case "Add":
+			if len(n.inputs) != 2 {
+				continue
+			}
+			for j := range 2 {
+				cv, ok := only(n.inputs[j], "Conv")
+				r := n.inputs[1-j]
+				if !ok || consts[r] != nil || r == "" || len(nodes[cv].inputs) < 2 || len(nodes[cv].inputs) > 3 {
+					continue
+				}
+				a := nodes[cv].attrs
+				if g, has := a["group"]; has && g.i != 1 || a["lvc.act"].i != 0 || a["lvc.d2s"].i != 0 {
+					continue
+				}
+				attrs := map[string]attribute{"lvc.residual": {i: 1}}
+				for k, v := range a {
+					attrs[k] = v
+				}
+				inputs := append(append([]string{}, nodes[cv].inputs...), "", "")[:3]
+				*n = onnxNode{name: n.name, opType: "Conv", inputs: append(inputs, r), outputs: n.outputs, attrs: attrs}
+				dead[cv] = true
+				break
+			}
 		case "Relu", "LeakyRelu":
 			if len(n.inputs) != 1 {
 				continue

@@ -239,13 +239,19 @@ func (g *Graph) planFrees() {
 			g.steps[i].free = append(g.steps[i].free, id)
 			// An op that may overwrite its input does so when this step is
 			// the input's last reader.
-			if g.steps[i].in[0] == id && countIn(g.steps[i].in, id) == 1 {
+			in := g.steps[i].in
+			if in[0] == id && countIn(in, id) == 1 {
 				switch op := g.steps[i].op.(type) {
 				case *gdnOp:
 					op.inPlace = true
 				case *binaryOp:
 					op.inPlace = true
 				}
+			}
+			// A conv that adds a residual writes into it when it dies here
+			// (and is not also the conv's input).
+			if c, ok := g.steps[i].op.(*convOp); ok && c.residual && len(in) == 4 && in[3] == id && countIn(in, id) == 1 {
+				c.inPlace = true
 			}
 		}
 	}

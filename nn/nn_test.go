@@ -94,6 +94,27 @@ func TestFusion(t *testing.T) {
 	}
 }
 
+// TestResidualFusion checks that a residual block's Add is folded into its
+// last conv, which writes into the residual only when nothing reads it later
+// (TestOpGoldens checks both graphs' outputs against PyTorch).
+func TestResidualFusion(t *testing.T) {
+	for file, inPlace := range map[string]bool{"resblock": true, "resblock_kept": false} {
+		g := loadGraph(t, "../testdata/nn/"+file+".onnx")
+		var residual []*convOp
+		for _, s := range g.steps {
+			if c, ok := s.op.(*convOp); ok && c.residual {
+				residual = append(residual, c)
+			}
+			if b, ok := s.op.(*binaryOp); ok && b.kind == "Add" {
+				t.Errorf("%s: an Add is left after fusion", file)
+			}
+		}
+		if len(residual) != 1 || residual[0].inPlace != inPlace {
+			t.Errorf("%s: %d convs with a residual, want 1 with inPlace %v", file, len(residual), inPlace)
+		}
+	}
+}
+
 func TestTinyModelGoldens(t *testing.T) {
 	dir := "../testdata/tiny"
 	for _, c := range []struct{ net, in, out string }{

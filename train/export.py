@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from onnx import helper, numpy_helper, TensorProto
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model import GDN, HyperpriorModel, NUM_QUALITIES, scale_table, macs_per_pixel  # noqa: E402
+from model import GDN, HyperpriorModel, NUM_QUALITIES, ResBlock, scale_table, macs_per_pixel  # noqa: E402
 
 OPSET = 13
 
@@ -245,6 +245,24 @@ def write_goldens(out):
     single_node_graph(os.path.join(out, "d2s_dcr.onnx"), node, [("x", [1, 8, 3, 4])], list(ref.shape), {})
     tensor_file(os.path.join(out, "d2s_dcr.in.pb"), x.numpy())
     tensor_file(os.path.join(out, "d2s_dcr.out.pb"), ref.numpy())
+
+    # Residual blocks: the Go runtime adds the residual in the last conv's
+    # store, in place when nothing reads it afterwards ("resblock"), into a
+    # copy when something does ("resblock_kept").
+    class Kept(nn.Module):
+        def __init__(self, block):
+            super().__init__()
+            self.block = block
+
+        def forward(self, x):
+            return self.block(x) * x
+
+    for name, wrap in (("resblock", lambda b: b), ("resblock_kept", Kept)):
+        block = ResBlock(6)
+        with torch.no_grad():
+            block.body[2].weight.copy_(rnd(*block.body[2].weight.shape) * 0.2)
+            block.body[2].bias.copy_(rnd(6))
+        case_module(name, nn.Sequential(nn.Conv2d(6, 6, 1), wrap(block)), rnd(1, 6, 9, 7))
 
 
 # The quality whose feature scalers the goldens of a scaled model use
