@@ -204,7 +204,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs before timing (per process)")
     ap.add_argument("--shape", type=lambda s: [int(v) for v in s.split(",")], help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--ckpt", default=os.path.join(HERE, "runs", "hp64d", "weights_fp16.pt"),
+    ap.add_argument("--ckpt", default=os.path.join(HERE, "runs", "hp64v", "weights_fp16.pt"),
                     help="a checkpoint or weights file (default: the shipped model's run)")
     ap.add_argument("--bundle", help="an exported bundle dir (g_s.onnx, params.json); default: export --ckpt")
     ap.add_argument("--width", type=int, default=768)
