@@ -231,6 +231,9 @@ def main():
     ap.add_argument("--context-slices", type=int, default=0, metavar="S",
                     help="code y in S slices, each slice's mean and scale also conditioned on the slices "
                          "before it (model.py ChannelContext); it starts as the plain hyperprior")
+    ap.add_argument("--train-only", metavar="PREFIX",
+                    help="train only the parameters whose names start with PREFIX (e.g. context.): the rest "
+                         "stays as loaded, which measures a new part on a trained model quickly")
     ap.add_argument("--encoder-blocks", action="store_true",
                     help="add residual blocks to the analysis of a model that has none (model.py)")
     ap.add_argument("--log-every", type=int, default=200)
@@ -290,6 +293,12 @@ def main():
             sys.exit(f"train: {args.init} does not fit this model: missing {missing}, unexpected {unexpected}")
         step = args.start_step
         print(f"initialized from {args.init} (trained {w.get('step')} steps), schedule at step {step}", flush=True)
+    if args.train_only:
+        trained = [n for n, p in model.named_parameters() if n.startswith(args.train_only)]
+        if not trained:
+            sys.exit(f"train: no parameter starts with {args.train_only!r}")
+        for n, p in model.named_parameters():
+            p.requires_grad_(n.startswith(args.train_only))
     settings = dict(vars(args), lambdas=lams, qualities=NUM_QUALITIES, revived=revived, revived_at=revived_at)
     with open(os.path.join(args.run, "settings.json"), "w") as f:
         json.dump(settings, f, indent=1)
