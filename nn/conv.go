@@ -487,9 +487,9 @@ func (c *convOp) store(tile []float32, nr int, out []float32, positions, o0, p0,
 	}
 }
 
-// biasAdd adds src[i]+bias to dst[i], the residual, rounding as the unfused
-// Add(residual, conv) does.
-func biasAdd(src, dst []float32, bias float32) {
+// biasAddGo adds src[i]+bias to dst[i], the residual, rounding as the
+// unfused Add(residual, conv) does.
+func biasAddGo(src, dst []float32, bias float32) {
 	dst = dst[:len(src)]
 	for i, v := range src {
 		dst[i] += v + bias

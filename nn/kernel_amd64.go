@@ -18,7 +18,7 @@ var (
 var fixedMAC4 = fixedMAC4Go
 
 // gdnStore and squareScaled are the GDN's passes over a tile row,
-// biasStore and biasStorePairs a conv's, deinterleave, winogradIn and
+// biasStore, biasStorePairs and biasAdd a conv's, deinterleave, winogradIn and
 // winogradOut the Winograd gather and transforms; every version rounds each
 // step alike, so the choice never changes a result.
 var (
@@ -26,6 +26,7 @@ var (
 	squareScaled   = squareScaledGo
 	biasStore      = biasStoreGo
 	biasStorePairs = biasStorePairsGo
+	biasAdd        = biasAddGo
 	winogradIn     = winogradInGo
 	winogradOut    = winogradOutGo
 	deinterleave   = deinterleaveGo
@@ -38,6 +39,7 @@ func init() {
 		squareScaled = squareScaledWide
 		biasStore = biasStoreWide
 		biasStorePairs = biasStorePairsWide
+		biasAdd = biasAddWide
 		winogradIn = winogradInWide
 		winogradOut = winogradOutWide
 		deinterleave = deinterleaveWide
@@ -169,4 +171,13 @@ func deinterleaveWide(src, even, odd []float32) {
 		deinterleaveAVX2(n8, &src[0], &even[0], &odd[0])
 	}
 	deinterleaveGo(src[2*n8:], even[n8:], odd[n8:])
+}
+
+func biasAddWide(src, dst []float32, bias float32) {
+	n := len(src) &^ 7
+	if n > 0 {
+		_ = dst[n-1]
+		biasAddAVX2(n, &src[0], &dst[0], bias)
+	}
+	biasAddGo(src[n:], dst[n:], bias)
 }

@@ -243,6 +243,29 @@ biasStorePairsReluAVX2_done:
 	VZEROUPPER
 	RET
 
+// func biasAddAVX2(n int, src *float32, dst *float32, bias float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·biasAddAVX2(SB), NOSPLIT, $0-28
+	MOVQ         n+0(FP), AX
+	MOVQ         src+8(FP), CX
+	MOVQ         dst+16(FP), DX
+	MOVSS        bias+24(FP), X0
+	VBROADCASTSS X0, Y0
+	XORQ         BX, BX
+
+biasAdd_loop:
+	CMPQ    BX, AX
+	JGE     biasAdd_done
+	VADDPS  (CX)(BX*4), Y0, Y1
+	VADDPS  (DX)(BX*4), Y1, Y1
+	VMOVUPS Y1, (DX)(BX*4)
+	ADDQ    $0x08, BX
+	JMP     biasAdd_loop
+
+biasAdd_done:
+	VZEROUPPER
+	RET
+
 // func deinterleaveAVX2(n int, src *float32, even *float32, odd *float32)
 // Requires: AVX, AVX2
 TEXT ·deinterleaveAVX2(SB), NOSPLIT, $0-32

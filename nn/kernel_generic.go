@@ -14,6 +14,7 @@ var (
 	squareScaled   = squareScaledGo
 	biasStore      = biasStoreGo
 	biasStorePairs = biasStorePairsGo
+	biasAdd        = biasAddGo
 	winogradIn     = winogradInGo
 	winogradOut    = winogradOutGo
 	deinterleave   = deinterleaveGo

@@ -26,6 +26,9 @@ func biasStoreReluAVX2(n int, src *float32, dst *float32, bias float32)
 // biasStorePairsReluAVX2 interleaves even[i]+be and odd[i]+bo (then Relu, if named) into dst for i < n, n a multiple of 8.
 func biasStorePairsReluAVX2(n int, even *float32, odd *float32, dst *float32, be float32, bo float32)
 
+// biasAddAVX2 sets dst[i] += src[i]+bias for i < n, n a multiple of 8.
+func biasAddAVX2(n int, src *float32, dst *float32, bias float32)
+
 // deinterleaveAVX2 sets even[i] = src[2i] and odd[i] = src[2i+1] for i < n, n a multiple of 8.
 func deinterleaveAVX2(n int, src *float32, even *float32, odd *float32)
 

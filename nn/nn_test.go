@@ -457,13 +457,16 @@ func TestBiasStoresMatchPortable(t *testing.T) {
 			want, got := make([]float32, n), make([]float32, n)
 			biasStoreGo(even, want, 0.25, withRelu)
 			biasStore(even, got, 0.25, withRelu)
+			wantAdd, gotAdd := slices.Clone(odd), slices.Clone(odd)
+			biasAddGo(even, wantAdd, 0.25)
+			biasAdd(even, gotAdd, 0.25)
 			wantPairs, gotPairs := make([]float32, 2*n), make([]float32, 2*n)
 			biasStorePairsGo(even, odd, wantPairs, 0.25, 0, withRelu)
 			biasStorePairs(even, odd, gotPairs, 0.25, 0, withRelu)
 			for _, c := range []struct {
 				what      string
 				got, want []float32
-			}{{"store", got, want}, {"pairs", gotPairs, wantPairs}} {
+			}{{"store", got, want}, {"pairs", gotPairs, wantPairs}, {"add", gotAdd, wantAdd}} {
 				for i := range c.want {
 					if math.Float32bits(c.got[i]) != math.Float32bits(c.want[i]) {
 						t.Fatalf("%s n=%d relu=%v element %d: %v, portable %v", c.what, n, withRelu, i, c.got[i], c.want[i])

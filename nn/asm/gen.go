@@ -54,6 +54,7 @@ func main() {
 		biasStore(relu)
 		biasStorePairs(relu)
 	}
+	biasAdd()
 	deinterleave()
 	winogradIn()
 	winogradOut()
@@ -236,6 +237,24 @@ func biasStore(relu bool) {
 		v := YMM()
 		VMOVUPS(Mem{Base: src, Index: i, Scale: 4}, v)
 		biasAct(v, bias, zero, relu)
+		VMOVUPS(v, Mem{Base: dst, Index: i, Scale: 4})
+	})
+}
+
+// biasAdd generates the store of a conv with a fused residual add:
+// dst[i] += src[i]+bias, the sum rounded before the add, as in Go.
+func biasAdd() {
+	TEXT("biasAddAVX2", NOSPLIT, "func(n int, src, dst *float32, bias float32)")
+	Doc("biasAddAVX2 sets dst[i] += src[i]+bias for i < n, n a multiple of 8.")
+	n := Load(Param("n"), GP64())
+	src := Load(Param("src"), GP64())
+	dst := Load(Param("dst"), GP64())
+	bias := YMM()
+	VBROADCASTSS(Load(Param("bias"), XMM()), bias)
+	loop8("biasAdd", n, func(i reg.Register) {
+		v := YMM()
+		VADDPS(Mem{Base: src, Index: i, Scale: 4}, bias, v)
+		VADDPS(Mem{Base: dst, Index: i, Scale: 4}, v, v)
 		VMOVUPS(v, Mem{Base: dst, Index: i, Scale: 4})
 	})
 }
