@@ -234,7 +234,7 @@ def ste_round(x):
 class HyperpriorModel(nn.Module):
     def __init__(self, n=64, m=96, qualities=NUM_QUALITIES, family="gaussian", lambda_list=None,
                  feature_scalers=False, encoder_blocks=False, decoder_blocks=False, linear_skip=False,
-                 fine_block=0, context_slices=0):
+                 fine_block=0, context_slices=0, encoder_fine_block=False):
         super().__init__()
         self.n, self.m, self.family = n, m, family
         # The trade-off each quality was trained for; it travels with the
@@ -248,12 +248,16 @@ class HyperpriorModel(nn.Module):
         # adds a bottleneck block of that width at 1/2 resolution (3.3
         # kMAC/pixel at 32), the finest stage, where the synthesis had no
         # nonlinearity but its IGDN.
+        # encoder_fine_block adds one at 1/2 resolution, the analysis's finest
+        # stage (18.4 kMAC/pixel): the encoder has time to spare, and a better
+        # g_a costs no decoding time.
         # The blocks are named apart, so the other layers keep the state-dict
         # keys of a model without them.
         def block(name, ch, wanted):
             return [(name, ResBlock(ch))] if wanted else []
         self.g_a = nn.Sequential(OrderedDict([
-            ("0", conv(3, n, 5, 2)), ("1", GDN(n)), ("2", conv(n, n, 5, 2)), ("3", GDN(n)),
+            ("0", conv(3, n, 5, 2)), ("1", GDN(n)), *block("resf", n, encoder_fine_block),
+            ("2", conv(n, n, 5, 2)), ("3", GDN(n)),
             *block("res0", n, encoder_blocks), ("4", conv(n, n, 5, 2)), ("5", GDN(n)),
             *block("res1", n, encoder_blocks), ("6", conv(n, m, 5, 2)), *block("res2", m, encoder_blocks)]))
         self.g_s = nn.Sequential(OrderedDict([
@@ -303,7 +307,11 @@ class HyperpriorModel(nn.Module):
 
     @property
     def encoder_blocks(self):
-        return any(isinstance(mod, ResBlock) for mod in self.g_a)
+        return "res0" in self.g_a._modules
+
+    @property
+    def encoder_fine_block(self):
+        return "resf" in self.g_a._modules
 
     @property
     def decoder_blocks(self):
@@ -329,7 +337,8 @@ class HyperpriorModel(nn.Module):
         state = saved["model"]
         return dict(n=saved["n"], m=saved["m"], family=saved.get("family", "gaussian"),
                     lambda_list=saved.get("lambdas"), feature_scalers="log_fs_a" in state,
-                    encoder_blocks=any(k.startswith("g_a.") and HyperpriorModel.is_block_key(k) for k in state),
+                    encoder_blocks=any(k.startswith(("g_a.res0.", "g_a.res1.", "g_a.res2.")) for k in state),
+                    encoder_fine_block=any(k.startswith("g_a.resf.") for k in state),
                     decoder_blocks=any(k.startswith(("g_s.res0.", "g_s.res1.")) for k in state),
                     linear_skip="g_a_skip.weight" in state,
                     fine_block=state["g_s.res2.body.0.weight"].shape[0] if "g_s.res2.body.0.weight" in state else 0,

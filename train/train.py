@@ -231,6 +231,8 @@ def main():
     ap.add_argument("--context-slices", type=int, default=0, metavar="S",
                     help="code y in S slices, each slice's mean and scale also conditioned on the slices "
                          "before it (model.py ChannelContext); it starts as the plain hyperprior")
+    ap.add_argument("--encoder-fine-block", action="store_true",
+                    help="add a residual block at 1/2 resolution to g_a (model.py); it starts as the identity")
     ap.add_argument("--train-only", metavar="PREFIX",
                     help="train only the parameters whose names start with PREFIX (e.g. context.): the rest "
                          "stays as loaded, which measures a new part on a trained model quickly")
@@ -270,11 +272,12 @@ def main():
     args.linear_skip = args.linear_skip or saved.get("linear_skip", False)
     args.fine_block = args.fine_block or saved.get("fine_block", 0)
     args.context_slices = args.context_slices or saved.get("context_slices", 0)
+    args.encoder_fine_block = args.encoder_fine_block or saved.get("encoder_fine_block", False)
     model = HyperpriorModel(args.n, args.m, family=args.family, lambda_list=lams,
                             feature_scalers=args.feature_scalers, encoder_blocks=args.encoder_blocks,
                             decoder_blocks=args.decoder_blocks,
                             linear_skip=args.linear_skip, fine_block=args.fine_block,
-                            context_slices=args.context_slices)
+                            context_slices=args.context_slices, encoder_fine_block=args.encoder_fine_block)
     opt = make_optimizer(model, args)
     step = 0
     if ck:
