@@ -24,7 +24,7 @@ func FuzzLoad(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, c := range []int{1, 3, 4, 8, 12} {
+		for _, c := range []int{1, 3, 4, 6, 8, 12} {
 			g.Run(NewTensor(1, c, 6, 5))
 		}
 		if fg, err := LoadFixed(data); err == nil {
