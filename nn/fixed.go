@@ -64,6 +64,9 @@ func LoadFixed(onnx []byte) (*FixedGraph, error) {
 				o.padT != o.padB || o.padL != o.padR || o.padT != o.padL || o.kh != 2*o.padT+1 || o.act == actLeaky {
 				return nil, fmt.Errorf("nn: node %s: conv form not supported in fixed point (want k x k, stride 1, padding (k-1)/2)", s.name)
 			}
+			if o.residual {
+				return nil, fmt.Errorf("nn: node %s: residual add not supported in fixed point", s.name)
+			}
 			fc := &fixedConv{cout: o.cout, cin: o.cin, k: o.kh, pad: o.padT, relu: o.act == actRelu}
 			fc.w = make([]int64, len(o.weights))
 			for i, v := range o.weights {

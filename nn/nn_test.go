@@ -333,6 +333,11 @@ func TestFixedGraphMatchesFloat(t *testing.T) {
 	if _, err := LoadFixed(mustRead(t, "../testdata/nn/gdn.onnx")); err == nil {
 		t.Error("GDN accepted in fixed point")
 	}
+	// The float compiler fuses a residual block's Add into its last conv;
+	// fixed point must not drop it.
+	if _, err := LoadFixed(mustRead(t, "../testdata/nn/resblock.onnx")); err == nil {
+		t.Error("residual add accepted in fixed point")
+	}
 }
 
 func mustRead(t testing.TB, path string) []byte {
