@@ -200,6 +200,26 @@ func TestLoadKeepsWeightsOnce(t *testing.T) {
 // same products summed in the same order. The shapes cover tiles that end
 // past a row, images shorter than the kernel's reach, asymmetric and missing
 // padding, fused depth-to-space, and strides 2 and 3 (phase-split rows).
+// fillTestConv gives c packed weights in [-48, 48]/wDiv, biases, and returns
+// the weights and an h x w input in [-15, 15]/xDiv.
+func fillTestConv(c *convOp, h, w int, wDiv, xDiv float32) (weights, x []float32) {
+	k := c.cin * c.kh * c.kw
+	weights = make([]float32, c.cout*k)
+	for i := range weights {
+		weights[i] = float32(int(uint32(i)*2654435761>>20)%97-48) / wDiv
+	}
+	c.packed = packWeights(weights, c.cout, k)
+	c.bias = make([]float32, c.cout)
+	for i := range c.bias {
+		c.bias[i] = float32(i%5) * 0.1
+	}
+	x = make([]float32, c.cin*h*w)
+	for i := range x {
+		x[i] = float32(int(uint32(i)*40503>>7)%31-15) / xDiv
+	}
+	return weights, x
+}
+
 func TestStripsMatchGather(t *testing.T) {
 	saved := kernel
 	defer func() { kernel = saved }()
@@ -224,19 +244,7 @@ func TestStripsMatchGather(t *testing.T) {
 	for _, tc := range cases {
 		c := &convOp{cout: tc.cout, cin: tc.cin, kh: tc.k, kw: tc.k, strideH: tc.stride, strideW: tc.stride, groups: 1,
 			padT: tc.padT, padL: tc.padL, padB: tc.padB, padR: tc.padR, act: actRelu, d2s: tc.d2s, d2sCRD: true}
-		weights := make([]float32, tc.cout*tc.cin*tc.k*tc.k)
-		for i := range weights {
-			weights[i] = float32(int(uint32(i)*2654435761>>20)%97-48) / 64
-		}
-		c.packed = packWeights(weights, tc.cout, tc.cin*tc.k*tc.k)
-		c.bias = make([]float32, tc.cout)
-		for i := range c.bias {
-			c.bias[i] = float32(i%5) * 0.1
-		}
-		x := make([]float32, tc.cin*tc.h*tc.w)
-		for i := range x {
-			x[i] = float32(int(uint32(i)*40503>>7)%31-15) / 8
-		}
+		_, x := fillTestConv(c, tc.h, tc.w, 64, 8)
 		oh, ow := c.outSize(tc.h, tc.w)
 		for _, kern := range availableKernels() {
 			kernel = kern
@@ -638,20 +646,8 @@ func TestWinogradMatchesDirect(t *testing.T) {
 		c := &convOp{cout: tc.cout, cin: tc.cin, kh: 3, kw: 3, strideH: 1, strideW: 1, groups: 1,
 			padT: tc.padT, padL: tc.padL, padB: tc.padB, padR: tc.padR, act: tc.act, alpha: 0.1, d2s: tc.d2s, d2sCRD: tc.d2s != 3}
 		// Not dyadic, so that both paths round and the bound is exercised.
-		weights := make([]float32, tc.cout*tc.cin*9)
-		for i := range weights {
-			weights[i] = float32(int(uint32(i)*2654435761>>20)%97-48) / 56
-		}
-		c.packed = packWeights(weights, tc.cout, tc.cin*9)
+		weights, x := fillTestConv(c, tc.h, tc.w, 56, 7)
 		c.wino = winogradWeights(weights, tc.cout, tc.cin)
-		c.bias = make([]float32, tc.cout)
-		for i := range c.bias {
-			c.bias[i] = float32(i%5) * 0.1
-		}
-		x := make([]float32, tc.cin*tc.h*tc.w)
-		for i := range x {
-			x[i] = float32(int(uint32(i)*40503>>7)%31-15) / 7
-		}
 		// The bound: a few float32 roundings of the largest possible sum.
 		tol := float32(tc.cin*9) * (48.0 / 56) * (15.0 / 7) * 1e-6
 		oh, ow := c.outSize(tc.h, tc.w)
