@@ -296,6 +296,8 @@ def main():
             sys.exit(f"train: {args.init} does not fit this model: missing {missing}, unexpected {unexpected}")
         step = args.start_step
         print(f"initialized from {args.init} (trained {w.get('step')} steps), schedule at step {step}", flush=True)
+    # A resumed run keeps the part it was training.
+    args.train_only = args.train_only or (ck or {}).get("train_only")
     if args.train_only:
         trained = [n for n, p in model.named_parameters() if n.startswith(args.train_only)]
         if not trained:
@@ -350,7 +352,7 @@ def main():
         loss = (lam[q] * 255 ** 2 * mse + bpp).mean()
         opt.zero_grad()
         loss.backward()
-        if holding:
+        if holding and model.analysis_out.weight.grad is not None:  # None: frozen by --train-only
             for grad in (model.analysis_out.weight.grad, model.analysis_out.bias.grad):
                 grad[revived] = 0
             model.log_gain_enc.grad[:, revived] = 0
@@ -380,7 +382,7 @@ def main():
             tmp = ckpt_path + ".tmp"
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                         "n": args.n, "m": args.m, "family": args.family, "lambdas": lams,
-                        "revived": revived, "revived_at": revived_at}, tmp)
+                        "revived": revived, "revived_at": revived_at, "train_only": args.train_only}, tmp)
             os.replace(tmp, ckpt_path)
             last_ckpt = time.time()
     logf.close()
