@@ -199,14 +199,29 @@ func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 	switch b := c.d2s; {
 	case c.residual:
 		r := in[3]
-		if r == nil || !slices.Equal(r.Shape, []int{1, c.cout, oh, ow}) {
-			return nil, fmt.Errorf("residual input is not the output's shape [1 %d %d %d]", c.cout, oh, ow)
+		if r == nil {
+			return nil, errors.New("no residual input")
 		}
-		if c.inPlace && r != x {
+		if c.inPlace && r != x && slices.Equal(r.Shape, []int{1, c.cout, oh, ow}) {
 			out = r
-		} else {
-			out = p.get(1, c.cout, oh, ow)
+			break
+		}
+		// Otherwise start from a copy of the residual, broadcast as the
+		// unfused Add would (a scalar or one value per channel).
+		out = p.get(1, c.cout, oh, ow)
+		run, err := broadcastRun(out, r)
+		if err != nil {
+			p.put(out)
+			return nil, fmt.Errorf("residual input: %w", err)
+		}
+		if run == 0 {
 			copy(out.Data, r.Data)
+		} else {
+			for i, v := range r.Data {
+				for j := range out.Data[i*run : (i+1)*run] {
+					out.Data[i*run+j] = v
+				}
+			}
 		}
 	case b > 0:
 		out = p.get(1, c.cout/(b*b), oh*b, ow*b)

@@ -84,7 +84,10 @@ func (g *Graph) dropLoadTimeConstants() {
 		s := &g.steps[i]
 		if c := packedConv(s.op); c != nil {
 			c.weights = nil
-			for j := 1; j < len(s.in); j++ {
+			// Inputs 1 and 2 are the weights and bias that compiling packed; a
+			// residual or a GDN's scale (input 3) is read at run time, even
+			// when it is a constant.
+			for j := 1; j < min(len(s.in), 3); j++ {
 				if _, isConst := g.consts[s.in[j]]; isConst {
 					s.in[j] = -1
 				}

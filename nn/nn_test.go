@@ -95,10 +95,11 @@ func TestFusion(t *testing.T) {
 }
 
 // TestResidualFusion checks that a residual block's Add is folded into its
-// last conv, which writes into the residual only when nothing reads it later
-// (TestOpGoldens checks both graphs' outputs against PyTorch).
+// last conv, which writes into the residual only when nothing reads it later;
+// a folded constant is added too, broadcast per channel (TestOpGoldens checks
+// the graphs' outputs against PyTorch).
 func TestResidualFusion(t *testing.T) {
-	for file, inPlace := range map[string]bool{"resblock": true, "resblock_kept": false} {
+	for file, inPlace := range map[string]bool{"resblock": true, "resblock_kept": false, "conv_add_const": false} {
 		g := loadGraph(t, "../testdata/nn/"+file+".onnx")
 		var residual []*convOp
 		for _, s := range g.steps {
@@ -641,13 +642,17 @@ func TestWinogradMatchesDirect(t *testing.T) {
 		{32, 64, 6, 300, 1, 1, 1, 1, 0, actRelu},
 		{5, 9, 8, 4, 2, 0, 0, 2, 0, actNone},
 		{8, 36, 7, 9, 1, 1, 1, 1, 3, actNone}, // DCR below
+		{16, 32, 9, 70, 1, 1, 1, 1, -1, actNone}, // residual add below
 	}
 	for _, tc := range cases {
+		residual := tc.d2s < 0
+		tc.d2s = max(tc.d2s, 0)
 		c := &convOp{cout: tc.cout, cin: tc.cin, kh: 3, kw: 3, strideH: 1, strideW: 1, groups: 1,
 			padT: tc.padT, padL: tc.padL, padB: tc.padB, padR: tc.padR, act: tc.act, alpha: 0.1, d2s: tc.d2s, d2sCRD: tc.d2s != 3}
 		// Not dyadic, so that both paths round and the bound is exercised.
 		weights, x := fillTestConv(c, tc.h, tc.w, 56, 7)
 		c.wino = winogradWeights(weights, tc.cout, tc.cin)
+		c.residual = residual
 		// The bound: a few float32 roundings of the largest possible sum.
 		tol := float32(tc.cin*9) * (48.0 / 56) * (15.0 / 7) * 1e-6
 		oh, ow := c.outSize(tc.h, tc.w)
@@ -658,6 +663,10 @@ func TestWinogradMatchesDirect(t *testing.T) {
 			got := make([]float32, len(want))
 			for i := range got {
 				got[i] = float32(math.NaN()) // every element must be written
+				if residual {
+					got[i] = float32(i%9) - 4 // the stores add to it
+					want[i] = got[i]
+				}
 			}
 			c.runStrips(x, tc.h, tc.w, want, oh, ow, &p)
 			c.runWinograd(x, tc.h, tc.w, got, oh, ow, &p)

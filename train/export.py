@@ -264,6 +264,26 @@ def write_goldens(out):
             block.body[2].bias.copy_(rnd(6))
         case_module(name, nn.Sequential(nn.Conv2d(6, 6, 1), wrap(block)), rnd(1, 6, 9, 7))
 
+    # A conv plus a per-channel constant kept in float16 behind a Cast, as
+    # exported weights are: the compiler folds the Cast, and the Add is fused
+    # like a residual, broadcast per channel. Built by hand: PyTorch's export
+    # folds the Cast itself.
+    w, b, x = rnd(6, 4, 3, 3), rnd(6), rnd(1, 4, 7, 5)
+    shift = rnd(1, 6, 1, 1).half()
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("Cast", ["shift16"], ["shift"], to=TensorProto.FLOAT),
+             helper.make_node("Add", ["c", "shift"], ["y"])]
+    ref = F.conv2d(x, w, b, padding=1) + shift.float()
+    graph = helper.make_graph(nodes, "conv_add_const", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 7, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(ref.shape))],
+                              [numpy_helper.from_array(w.numpy(), "w"), numpy_helper.from_array(b.numpy(), "b"),
+                               numpy_helper.from_array(shift.numpy(), "shift16")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    onnx.checker.check_model(model)
+    onnx.save(model, os.path.join(out, "conv_add_const.onnx"))
+    tensor_file(os.path.join(out, "conv_add_const.in.pb"), x.numpy())
+    tensor_file(os.path.join(out, "conv_add_const.out.pb"), ref.numpy())
+
 
 # The quality whose feature scalers the goldens of a scaled model use
 # (codec/golden_test.go reads the same).
