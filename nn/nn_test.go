@@ -641,7 +641,7 @@ func TestWinogradMatchesDirect(t *testing.T) {
 		{1, 1, 1, 1, 1, 1, 1, 1, 0, actNone},
 		{32, 64, 6, 300, 1, 1, 1, 1, 0, actRelu},
 		{5, 9, 8, 4, 2, 0, 0, 2, 0, actNone},
-		{8, 36, 7, 9, 1, 1, 1, 1, 3, actNone}, // DCR below
+		{8, 36, 7, 9, 1, 1, 1, 1, 3, actNone},    // DCR below
 		{16, 32, 9, 70, 1, 1, 1, 1, -1, actNone}, // residual add below
 	}
 	for _, tc := range cases {
