@@ -52,9 +52,9 @@ func winogradWeights(w []float32, cout, cin int) []float32 {
 
 // winogradEligible says whether a convolution runs as F(2x2, 3x3). The
 // transforms cost per input channel and per output channel, the saved
-// multiplies per pair of them, so few channels on either side lose: g_s's
-// last conv (64 -> 12) runs 1.3x slower (BenchmarkConvSynthesis), its
-// 64 -> 64 and wider ones 1.3-2.6x faster.
+// multiplies per pair of them, so few channels on either side lose:
+// BenchmarkConvSynthesis finds g_s's last conv (64 -> 12) slower this way,
+// its 64 -> 64 and wider ones faster.
 func (c *convOp) winogradEligible() bool {
 	return c.groups == 1 && c.kh == 3 && c.kw == 3 && c.strideH == 1 && c.strideW == 1 && c.cin >= 16 && c.cout >= 32
 }

@@ -152,7 +152,9 @@ files use 16 bits.
 """
     splice(args.doc, "entropy", entropy)
 
-    conv = go_bench("./nn", "Conv|Kernel", "3x")
+    conv = go_bench("./nn", "Conv/|Kernel", "3x")
+    # The g_s convs take 2-40 ms each: more runs, or the ratios are noise.
+    conv.update(go_bench("./nn", "ConvSynthesis", "30x"))
     crow, srow = [], []
     for name, m in sorted(conv.items()):
         if name.startswith("BenchmarkConv/"):
