@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func benchConv(b *testing.B, k, ch, h, w int, kern microKernel, direct bool) {
@@ -83,7 +85,8 @@ func BenchmarkConvSynthesis(b *testing.B) {
 //
 //	LVC_BENCH_ONNX=g_s.onnx LVC_BENCH_SHAPE=1,192,32,48 LVC_BENCH_SCALER_SHAPE=1,64,1,1 go test -bench GraphFile ./nn
 //
-// LVC_BENCH_PORTABLE=1 forces the portable kernel.
+// LVC_BENCH_PORTABLE=1 forces the portable kernel. LVC_BENCH_STEPS=1 also
+// prints each step's mean time, slowest first.
 func BenchmarkGraphFile(b *testing.B) {
 	path := os.Getenv("LVC_BENCH_ONNX")
 	if path == "" {
@@ -120,6 +123,10 @@ func BenchmarkGraphFile(b *testing.B) {
 	}
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
+	steps := make([]time.Duration, len(g.steps))
+	if os.Getenv("LVC_BENCH_STEPS") == "1" {
+		g.stepTime = func(i int, d time.Duration) { steps[i] += d }
+	}
 	b.ResetTimer()
 	for range b.N {
 		if _, err := g.RunNamed(inputs); err != nil {
@@ -127,9 +134,39 @@ func BenchmarkGraphFile(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	if g.stepTime != nil {
+		printSteps(g, steps, b.N)
+	}
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/1e6, "MBalloc/op")
+}
+
+// printSteps prints the mean time of each step, slowest first, with what
+// the step is.
+func printSteps(g *Graph, total []time.Duration, runs int) {
+	order := make([]int, len(g.steps))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return total[order[a]] > total[order[b]] })
+	fmt.Printf("\nmean time per step over %d runs (the benchmark may be called more than once):\n", runs)
+	for _, i := range order {
+		s := g.steps[i]
+		what := fmt.Sprintf("%T", s.op)
+		if c, ok := s.op.(*convOp); ok {
+			what = fmt.Sprintf("conv %dx%d %d->%d", c.kh, c.kw, c.cin, c.cout)
+			for _, f := range []struct {
+				on   bool
+				name string
+			}{{c.wino != nil, "Winograd"}, {c.residual, "+residual"}, {c.d2s > 0, fmt.Sprintf("d2s %d", c.d2s)}} {
+				if f.on {
+					what += " " + f.name
+				}
+			}
+		}
+		fmt.Printf("%8.2f ms  %-28s %s\n", float64(total[i].Microseconds())/1000/float64(runs), what, s.name)
+	}
 }
 
 func benchShape(b *testing.B, env string) []int {

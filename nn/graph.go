@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 )
 
 // A Graph is a loaded ONNX model, compiled into a list of kernel steps. It
@@ -19,6 +20,9 @@ type Graph struct {
 	outputs []int
 	consts  map[int]*Tensor
 	pool    bufferPool
+	// stepTime, if set, gets each step's time (per-layer profiles in
+	// BenchmarkGraphFile).
+	stepTime func(step int, elapsed time.Duration)
 }
 
 type step struct {
@@ -330,7 +334,7 @@ func (g *Graph) RunNamed(inputs map[string]*Tensor) ([]*Tensor, error) {
 		vals[id] = t
 	}
 	args := make([]*Tensor, 0, 4)
-	for _, s := range g.steps {
+	for i, s := range g.steps {
 		args = args[:0]
 		for _, id := range s.in {
 			if id < 0 {
@@ -339,7 +343,11 @@ func (g *Graph) RunNamed(inputs map[string]*Tensor) ([]*Tensor, error) {
 				args = append(args, vals[id])
 			}
 		}
+		start := time.Now()
 		t, err := s.op.run(args, &g.pool)
+		if g.stepTime != nil {
+			g.stepTime(i, time.Since(start))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("nn: node %s: %w", s.name, err)
 		}
