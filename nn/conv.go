@@ -198,30 +198,9 @@ func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 	var out *Tensor
 	switch b := c.d2s; {
 	case c.residual:
-		r := in[3]
-		if r == nil {
-			return nil, errors.New("no residual input")
-		}
-		if c.inPlace && r != x && slices.Equal(r.Shape, []int{1, c.cout, oh, ow}) {
-			out = r
-			break
-		}
-		// Otherwise start from a copy of the residual, broadcast as the
-		// unfused Add would (a scalar or one value per channel).
-		out = p.get(1, c.cout, oh, ow)
-		run, err := broadcastRun(out, r)
-		if err != nil {
-			p.put(out)
-			return nil, fmt.Errorf("residual input: %w", err)
-		}
-		if run == 0 {
-			copy(out.Data, r.Data)
-		} else {
-			for i, v := range r.Data {
-				for j := range out.Data[i*run : (i+1)*run] {
-					out.Data[i*run+j] = v
-				}
-			}
+		var err error
+		if out, err = c.residualOutput(in[3], x, oh, ow, p); err != nil {
+			return nil, err
 		}
 	case b > 0:
 		out = p.get(1, c.cout/(b*b), oh*b, ow*b)
@@ -239,6 +218,36 @@ func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 		c.runStrips(x.Data, h, w, out.Data, oh, ow, p)
 	default:
 		c.runGather(x.Data, h, w, out.Data, oh, ow, p)
+	}
+	return out, nil
+}
+
+// residualOutput is the output buffer of a conv whose store adds to it: the
+// residual itself when it dies here, else a copy, broadcast as the unfused
+// Add would (a scalar or one value per channel).
+func (c *convOp) residualOutput(r, x *Tensor, oh, ow int, p *bufferPool) (*Tensor, error) {
+	if r == nil {
+		return nil, errors.New("no residual input")
+	}
+	shape := []int{1, c.cout, oh, ow}
+	if c.inPlace && r != x && slices.Equal(r.Shape, shape) {
+		return r, nil
+	}
+	out := p.get(shape...)
+	run, err := broadcastRun(out, r)
+	if err != nil {
+		p.put(out)
+		return nil, fmt.Errorf("residual input: %w", err)
+	}
+	if run == 0 {
+		copy(out.Data, r.Data)
+		return out, nil
+	}
+	for i, v := range r.Data {
+		seg := out.Data[i*run : (i+1)*run]
+		for j := range seg {
+			seg[j] = v
+		}
 	}
 	return out, nil
 }
