@@ -343,7 +343,10 @@ func (g *Graph) RunNamed(inputs map[string]*Tensor) ([]*Tensor, error) {
 				args = append(args, vals[id])
 			}
 		}
-		start := time.Now()
+		var start time.Time
+		if g.stepTime != nil {
+			start = time.Now()
+		}
 		t, err := s.op.run(args, &g.pool)
 		if g.stepTime != nil {
 			g.stepTime(i, time.Since(start))
