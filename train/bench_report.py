@@ -91,7 +91,7 @@ the rounded output), as bpp / dB:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--doc", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
-    ap.add_argument("--run", default="train/runs/hp64v", help="training run of the shipped model")
+    ap.add_argument("--run", default="train/runs/hp64x", help="training run of the shipped model")
     args = ap.parse_args()
     stamp = f"Measured {datetime.date.today()} by `train/bench_report.py`, load average {load()} at the start."
     splice(args.doc, "model", model_section(args.run))
