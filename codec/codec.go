@@ -136,7 +136,7 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 	b := img.Bounds()
 	pw, ph, yw, yh, zw, zh := m.latentGeometry(b.Dx(), b.Dy())
 	x := imageToTensor(img, pw, ph)
-	y, err := m.runScaled(m.gA, x, m.scalersA, q256)
+	y, err := m.runScaled(m.gA, x, m.scalersA, m.widthsA, q256)
 	if err != nil {
 		return nil, 0, nil, nil, fmt.Errorf("codec: analysis: %w", err)
 	}
@@ -331,7 +331,7 @@ func (m *Model) synthesize(lat *Latents, q256 uint16, w, h int, color container.
 	defer m.mu.Unlock()
 	t := &nn.Tensor{Shape: []int{1, lat.Channels, lat.Height, lat.Width},
 		Data: m.SynthesisInput(&Frame{Quality: float64(q256) / 256, Latents: lat})}
-	x, err := m.runScaled(m.gS, t, m.scalersS, q256)
+	x, err := m.runScaled(m.gS, t, m.scalersS, m.widthsS, q256)
 	if err != nil {
 		return nil, fmt.Errorf("codec: synthesis: %w", err)
 	}

@@ -3,7 +3,9 @@ package codec
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"io"
@@ -344,5 +346,57 @@ func TestScalerModelErrors(t *testing.T) {
 	}
 	if _, err := LoadModel(mixed); err == nil || !strings.Contains(err.Error(), "g_s takes inputs") {
 		t.Errorf("scaled model with an unscaled g_s: %v", err)
+	}
+}
+
+// withMeta rebuilds a model file with its META JSON changed by edit.
+func withMeta(t *testing.T, b []byte, edit func(map[string]any)) []byte {
+	t.Helper()
+	out := append([]byte(nil), b[:8]...)
+	for _, sec := range modelSections(b) {
+		if string(sec[:4]) == "META" {
+			meta := map[string]any{}
+			if err := json.Unmarshal(sec[8:], &meta); err != nil {
+				t.Fatal(err)
+			}
+			edit(meta)
+			js, err := json.Marshal(meta)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sec = binary.LittleEndian.AppendUint32([]byte("META"), uint32(len(js)))
+			sec = append(sec, js...)
+		}
+		out = append(out, sec...)
+	}
+	return out
+}
+
+// TestScalerWidths: the tiny scaled model's g_s has a wider last layer
+// (META scaler_widths); widths that disagree with the layers, the SCAL
+// section or the networks are refused by name.
+func TestScalerWidths(t *testing.T) {
+	scaled := mustRead(t, "../testdata/tiny_scaled.lvcm")
+	m, err := LoadModel(scaled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(m.widthsA, m.widthsS) != "[4 4 4] [4 4 6]" {
+		t.Fatalf("widths %v %v, want [4 4 4] [4 4 6]", m.widthsA, m.widthsS)
+	}
+	for _, c := range []struct {
+		widths any
+		want   string
+	}{
+		{[][]int{{4, 4, 4}}, "scaler_widths has 1 networks"},
+		{[][]int{{4, 4}, {4, 4, 6}}, "scaler_widths gives 2 layers"},
+		{[][]int{{4, 4, 4}, {4, 0, 6}}, "scaler width 0"},
+		{[][]int{{4, 4, 4}, {4, 4, 4}}, "SCAL has"},
+		{nil, "SCAL has"},
+	} {
+		b := withMeta(t, scaled, func(meta map[string]any) { meta["scaler_widths"] = c.widths })
+		if _, err := LoadModel(b); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("scaler_widths %v: %v, want an error with %q", c.widths, err, c.want)
+		}
 	}
 }

@@ -68,12 +68,14 @@ func checkModelGoldens(t *testing.T, m *Model, dir string) {
 		name    string
 		g       *nn.Graph
 		scalers [][]float32
+		widths  []int
 		in, out string
-	}{{"g_a", m.gA, m.scalersA, "g_a.in", "g_a.out"}, {"h_a", m.hA, nil, "g_a.out", "h_a.out"}, {"g_s", m.gS, m.scalersS, "g_s.in", "g_s.out"}} {
-		for i, s := range m.layerScalers(c.scalers, goldenQuality*256) {
+	}{{"g_a", m.gA, m.scalersA, m.widthsA, "g_a.in", "g_a.out"}, {"h_a", m.hA, nil, nil, "g_a.out", "h_a.out"},
+		{"g_s", m.gS, m.scalersS, m.widthsS, "g_s.in", "g_s.out"}} {
+		for i, s := range layerScalers(c.scalers, c.widths, goldenQuality*256) {
 			closeTo(t, fmt.Sprintf("%s scaler %d", c.name, i), s, read(fmt.Sprintf("%s.s%d", c.name, i)).Data, 1e-4)
 		}
-		got, err := m.runScaled(c.g, read(c.in), c.scalers, goldenQuality*256)
+		got, err := m.runScaled(c.g, read(c.in), c.scalers, c.widths, goldenQuality*256)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -26,7 +26,8 @@ import (
 //	G_A , G_S , H_A , H_S   ONNX networks: analysis, synthesis, hyper-analysis, hyper-synthesis
 //	GAIN  float32 gains: qualities x M for the encoder, then for the decoder
 //	SCAL  (only with META scaler_layers) float32 (I)GDN input scalers:
-//	      qualities x layers x N for g_a, then for g_s
+//	      per quality, each layer's vector (N values, or META
+//	      scaler_widths) for g_a, then the same for g_s
 //	TABY  entropy tables of y, one per scale (entropy.TableSet)
 //	TABZ  entropy tables of z, one per channel
 //
@@ -49,6 +50,9 @@ type ModelInfo struct {
 	// ScalerLayers counts the per-quality (I)GDN input scalers of g_a and
 	// g_s; the networks take them as inputs s0, s1, ... of shape [1, N, 1, 1].
 	ScalerLayers []int `json:"scaler_layers,omitempty"`
+	// ScalerWidths gives each of those layers' channel count, per network,
+	// when one differs from N (a widened stage of g_s); absent, all are N.
+	ScalerWidths [][]int `json:"scaler_widths,omitempty"`
 }
 
 // maxScalerLayers bounds META scaler_layers; the shipped transforms have 3.
@@ -67,13 +71,13 @@ type Model struct {
 	hS      *nn.FixedGraph
 	gainEnc [][]float32
 	gainDec [][]float32
-	// Per quality, layers x N (I)GDN input scalers of g_a and g_s; nil
-	// for models without them.
-	scalersA [][]float32
-	scalersS [][]float32
-	tablesY  *entropy.TableSet
-	tablesZ  *entropy.TableSet
-	scaleIdx *entropy.ScaleQuantizer
+	// Per quality, the (I)GDN input scalers of g_a and g_s, one layer's
+	// vector after another (widthsA, widthsS); nil for models without them.
+	scalersA, scalersS [][]float32
+	widthsA, widthsS   []int
+	tablesY            *entropy.TableSet
+	tablesZ            *entropy.TableSet
+	scaleIdx           *entropy.ScaleQuantizer
 }
 
 // SynthesisONNX returns the synthesis network as ONNX, for running it in
@@ -98,33 +102,33 @@ func (m *Model) SynthesisInput(f *Frame) []float32 {
 }
 
 // SynthesisScalers returns the synthesis network's other inputs at the
-// frame's quality: one N-vector per layer, fed as s0, s1, ... with shape
-// [1, N, 1, 1]. It is nil for models without scalers.
+// frame's quality: one vector per layer, of the layer's channel count C,
+// fed as s0, s1, ... with shape [1, C, 1, 1]. It is nil for models without
+// scalers.
 func (m *Model) SynthesisScalers(f *Frame) [][]float32 {
-	return m.layerScalers(m.scalersS, uint16(math.Round(f.Quality*256)))
+	return layerScalers(m.scalersS, m.widthsS, uint16(math.Round(f.Quality*256)))
 }
 
-func (m *Model) layerScalers(set [][]float32, q256 uint16) [][]float32 {
+func layerScalers(set [][]float32, widths []int, q256 uint16) [][]float32 {
 	if set == nil {
 		return nil
 	}
 	all := gain(set, q256)
-	n := m.Info.N
-	out := make([][]float32, len(all)/n)
-	for i := range out {
-		out[i] = all[i*n : (i+1)*n]
+	out := make([][]float32, len(widths))
+	for i, w := range widths {
+		out[i], all = all[:w], all[w:]
 	}
 	return out
 }
 
 // runScaled runs g_a or g_s on x with the scalers of quality q256.
-func (m *Model) runScaled(g *nn.Graph, x *nn.Tensor, set [][]float32, q256 uint16) (*nn.Tensor, error) {
+func (m *Model) runScaled(g *nn.Graph, x *nn.Tensor, set [][]float32, widths []int, q256 uint16) (*nn.Tensor, error) {
 	if set == nil {
 		return g.Run(x)
 	}
 	in := map[string]*nn.Tensor{"x": x}
-	for i, s := range m.layerScalers(set, q256) {
-		in[scalerInput(i)] = &nn.Tensor{Shape: []int{1, m.Info.N, 1, 1}, Data: s}
+	for i, s := range layerScalers(set, widths, q256) {
+		in[scalerInput(i)] = &nn.Tensor{Shape: []int{1, len(s), 1, 1}, Data: s}
 	}
 	out, err := g.RunNamed(in)
 	if err != nil {
@@ -254,16 +258,57 @@ func (m *Model) loadScalers(b []byte) error {
 	if err := errors.Join(checkInputs("g_a", m.gA, layers[0]), checkInputs("g_s", m.gS, layers[1])); err != nil {
 		return err
 	}
-	if len(b) != 4*in.Qualities*(layers[0]+layers[1])*in.N {
-		return fmt.Errorf("codec: model SCAL has %d bytes, want %d", len(b), 4*in.Qualities*(layers[0]+layers[1])*in.N)
-	}
-	var err error
-	split := 4 * in.Qualities * layers[0] * in.N
-	if m.scalersA, err = readVectors(b[:split], in.Qualities, layers[0]*in.N, "scaler"); err != nil {
+	widths, err := scalerWidths(in)
+	if err != nil {
 		return err
 	}
-	m.scalersS, err = readVectors(b[split:], in.Qualities, layers[1]*in.N, "scaler")
+	m.widthsA, m.widthsS = widths[0], widths[1]
+	perA, perS := sum(m.widthsA), sum(m.widthsS)
+	if len(b) != 4*in.Qualities*(perA+perS) {
+		return fmt.Errorf("codec: model SCAL has %d bytes, want %d", len(b), 4*in.Qualities*(perA+perS))
+	}
+	split := 4 * in.Qualities * perA
+	if m.scalersA, err = readVectors(b[:split], in.Qualities, perA, "scaler"); err != nil {
+		return err
+	}
+	m.scalersS, err = readVectors(b[split:], in.Qualities, perS, "scaler")
 	return err
+}
+
+// scalerWidths gives the channel count of every scaled layer of g_a and
+// g_s: META scaler_widths, or N for each of META scaler_layers.
+func scalerWidths(in *ModelInfo) ([2][]int, error) {
+	var widths [2][]int
+	if in.ScalerWidths == nil {
+		for i, layers := range in.ScalerLayers {
+			widths[i] = slices.Repeat([]int{in.N}, layers)
+		}
+		return widths, nil
+	}
+	if len(in.ScalerWidths) != 2 {
+		return widths, fmt.Errorf("codec: model META scaler_widths has %d networks, want 2", len(in.ScalerWidths))
+	}
+	for i, ws := range in.ScalerWidths {
+		if len(ws) != in.ScalerLayers[i] {
+			return widths, fmt.Errorf("codec: model META scaler_widths gives %d layers where scaler_layers says %d",
+				len(ws), in.ScalerLayers[i])
+		}
+		for _, w := range ws {
+			if w < 1 || w > maxModelChannels {
+				return widths, fmt.Errorf("codec: model META scaler width %d, want 1..%d", w, maxModelChannels)
+			}
+		}
+		widths[i] = ws
+	}
+	return widths, nil
+}
+
+func sum(v []int) int {
+	t := 0
+	for _, x := range v {
+		t += x
+	}
+	return t
 }
 
 // readVectors reads qualities vectors of n positive float32 values.
@@ -287,7 +332,7 @@ type bundleParams struct {
 	ModelInfo
 	GainEnc [][]float64 `json:"gain_enc"`
 	GainDec [][]float64 `json:"gain_dec"`
-	// Per network ("g_a", "g_s"): qualities x layers x N.
+	// Per network ("g_a", "g_s"): qualities x layers x the layer's width.
 	FeatureScalers map[string][][][]float64 `json:"feature_scalers"`
 	ZPMFs          []struct {
 		Offset int32     `json:"offset"`
@@ -393,7 +438,8 @@ func packScalers(p *bundleParams) ([]byte, error) {
 		return nil, nil
 	}
 	var out []byte
-	p.ScalerLayers = nil
+	p.ScalerLayers, p.ScalerWidths = nil, nil
+	widths := make([][]int, 0, 2)
 	for _, net := range []string{"g_a", "g_s"} {
 		set := p.FeatureScalers[net]
 		if len(set) != p.Qualities {
@@ -403,9 +449,10 @@ func packScalers(p *bundleParams) ([]byte, error) {
 			if len(layers) != len(set[0]) {
 				return nil, fmt.Errorf("codec: %s scaler layer counts differ between qualities", net)
 			}
-			for _, v := range layers {
-				if len(v) != p.N {
-					return nil, fmt.Errorf("codec: %s scaler of %d for N=%d", net, len(v), p.N)
+			for i, v := range layers {
+				if len(v) != len(set[0][i]) || len(v) < 1 || len(v) > maxModelChannels {
+					return nil, fmt.Errorf("codec: %s scaler layer %d has %d values at one quality, %d at another",
+						net, i, len(v), len(set[0][i]))
 				}
 				for _, x := range v {
 					out = binary.LittleEndian.AppendUint32(out, math.Float32bits(float32(x)))
@@ -413,6 +460,22 @@ func packScalers(p *bundleParams) ([]byte, error) {
 			}
 		}
 		p.ScalerLayers = append(p.ScalerLayers, len(set[0]))
+		var ws []int
+		if len(set) > 0 {
+			for _, v := range set[0] {
+				ws = append(ws, len(v))
+			}
+		}
+		widths = append(widths, ws)
+	}
+	// Only a model with a layer of another width than N says so, which
+	// keeps older models' files, and IDs, as they were.
+	for _, ws := range widths {
+		for _, w := range ws {
+			if w != p.N {
+				p.ScalerWidths = widths
+			}
+		}
 	}
 	return out, nil
 }

@@ -104,14 +104,27 @@ func BenchmarkGraphFile(b *testing.B) {
 		x.Data[i] = float32(i%11) - 5
 	}
 	// Other inputs (a model's per-quality scalers s0, s1, ...) get ones, of
-	// LVC_BENCH_SCALER_SHAPE as the codec feeds them (default: a scalar).
-	scalerShape := []int{1}
-	if os.Getenv("LVC_BENCH_SCALER_SHAPE") != "" {
-		scalerShape = benchShape(b, "LVC_BENCH_SCALER_SHAPE")
+	// LVC_BENCH_SCALER_SHAPE as the codec feeds them (default: a scalar):
+	// one shape for all, or one per input separated by ";" (s0;s1;...).
+	scalerShapes := map[string][]int{}
+	if spec := os.Getenv("LVC_BENCH_SCALER_SHAPE"); spec != "" {
+		for i, f := range strings.Split(spec, ";") {
+			scalerShapes[fmt.Sprintf("s%d", i)] = parseShape(b, "LVC_BENCH_SCALER_SHAPE", f)
+		}
 	}
 	inputs := map[string]*Tensor{}
 	for _, name := range g.InputNames() {
-		s := NewTensor(scalerShape...)
+		shape, ok := scalerShapes[name]
+		if !ok {
+			shape = scalerShapes["s0"]
+		}
+		if len(scalerShapes) > 1 && !ok && name != "x" {
+			b.Fatalf("LVC_BENCH_SCALER_SHAPE has no shape for input %s", name)
+		}
+		if shape == nil {
+			shape = []int{1}
+		}
+		s := NewTensor(shape...)
 		for i := range s.Data {
 			s.Data[i] = 1
 		}
@@ -170,8 +183,12 @@ func printSteps(g *Graph, total []time.Duration, runs int) {
 }
 
 func benchShape(b *testing.B, env string) []int {
+	return parseShape(b, env, os.Getenv(env))
+}
+
+func parseShape(b *testing.B, env, spec string) []int {
 	var shape []int
-	for _, f := range strings.Split(os.Getenv(env), ",") {
+	for _, f := range strings.Split(spec, ",") {
 		n, err := strconv.Atoi(f)
 		if err != nil {
 			b.Fatalf("%s: %v", env, err)

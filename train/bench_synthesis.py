@@ -62,9 +62,11 @@ def frozen_gs_from_onnx(path, n, m):
     # Export renumbers the layers; a bottleneck block is the one with a third conv.
     blocks = {k.split(".body.")[0] for k in weights if ".body." in k}
     fine = {k.split(".body.4.")[0] for k in weights if ".body.4." in k}
+    # The last conv (to 3·2·2 channels) reads the last stage, which may be wider than n.
+    last = next(v for k, v in weights.items() if not k.startswith("skip.") and v.dim() == 4 and v.shape[0] == 12)
     model = HyperpriorModel(n, m, feature_scalers=len(g.input) > 1, decoder_blocks=bool(blocks - fine),
                             fine_block=weights[f"{min(fine)}.body.0.weight"].shape[0] if fine else 0,
-                            linear_skip=any(k.startswith("skip.") for k in weights))
+                            linear_skip=any(k.startswith("skip.") for k in weights), fine_width=last.shape[1])
     net = frozen_transform(model, "g_s")
     sd = net.state_dict()
     missing = set(sd) - set(weights)
@@ -81,7 +83,7 @@ def torch_worker(args):
     torch.set_num_threads(args.threads)
     net = frozen_gs_from_onnx(args.onnx, args.n, args.shape[1])
     x = torch.from_numpy(bench_input(args.shape))
-    scales = [torch.ones(1, args.n, 1, 1)] * getattr(net, "layers", 0)
+    scales = [torch.ones(1, w, 1, 1) for w in getattr(net, "widths", [])]
     times = []
     with torch.inference_mode():
         for _ in range(args.warmup):
@@ -204,7 +206,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs before timing (per process)")
     ap.add_argument("--shape", type=lambda s: [int(v) for v in s.split(",")], help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--ckpt", default=os.path.join(HERE, "runs", "hp64v", "weights_fp16.pt"),
+    ap.add_argument("--ckpt", default=os.path.join(HERE, "runs", "hp64x", "weights_fp16.pt"),
                     help="a checkpoint or weights file (default: the shipped model's run)")
     ap.add_argument("--bundle", help="an exported bundle dir (g_s.onnx, params.json); default: export --ckpt")
     ap.add_argument("--width", type=int, default=768)
@@ -253,8 +255,10 @@ def main():
         params = json.load(f)
     ckpt_step = params.get("step", ckpt_step)
     n, m = params["n"], params["m"]
-    # The per-quality scaler inputs s0, s1, ... (if any) get ones, per channel.
-    scaler_shape = f"1,{n},1,1"
+    # The per-quality scaler inputs s0, s1, ... (if any) get ones, per channel,
+    # at each layer's width.
+    widths = [len(v) for v in params["feature_scalers"]["g_s"][0]] if params.get("feature_scalers") else [n]
+    scaler_shape = ";".join(f"1,{w},1,1" for w in widths)
     if args.width % 16 or args.height % 16:
         raise SystemExit("width and height must be multiples of 16")
     shape = [1, m, args.height // 16, args.width // 16]

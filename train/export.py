@@ -74,12 +74,12 @@ def half_initializers(path):
 class Transform(nn.Module):
     """A frozen g_a or g_s with its linear skip path, if any. With feature
     scalers it takes the per-quality (I)GDN input scalers as inputs s0, s1, ...
-    of shape [1, n, 1, 1] (HyperpriorModel.run_scaled)."""
+    of shape [1, C, 1, 1], C the layer's width (HyperpriorModel.run_scaled)."""
 
-    def __init__(self, net, n, skip, scaled):
+    def __init__(self, net, widths, skip, scaled):
         super().__init__()
-        self.net, self.n, self.skip = net, n, skip
-        self.layers = sum(isinstance(m, FrozenGDN) for m in net) if scaled else 0
+        self.net, self.skip = net, skip
+        self.widths = widths if scaled else []
 
     def forward(self, x, *scales):
         # Without scales (macs_per_pixel calls it with x alone) it runs unscaled.
@@ -90,8 +90,8 @@ def export_net(net, shape, path, fp16=True):
     net = net.eval()
     args, names = (torch.zeros(shape),), ["x"]
     if isinstance(net, Transform):
-        args += tuple(torch.ones(1, net.n, 1, 1) for _ in range(net.layers))
-        names += [f"s{i}" for i in range(net.layers)]
+        args += tuple(torch.ones(1, w, 1, 1) for w in net.widths)
+        names += [f"s{i}" for i in range(len(net.widths))]
     torch.onnx.export(net, args, path, opset_version=OPSET, input_names=names,
                       output_names=["y"], dynamic_axes={"x": {2: "h", 3: "w"}, "y": {2: "h", 3: "w"}})
     if fp16:
@@ -127,7 +127,15 @@ def frozen_transform(model, name):
     net, skip = round_to_half(freeze(getattr(model, name))), getattr(model, name + "_skip")
     if skip is None and not model.feature_scalers:
         return net
-    return Transform(net, model.n, None if skip is None else round_to_half(skip.eval()), model.feature_scalers)
+    return Transform(net, model.scaler_widths(name), None if skip is None else round_to_half(skip.eval()),
+                     model.feature_scalers)
+
+
+def layer_scalers(model, net, log_scales):
+    """Per quality, per (I)GDN of net, its scalers at the layer's width."""
+    widths = model.scaler_widths(net)
+    with torch.no_grad():
+        return [[torch.exp(q[i, :w]).tolist() for i, w in enumerate(widths)] for q in log_scales]
 
 
 def export_model(model, out, fp16=True):
@@ -153,7 +161,8 @@ def export_model(model, out, fp16=True):
         "family": model.family, "scales": scale_table(),
         "gain_enc": gains_enc, "gain_dec": gains_dec,
         "z_pmfs": z_pmfs(model.prior_z),
-        "feature_scalers": {"g_a": torch.exp(model.log_fs_a).tolist(), "g_s": torch.exp(model.log_fs_s).tolist()}
+        "feature_scalers": {"g_a": layer_scalers(model, "g_a", model.log_fs_a),
+                            "g_s": layer_scalers(model, "g_s", model.log_fs_s)}
         if model.feature_scalers else None,
         "kmac_per_pixel": {
             "g_a": macs_per_pixel(nets["g_a"], (1, 3, 512, 768)) / px / 1e3,
@@ -301,8 +310,8 @@ def write_model_goldens(model, nets, out, size=(32, 64)):
     if model.feature_scalers:
         q = torch.tensor([GOLDEN_QUALITY])
         for net, s in zip(("g_a", "g_s"), model.scalers(q)):
-            scales[net] = tuple(s)
-            files += [(f"{net}.s{i}", v) for i, v in enumerate(s)]
+            scales[net] = tuple(v[:, :w] for v, w in zip(s, model.scaler_widths(net)))
+            files += [(f"{net}.s{i}", v) for i, v in enumerate(scales[net])]
     with torch.no_grad():
         y = nets["g_a"](x, *scales["g_a"])
         z = nets["h_a"](y)
@@ -344,7 +353,10 @@ def main():
                     **{k: ck[k] for k in ("lambdas", "revived", "revived_at") if k in ck}}, args.out)
         return
     if args.what == "tiny":
-        model = HyperpriorModel(4, 6, feature_scalers=args.feature_scalers)
+        # The scaled one also widens g_s's last stage, so tests see layers
+        # of different widths.
+        model = HyperpriorModel(4, 6, feature_scalers=args.feature_scalers,
+                                fine_width=6 if args.feature_scalers else None)
         if args.feature_scalers:
             with torch.no_grad():  # scalers that differ, so tests see them used
                 model.log_fs_a.uniform_(-0.5, 0.5)

@@ -136,6 +136,41 @@ class ChannelContext(nn.Module):
         return torch.cat(means, 1), torch.cat(scales, 1), torch.cat(y_hats, 1)
 
 
+class CheckerboardContext(nn.Module):
+    """Spatial context in two passes (He et al. 2021, small): the anchors,
+    the latent positions with (row + column) even, are coded with h_s's mean
+    and scale; every other position gets a correction computed from the
+    anchors' ŷ around it (3x3 conv) and h_s's parameters at the position (1x1
+    conv), summed, Relu, 1x1. Both passes decode in parallel over positions.
+    The correction starts at zero, so a trained hyperprior model's function
+    is unchanged."""
+
+    def __init__(self, m, hidden=64):
+        super().__init__()
+        self.m = m
+        self.spatial = conv(m, hidden, 3)
+        self.params = nn.Conv2d(2 * m, hidden, 1)
+        self.out = zero_init(nn.Conv2d(hidden, 2 * m, 1))
+
+    @staticmethod
+    def anchors(like):
+        """1 at the anchor positions of a (B, C, H, W) tensor, 0 elsewhere: (1, 1, H, W)."""
+        h, w = like.shape[-2:]
+        rows = torch.arange(h, device=like.device).view(-1, 1)
+        cols = torch.arange(w, device=like.device).view(1, -1)
+        return ((rows + cols) % 2 == 0).to(like.dtype).view(1, 1, h, w)
+
+    def forward(self, y, mean, scale):
+        """Means and scales for every position, and ŷ = round(y - mean) + mean
+        (straight-through) under them."""
+        anchor = self.anchors(y)
+        y_anchor = (ste_round(y - mean) + mean) * anchor
+        d = self.out(F.relu(self.spatial(y_anchor) + self.params(torch.cat([mean, scale], 1))))
+        rest = 1 - anchor
+        mu, sigma = mean + d[:, :self.m] * rest, scale + d[:, self.m:] * rest
+        return mu, sigma, ste_round(y - mu) + mu
+
+
 class FactorizedPrior(nn.Module):
     """Per-channel learned density for z (Balle et al. 2018, appendix 6.1).
 
@@ -234,9 +269,13 @@ def ste_round(x):
 class HyperpriorModel(nn.Module):
     def __init__(self, n=64, m=96, qualities=NUM_QUALITIES, family="gaussian", lambda_list=None,
                  feature_scalers=False, encoder_blocks=False, decoder_blocks=False, linear_skip=False,
-                 fine_block=0, context_slices=0, encoder_fine_block=False):
+                 fine_block=0, context_slices=0, encoder_fine_block=False, checkerboard=0, fine_width=None):
         super().__init__()
         self.n, self.m, self.family = n, m, family
+        # fine_width widens g_s's last stage, the 1/2-resolution features
+        # between its last upsampling and the output, beyond n: the stage
+        # that draws the finest detail, which caps the top qualities.
+        fw = self.fine_width = fine_width or n
         # The trade-off each quality was trained for; it travels with the
         # weights because runs differ in their λ range.
         self.lambdas = list(lambda_list) if lambda_list else lambdas()
@@ -263,8 +302,8 @@ class HyperpriorModel(nn.Module):
         self.g_s = nn.Sequential(OrderedDict([
             ("0", Up(m, n)), ("1", GDN(n, inverse=True)), *block("res0", n, decoder_blocks),
             ("2", Up(n, n)), ("3", GDN(n, inverse=True)), *block("res1", n, decoder_blocks),
-            ("4", Up(n, n)), ("5", GDN(n, inverse=True)),
-            *([("res2", BottleneckBlock(n, fine_block))] if fine_block else []), ("6", Up(n, 3))]))
+            ("4", Up(n, fw)), ("5", GDN(fw, inverse=True)),
+            *([("res2", BottleneckBlock(fw, fine_block))] if fine_block else []), ("6", Up(fw, 3))]))
         # linear_skip adds a linear path around each transform, between pixels
         # and latents, one 16x16 block per latent position: a stride-16 conv
         # in the analysis, a 1x1 conv and depth-to-space in the synthesis
@@ -283,7 +322,10 @@ class HyperpriorModel(nn.Module):
         self.h_s = nn.Sequential(
             Up(n, n), nn.ReLU(), Up(n, n), nn.ReLU(), conv(n, 2 * m, 1))
         self.prior_z = FactorizedPrior(n)
-        self.context = ChannelContext(m, context_slices) if context_slices else None
+        if context_slices and checkerboard:
+            raise ValueError("a model has one context: channel slices or a checkerboard")
+        self.context = ChannelContext(m, context_slices) if context_slices else \
+            CheckerboardContext(m, checkerboard) if checkerboard else None
         # Per-quality channel gains (Cui et al. 2021): the encoder multiplies
         # y by gain_enc[q], the decoder by gain_dec[q]. Stored as logs.
         init = torch.linspace(math.log(0.5), math.log(4.0), qualities).view(-1, 1).expand(-1, m)
@@ -293,9 +335,42 @@ class HyperpriorModel(nn.Module):
         # input is scaled per quality and channel, so one set of transforms can
         # shape its nonlinearities differently at each rate. They start at 1,
         # which leaves a trained model's function unchanged.
-        for name, net in (("log_fs_a", self.g_a), ("log_fs_s", self.g_s)):
-            self.register_parameter(name, nn.Parameter(torch.zeros(qualities, self.gdn_count(net), n))
+        # g_s's last layer is fine_width wide; the others use the first n.
+        for name, net, width in (("log_fs_a", self.g_a, n), ("log_fs_s", self.g_s, fw)):
+            self.register_parameter(name, nn.Parameter(torch.zeros(qualities, self.gdn_count(net), width))
                                     if feature_scalers else None)
+
+    def scaler_widths(self, net):
+        """The channel count of each (I)GDN of g_a or g_s, in order."""
+        return [mod.beta_p.shape[0] for mod in getattr(self, net) if isinstance(mod, GDN)]
+
+    # The keys that widening the last stage of g_s reshapes, and the axis
+    # each grows along: outputs of the upsampling and of the block's last
+    # conv, the IGDN, and the inputs of the layers that read the stage.
+    FINE_STAGE_AXES = {"g_s.4.0.weight": 0, "g_s.4.0.bias": 0, "g_s.5.beta_p": 0, "g_s.5.gamma_p": (0, 1),
+                       "g_s.res2.body.0.weight": 1, "g_s.res2.body.4.weight": 0, "g_s.res2.body.4.bias": 0,
+                       "g_s.6.0.weight": 1, "log_fs_s": 2}
+
+    def load_widened(self, state):
+        """Loads a trained model's state whose last g_s stage is narrower
+        (Net2Net-style): the new channels come from the upsampling's fresh
+        weights, and every layer reading the stage starts with zero weights
+        for them, so the model computes what it did (up to the IGDN's 1e-6
+        cross terms, which must be non-zero to learn) and learns to use them.
+        Returns what load_state_dict(strict=False) does."""
+        own = self.state_dict()
+        merged = dict(state)
+        for key, axes in self.FINE_STAGE_AXES.items():
+            if key not in state or key not in own or state[key].shape == own[key].shape:
+                continue
+            new = own[key].clone()
+            axes = axes if isinstance(axes, tuple) else (axes,)
+            if key in ("g_s.res2.body.0.weight", "g_s.6.0.weight", "log_fs_s"):
+                new.zero_()
+            index = tuple(slice(0, state[key].shape[d]) if d in axes else slice(None) for d in range(new.dim()))
+            new[index] = state[key]
+            merged[key] = new
+        return self.load_state_dict(merged, strict=False)
 
     @property
     def feature_scalers(self):
@@ -324,7 +399,12 @@ class HyperpriorModel(nn.Module):
 
     @property
     def context_slices(self):
-        return len(self.context.nets) if self.context is not None else 0
+        return len(self.context.nets) if isinstance(self.context, ChannelContext) else 0
+
+    @property
+    def checkerboard(self):
+        """The hidden width of the checkerboard context, 0 if none."""
+        return self.context.out.in_channels if isinstance(self.context, CheckerboardContext) else 0
 
     @property
     def analysis_out(self):
@@ -342,7 +422,9 @@ class HyperpriorModel(nn.Module):
                     decoder_blocks=any(k.startswith(("g_s.res0.", "g_s.res1.")) for k in state),
                     linear_skip="g_a_skip.weight" in state,
                     fine_block=state["g_s.res2.body.0.weight"].shape[0] if "g_s.res2.body.0.weight" in state else 0,
-                    context_slices=sum(k.startswith("context.nets.") and k.endswith(".0.weight") for k in state))
+                    context_slices=sum(k.startswith("context.nets.") and k.endswith(".0.weight") for k in state),
+                    checkerboard=state["context.out.weight"].shape[1] if "context.out.weight" in state else 0,
+                    fine_width=state["g_s.5.beta_p"].shape[0])
 
     @staticmethod
     def is_block_key(key):
@@ -385,7 +467,10 @@ class HyperpriorModel(nn.Module):
         out, layer = x, 0
         for mod in net:
             if scales is not None and isinstance(mod, gdn):
-                out = out * scales[layer]
+                # Scalers are stored at the widest layer's width. (No slice
+                # when they fit: the export would trace it as an op.)
+                s = scales[layer]
+                out = out * (s if s.shape[1] == out.shape[1] else s[:, :out.shape[1]])
                 layer += 1
             out = mod(out)
         return out if skip is None else out + skip(x)

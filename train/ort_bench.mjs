@@ -1,12 +1,13 @@
 // Times one ONNX graph with onnxruntime-node (CPU execution provider).
 //
 //   node train/ort_bench.mjs --model g_s.onnx --shape 1,96,32,48 --threads 2 --iters 10 --warmup 2
-//   [--opt disabled|basic|extended|all] [--spin 0|1] [--dump out.f32] [--scaler-shape 1,64,1,1]
+//   [--opt disabled|basic|extended|all] [--spin 0|1] [--dump out.f32] [--scaler-shape 1,64,1,1[;1,96,1,1...]]
 //
 // Prints one JSON line: {"threads":..,"times_ms":[...],"median_ms":..,"version":..}.
 // The input is the same pattern as nn/bench_test.go's BenchmarkGraphFile
 // (x[i] = i%11 - 5), so every runtime sees the same tensor; further inputs
-// (a model's per-quality scalers) get ones of --scaler-shape.
+// (a model's per-quality scalers) get ones of --scaler-shape: one shape for all, or
+// one per input separated by ";".
 // Used by train/bench_synthesis.py; install with
 //   cd train && ONNXRUNTIME_NODE_INSTALL=skip npm ci
 // (the CPU build is inside the npm package; the postinstall step only
@@ -35,7 +36,8 @@ const warmup = Number(arg("warmup", "2"));
 const opt = arg("opt", "all"); // graph optimization level: disabled|basic|extended|all
 const dump = arg("dump"); // write the output tensor here as raw float32
 const spin = arg("spin", "1"); // 0: intra-op threads sleep instead of spinning (helps on a busy machine)
-const scalerShape = arg("scaler-shape", "1").split(",").map(Number);
+// One shape for every scaler input, or one per input separated by ";" (s0;s1;...).
+const scalerShapes = arg("scaler-shape", "1").split(";").map((s) => s.split(",").map(Number));
 
 const t0 = performance.now();
 const session = await ort.InferenceSession.create(model, {
@@ -52,10 +54,10 @@ const n = shape.reduce((a, b) => a * b, 1);
 const data = new Float32Array(n);
 for (let i = 0; i < n; i++) data[i] = (i % 11) - 5;
 const feeds = { [session.inputNames[0]]: new ort.Tensor("float32", data, shape) };
-const scalerSize = scalerShape.reduce((a, b) => a * b, 1);
-for (const name of session.inputNames.slice(1)) {
-  feeds[name] = new ort.Tensor("float32", new Float32Array(scalerSize).fill(1), scalerShape);
-}
+session.inputNames.slice(1).forEach((name, i) => {
+  const shape = scalerShapes.length > 1 ? scalerShapes[i] : scalerShapes[0];
+  feeds[name] = new ort.Tensor("float32", new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1), shape);
+});
 
 let outShape = null;
 let checksum = 0;

@@ -4,12 +4,14 @@
 """
 import os
 import sys
+import tempfile
 import unittest
 
+import onnx
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from export import Transform, freeze, round_to_half  # noqa: E402
+from export import Transform, export_net, freeze, round_to_half  # noqa: E402
 from model import HyperpriorModel  # noqa: E402
 
 N, M = 8, 12
@@ -99,6 +101,71 @@ class ContextTest(unittest.TestCase):
         self.assertGreater((s1[:, w:] - s2[:, w:]).abs().max().item(), 1e-3, "slice 1 ignores slice 0")
 
 
+class CheckerboardTest(unittest.TestCase):
+    """A checkerboard context added to a trained model starts as the plain
+    hyperprior; then the second pass sees the anchors and nothing else of y."""
+
+    def setUp(self):
+        torch.manual_seed(0)
+        self.base = HyperpriorModel(N, M)
+        self.ctx = HyperpriorModel(N, M, checkerboard=16)
+        missing, unexpected = self.ctx.load_state_dict(self.base.state_dict(), strict=False)
+        self.assertEqual(unexpected, [])
+        self.assertTrue(missing and all(HyperpriorModel.is_context_key(k) for k in missing), missing)
+
+    def test_starts_unchanged(self):
+        x, q = torch.rand(2, 3, 64, 64), torch.tensor([1, 6])
+        outs = []
+        for model in (self.base, self.ctx):
+            torch.manual_seed(1)
+            with torch.no_grad():
+                outs.append(model(x, q))
+        for a, b in zip(*outs):
+            self.assertTrue(torch.equal(a, b))
+
+    def test_second_pass_sees_only_anchors(self):
+        with torch.no_grad():
+            self.ctx.context.out.weight.normal_(0, 0.1)
+        y = torch.randn(1, M, 6, 6) * 3
+        mean, scale = torch.zeros_like(y), torch.ones_like(y)
+        anchor = self.ctx.context.anchors(y).bool().expand_as(y)
+        m1, s1, _ = self.ctx.context(y, mean, scale)
+        y2 = torch.where(anchor, y, y + 5)
+        m2, s2, _ = self.ctx.context(y2, mean, scale)
+        self.assertTrue(torch.equal(m1, m2) and torch.equal(s1, s2), "a parameter depends on a non-anchor")
+        y3 = torch.where(anchor, y + 5, y)
+        m3, s3, _ = self.ctx.context(y3, mean, scale)
+        self.assertTrue(torch.equal(m1[anchor], m3[anchor]) and torch.equal(s1[anchor], s3[anchor]),
+                        "an anchor's parameters depend on y")
+        self.assertGreater((s1 - s3)[~anchor].abs().max().item(), 1e-3, "the second pass ignores the anchors")
+
+
+class WidenTest(unittest.TestCase):
+    """Widening g_s's last stage keeps a trained model's function, and the
+    new channels then take part."""
+
+    def setUp(self):
+        torch.manual_seed(0)
+        self.base = randomized(HyperpriorModel(N, M, feature_scalers=True, fine_block=4))
+        self.wide = HyperpriorModel(N, M, feature_scalers=True, fine_block=4, fine_width=N + 4)
+        missing, unexpected = self.wide.load_widened(self.base.state_dict())
+        self.assertEqual((missing, unexpected), ([], []))
+        self.y = torch.randn(2, M, 4, 4)
+        self.q = torch.tensor([2, 5])
+
+    def test_starts_nearly_unchanged(self):
+        with torch.no_grad():
+            a, b = self.base.synthesis(self.y, self.q), self.wide.synthesis(self.y, self.q)
+        self.assertLess((a - b).abs().max().item(), 1e-3 * a.abs().max().item())
+
+    def test_new_channels_learn(self):
+        x_hat = self.wide.synthesis(self.y, self.q)
+        x_hat.square().mean().backward()
+        self.assertGreater(self.wide.g_s[-1][0].weight.grad[:, N:].abs().max().item(), 0)
+        self.assertEqual(self.wide.log_fs_s.shape[-1], N + 4)
+        self.assertEqual(self.wide.scaler_widths("g_s"), [N, N, N + 4])
+
+
 class OptionsTest(unittest.TestCase):
     def test_options_come_back_from_the_state(self):
         for fs in (False, True):
@@ -109,6 +176,8 @@ class OptionsTest(unittest.TestCase):
                                 fine_block=fine)
                     args["context_slices"] = 2 if fine else 0
                     args["encoder_fine_block"] = skip and not enc
+                    args["checkerboard"] = 8 if fs and not fine else 0
+                    args["fine_width"] = N + 2 if dec else N
                     model = HyperpriorModel(**args)
                     saved = {"n": N, "m": M, "family": "gaussian", "lambdas": model.lambdas,
                              "model": model.state_dict()}
@@ -122,7 +191,7 @@ class ExportTest(unittest.TestCase):
     def test_transforms_match_the_model(self):
         model = round_to_half(randomized(HyperpriorModel(N, M, feature_scalers=True, decoder_blocks=True,
                                                          linear_skip=True, fine_block=32,
-                                                         encoder_fine_block=True)))
+                                                         encoder_fine_block=True, fine_width=N + 4)))
         # GDN's beta and gamma come out of squares; keep beta away from zero.
         with torch.no_grad():
             for mod in model.modules():
@@ -131,18 +200,27 @@ class ExportTest(unittest.TestCase):
         model.eval()
         x, q = torch.rand(1, 3, 64, 64), torch.tensor([5])
         scale_a, scale_s = model.scalers(q)
+        widths = model.scaler_widths("g_s")
         with torch.no_grad():
-            g_a = Transform(freeze(model.g_a), N, model.g_a_skip, scaled=True)
-            g_s = Transform(freeze(model.g_s), N, model.g_s_skip, scaled=True)
+            g_a = Transform(freeze(model.g_a), model.scaler_widths("g_a"), model.g_a_skip, scaled=True)
+            g_s = Transform(freeze(model.g_s), widths, model.g_s_skip, scaled=True)
             want_y = model.run_scaled(model.g_a, x, scale_a, skip=model.g_a_skip)
             got_y = g_a(x, *scale_a[:, 0:1])
             y = torch.round(want_y)
             want_x = model.run_scaled(model.g_s, y, scale_s, skip=model.g_s_skip)
-            got_x = g_s(y, *scale_s[:, 0:1])
+            got_x = g_s(y, *(s[0:1, :w] for s, w in zip(scale_s, widths)))
         torch.testing.assert_close(got_y, want_y, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(got_x, want_x, rtol=1e-5, atol=1e-5)
-        self.assertEqual(g_s.layers, 3)
-
+        self.assertEqual(widths, [N, N, N + 4])
+        # The exported graph takes each scaler at its layer's width and
+        # stays in the portable op set (no Slice for the narrower layers).
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "g_s.onnx")
+            export_net(g_s, (1, M, 4, 4), path)
+            graph = onnx.load(path).graph
+        shapes = [[dim.dim_value for dim in i.type.tensor_type.shape.dim] for i in graph.input[1:]]
+        self.assertEqual(shapes, [[1, w, 1, 1] for w in widths])
+        self.assertNotIn("Slice", {node.op_type for node in graph.node})
 
 if __name__ == "__main__":
     unittest.main()

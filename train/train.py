@@ -231,6 +231,13 @@ def main():
     ap.add_argument("--context-slices", type=int, default=0, metavar="S",
                     help="code y in S slices, each slice's mean and scale also conditioned on the slices "
                          "before it (model.py ChannelContext); it starts as the plain hyperprior")
+    ap.add_argument("--checkerboard", type=int, nargs="?", const=64, default=0, metavar="HIDDEN",
+                    help="code y in two passes, the second conditioned on the first's ŷ around each position "
+                         "(model.py CheckerboardContext, HIDDEN channels, default 64); it starts as the plain "
+                         "hyperprior")
+    ap.add_argument("--fine-width", type=int, default=0, metavar="W",
+                    help="widen g_s's last stage (1/2 resolution) to W channels (model.py load_widened); "
+                         "the model starts computing what it did")
     ap.add_argument("--encoder-fine-block", action="store_true",
                     help="add a residual block at 1/2 resolution to g_a (model.py); it starts as the identity")
     ap.add_argument("--train-only", metavar="PREFIX",
@@ -273,11 +280,14 @@ def main():
     args.fine_block = args.fine_block or saved.get("fine_block", 0)
     args.context_slices = args.context_slices or saved.get("context_slices", 0)
     args.encoder_fine_block = args.encoder_fine_block or saved.get("encoder_fine_block", False)
+    args.checkerboard = args.checkerboard or saved.get("checkerboard", 0)
+    args.fine_width = args.fine_width or saved.get("fine_width", 0)
     model = HyperpriorModel(args.n, args.m, family=args.family, lambda_list=lams,
                             feature_scalers=args.feature_scalers, encoder_blocks=args.encoder_blocks,
                             decoder_blocks=args.decoder_blocks,
                             linear_skip=args.linear_skip, fine_block=args.fine_block,
-                            context_slices=args.context_slices, encoder_fine_block=args.encoder_fine_block)
+                            context_slices=args.context_slices, encoder_fine_block=args.encoder_fine_block,
+                            checkerboard=args.checkerboard, fine_width=args.fine_width)
     opt = make_optimizer(model, args)
     step = 0
     if ck:
@@ -286,7 +296,7 @@ def main():
         step = ck["step"]
         print(f"resumed at step {step}", flush=True)
     elif w:
-        missing, unexpected = model.load_state_dict({k: v.float() for k, v in w["model"].items()}, strict=False)
+        missing, unexpected = model.load_widened({k: v.float() for k, v in w["model"].items()})
         # Only new scalers (they start at 1), new residual blocks (they start
         # as the identity), new skip paths and a new channel context (they
         # start at zero) may be missing.

@@ -449,6 +449,9 @@ func modelCmd(args []string, stdout io.Writer) error {
 		if in.ScalerLayers != nil {
 			fmt.Fprintf(stdout, "feature scalers: g_a %d layers, g_s %d layers\n", in.ScalerLayers[0], in.ScalerLayers[1])
 		}
+		if in.ScalerWidths != nil {
+			fmt.Fprintf(stdout, "layer widths: g_a %v, g_s %v\n", in.ScalerWidths[0], in.ScalerWidths[1])
+		}
 		for _, k := range []string{"g_a", "h_a", "h_s", "g_s"} {
 			fmt.Fprintf(stdout, "kMAC/pixel %s: %.2f\n", k, in.KMACPerPixel[k])
 		}
