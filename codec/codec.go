@@ -398,8 +398,12 @@ func (e *Encoder) WriteImage(img image.Image) error {
 		return fmt.Errorf("codec: frame is %dx%d, stream is %dx%d", b.Dx(), b.Dy(), e.w, e.h)
 	}
 	if !e.started {
+		// A still image has nothing to seek to: the header's frame count
+		// already exposes a cut file, and the index would cost 44 bytes,
+		// 1% of a small image at the lowest qualities.
 		h := container.Header{ModelID: e.m.ID, Width: e.w, Height: e.h, Color: e.color,
-			TimebaseNum: e.opts.TimebaseNum, TimebaseDen: e.opts.TimebaseDen, FrameCount: e.opts.FrameCount, Indexed: true}
+			TimebaseNum: e.opts.TimebaseNum, TimebaseDen: e.opts.TimebaseDen, FrameCount: e.opts.FrameCount,
+			Indexed: e.opts.FrameCount != 1}
 		cw, err := container.NewWriter(e.out, h)
 		if err != nil {
 			return err

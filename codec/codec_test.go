@@ -123,6 +123,11 @@ func TestGrayStaysGray(t *testing.T) {
 func TestBadInputGetsErrors(t *testing.T) {
 	m := tinyModel(t)
 	data := encode(t, m, testImage(70, 40), 3)
+	// A still image carries no seek index; its header's frame count is what
+	// exposes a file cut after the header.
+	if r, err := container.NewReader(bytes.NewReader(data)); err != nil || r.Header().Indexed {
+		t.Errorf("still image: indexed or unreadable (%v)", err)
+	}
 	for cut := 0; cut < len(data); cut++ {
 		if _, err := DecodeImage(bytes.NewReader(data[:cut]), m); err == nil {
 			t.Fatalf("truncation at %d of %d decoded", cut, len(data))
