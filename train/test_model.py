@@ -12,7 +12,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export import Transform, export_net, freeze, round_to_half  # noqa: E402
-from model import HyperpriorModel  # noqa: E402
+from model import HyperpriorModel, gaussian_likelihood  # noqa: E402
 
 N, M = 8, 12
 
@@ -164,6 +164,31 @@ class WidenTest(unittest.TestCase):
         self.assertGreater(self.wide.g_s[-1][0].weight.grad[:, N:].abs().max().item(), 0)
         self.assertEqual(self.wide.log_fs_s.shape[-1], N + 4)
         self.assertEqual(self.wide.scaler_widths("g_s"), [N, N, N + 4])
+
+
+class RateProxyTest(unittest.TestCase):
+    """The rounded rate proxy is the likelihood of what the codec writes:
+    free of noise, and lower than the noise proxy where scales are small."""
+
+    def test_round_is_the_coded_rate(self):
+        torch.manual_seed(0)
+        model = randomized(HyperpriorModel(N, M))
+        x, q = torch.rand(2, 3, 64, 64), torch.tensor([0, 3])
+        model.rate_proxy = "round"
+        with torch.no_grad():
+            torch.manual_seed(1)
+            _, a = model(x, q)
+            torch.manual_seed(2)
+            _, b = model(x, q)
+            y = model.analysis(x, q)
+            z_hat = torch.round(model.h_a(y))
+            params = model.h_s(z_hat)
+            mean, scale = params[:, :M], params[:, M:]
+            lik = gaussian_likelihood(torch.round(y - mean), scale).clamp(min=1e-9)
+            want = -(torch.log2(lik).sum((1, 2, 3))
+                     + torch.log2(model.prior_z.likelihood(z_hat).clamp(min=1e-9)).sum((1, 2, 3)))
+        self.assertTrue(torch.equal(a, b), "the rounded rate depends on the noise draw")
+        torch.testing.assert_close(a, want, rtol=1e-4, atol=1e-3)
 
 
 class OptionsTest(unittest.TestCase):

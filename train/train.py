@@ -238,6 +238,10 @@ def main():
     ap.add_argument("--fine-width", type=int, default=0, metavar="W",
                     help="widen g_s's last stage (1/2 resolution) to W channels (model.py load_widened); "
                          "the model starts computing what it did")
+    ap.add_argument("--rate-proxy", choices=["noise", "round"], default="noise",
+                    help="rate of y and z with uniform noise, or of the rounded values (straight-through), "
+                         "which is what the files cost (model.py HyperpriorModel.rate_proxy); the training "
+                         "log's Kodak estimates follow it")
     ap.add_argument("--encoder-fine-block", action="store_true",
                     help="add a residual block at 1/2 resolution to g_a (model.py); it starts as the identity")
     ap.add_argument("--train-only", metavar="PREFIX",
@@ -288,6 +292,7 @@ def main():
                             linear_skip=args.linear_skip, fine_block=args.fine_block,
                             context_slices=args.context_slices, encoder_fine_block=args.encoder_fine_block,
                             checkerboard=args.checkerboard, fine_width=args.fine_width)
+    model.rate_proxy = args.rate_proxy
     opt = make_optimizer(model, args)
     step = 0
     if ck:
