@@ -173,9 +173,10 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 	var modes []byte
 	if ref != nil && ref.q256 == q256 && len(ref.yhat) == len(y.Data) {
 		typ = container.Inter
-		modes = m.chooseModes(y.Data, means, tables, ref.yhat, plane)
+		modes = m.chooseModes(y.Data, means, tables, ref.yhat, plane, m.yTableBase(q256))
 	}
 	mean := m.applyModes(means, tables, modes, ref, plane)
+	m.toTableSet(tables, q256)
 	sym := make([]int32, len(y.Data))
 	for i, v := range y.Data {
 		sym[i] = clampSymbol(float32(float64(v) - float64(mean[i])/(1<<nn.FixedFracBits)))
@@ -203,15 +204,15 @@ const (
 )
 
 // chooseModes picks, per channel, the mode whose tables say the channel
-// costs the fewest bits.
-func (m *Model) chooseModes(y []float32, means []int32, tables []uint16, prev []int64, plane int) []byte {
+// costs the fewest bits; base is the frame's first y table.
+func (m *Model) chooseModes(y []float32, means []int32, tables []uint16, prev []int64, plane int, base uint16) []byte {
 	modes := make([]byte, m.Info.M)
 	for c := range m.Info.M {
 		best := math.Inf(1)
 		for mode := 0; mode <= maxInterMode; mode++ {
 			var bits float64
 			for i := c * plane; i < (c+1)*plane; i++ {
-				t := int(modeTable(tables[i], byte(mode)))
+				t := int(base + modeTable(tables[i], byte(mode)))
 				if mode == 0 {
 					bits += m.tablesY.Bits(t, clampSymbol(y[i]-float32(means[i])/(1<<nn.FixedFracBits)))
 				} else {
@@ -251,6 +252,15 @@ func (m *Model) applyModes(means []int32, tables []uint16, modes []byte, ref *re
 		tables[i] = modeTable(tables[i], mode)
 	}
 	return out
+}
+
+// toTableSet moves scale indices into the frame's set of y tables.
+func (m *Model) toTableSet(tables []uint16, q256 uint16) {
+	if base := m.yTableBase(q256); base != 0 {
+		for i := range tables {
+			tables[i] += base
+		}
+	}
 }
 
 func clampSymbol(v float32) int32 {
@@ -304,6 +314,7 @@ func (m *Model) decodeLatents(typ container.FrameType, streams [][]byte, w, h in
 		}
 	}
 	mean := m.applyModes(means, tables, modes, ref, yw*yh)
+	m.toTableSet(tables, q256)
 	sym := make([]int32, len(means))
 	if err := entropy.Decode(streams[1], sym, tables, m.tablesY); err != nil {
 		return nil, nil, fmt.Errorf("codec: latents: %w", err)

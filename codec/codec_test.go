@@ -405,3 +405,92 @@ func TestScalerWidths(t *testing.T) {
 		}
 	}
 }
+
+// withSection rebuilds a model file with one section's payload replaced.
+func withSection(b []byte, tag string, payload []byte) []byte {
+	out := append([]byte(nil), b[:8]...)
+	for _, sec := range modelSections(b) {
+		if string(sec[:4]) == tag {
+			sec = binary.LittleEndian.AppendUint32([]byte(tag), uint32(len(payload)))
+			sec = append(sec, payload...)
+		}
+		out = append(out, sec...)
+	}
+	return out
+}
+
+// gaussianPMFs gives Gaussian bin probabilities for each scale, times
+// widen, over ±(7σ+4), as train/fit_tables.py lays its tables out.
+func gaussianPMFs(scales []float64, widen float64) (pmfs [][]float64, offsets []int32) {
+	for _, s := range scales {
+		s = min(s*widen, 100) // keeps the widest tables small
+		k := int(math.Ceil(7*s)) + 4
+		p := make([]float64, 2*k+1)
+		for i := range p {
+			v := float64(i - k)
+			p[i] = 0.5 * (math.Erf((v+0.5)/(s*math.Sqrt2)) - math.Erf((v-0.5)/(s*math.Sqrt2)))
+		}
+		pmfs, offsets = append(pmfs, p), append(offsets, int32(-k))
+	}
+	return pmfs, offsets
+}
+
+// TestPerQualityTables: with META y_tables_per_quality, a frame codes y with
+// the table set of its quality. Tables change the file size, never the image.
+func TestPerQualityTables(t *testing.T) {
+	plain := mustRead(t, "../testdata/tiny.lvcm")
+	m0, err := LoadModel(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pmfs [][]float64
+	var offsets []int32
+	const badQuality = 3
+	for q := range m0.Info.Qualities {
+		widen := 1.0
+		if q == badQuality {
+			widen = 8 // a poor fit: this quality's files must grow
+		}
+		p, o := gaussianPMFs(m0.Info.Scales, widen)
+		pmfs, offsets = append(pmfs, p...), append(offsets, o...)
+	}
+	ts, err := entropy.FactorizedTables(pmfs, offsets, TablePrecision)
+	if err != nil {
+		t.Fatal(err)
+	}
+	taby, err := ts.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	perQuality := withMeta(t, withSection(plain, "TABY", taby), func(meta map[string]any) {
+		meta["y_tables_per_quality"] = true
+	})
+	m1, err := LoadModel(perQuality)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := testImage(130, 70)
+	// A fractional quality uses the nearest whole quality's set.
+	for _, q := range []float64{badQuality - 1, badQuality, badQuality + 0.4, badQuality + 0.6} {
+		a, b := encode(t, m0, img, q), encode(t, m1, img, q)
+		if (math.Round(q) == badQuality) != (len(b) > len(a)+len(a)/10) {
+			t.Errorf("quality %v: %d bytes with the Gaussian tables, %d with per-quality ones", q, len(a), len(b))
+		}
+		ia, err := DecodeImage(bytes.NewReader(a), m0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ib, err := DecodeImage(bytes.NewReader(b), m1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(ia.(*image.RGBA).Pix, ib.(*image.RGBA).Pix) {
+			t.Errorf("quality %v: the tables changed the image", q)
+		}
+	}
+	// The flag without a set per quality is refused.
+	if _, err := LoadModel(withMeta(t, plain, func(meta map[string]any) { meta["y_tables_per_quality"] = true })); err == nil ||
+		!strings.Contains(err.Error(), "y tables") {
+		t.Errorf("one set of y tables for a per-quality model: %v", err)
+	}
+}

@@ -28,7 +28,8 @@ import (
 //	SCAL  (only with META scaler_layers) float32 (I)GDN input scalers:
 //	      per quality, each layer's vector (N values, or META
 //	      scaler_widths) for g_a, then the same for g_s
-//	TABY  entropy tables of y, one per scale (entropy.TableSet)
+//	TABY  entropy tables of y, one per scale (entropy.TableSet); with META
+//	      y_tables_per_quality, one set of them per quality
 //	TABZ  entropy tables of z, one per channel
 //
 // The model ID is the first 16 bytes of the SHA-256 of the whole file.
@@ -53,6 +54,10 @@ type ModelInfo struct {
 	// ScalerWidths gives each of those layers' channel count, per network,
 	// when one differs from N (a widened stage of g_s); absent, all are N.
 	ScalerWidths [][]int `json:"scaler_widths,omitempty"`
+	// YTablesPerQuality: TABY holds a set of len(Scales) tables for each
+	// quality, fitted to what the model produces there (train/fit_tables.py),
+	// instead of one Gaussian set for all.
+	YTablesPerQuality bool `json:"y_tables_per_quality,omitempty"`
 }
 
 // maxScalerLayers bounds META scaler_layers; the shipped transforms have 3.
@@ -232,9 +237,13 @@ func LoadModel(b []byte) (*Model, error) {
 	if m.tablesZ, err = entropy.UnmarshalTableSet(sections["TABZ"]); err != nil {
 		return nil, fmt.Errorf("codec: model TABZ: %w", err)
 	}
-	if m.tablesY.NumTables() != len(in.Scales) || m.tablesZ.NumTables() != in.N {
-		return nil, fmt.Errorf("codec: model has %d y tables for %d scales and %d z tables for %d channels",
-			m.tablesY.NumTables(), len(in.Scales), m.tablesZ.NumTables(), in.N)
+	sets := 1
+	if in.YTablesPerQuality {
+		sets = in.Qualities
+	}
+	if m.tablesY.NumTables() != sets*len(in.Scales) || m.tablesZ.NumTables() != in.N {
+		return nil, fmt.Errorf("codec: model has %d y tables for %d sets of %d scales and %d z tables for %d channels",
+			m.tablesY.NumTables(), sets, len(in.Scales), m.tablesZ.NumTables(), in.N)
 	}
 	if m.scaleIdx, err = entropy.NewScaleQuantizer(in.Scales); err != nil {
 		return nil, fmt.Errorf("codec: model scales: %w", err)
@@ -338,6 +347,11 @@ type bundleParams struct {
 		Offset int32     `json:"offset"`
 		PMF    []float64 `json:"pmf"`
 	} `json:"z_pmfs"`
+	// Optional (train/fit_tables.py): per quality, per scale, the y table.
+	YPMFs [][]struct {
+		Offset int32     `json:"offset"`
+		PMF    []float64 `json:"pmf"`
+	} `json:"y_pmfs"`
 }
 
 // TablePrecision is the frequency precision of packed entropy tables. On
@@ -362,7 +376,7 @@ func PackModel(dir string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	ty, err := entropy.ConditionalTables(family, p.Scales, TablePrecision)
+	ty, err := yTables(&p, family)
 	if err != nil {
 		return nil, err
 	}
@@ -429,6 +443,39 @@ func PackModel(dir string) ([]byte, error) {
 		return nil, fmt.Errorf("codec: packed model does not load: %w", err)
 	}
 	return out, nil
+}
+
+// yTables builds the y tables: fitted ones per quality when params.json
+// has them, else the family's, one per scale.
+func yTables(p *bundleParams, family entropy.Family) (*entropy.TableSet, error) {
+	p.YTablesPerQuality = p.YPMFs != nil
+	if p.YPMFs == nil {
+		return entropy.ConditionalTables(family, p.Scales, TablePrecision)
+	}
+	if len(p.YPMFs) != p.Qualities {
+		return nil, fmt.Errorf("codec: y tables for %d qualities, want %d", len(p.YPMFs), p.Qualities)
+	}
+	var pmfs [][]float64
+	var offsets []int32
+	for q, set := range p.YPMFs {
+		if len(set) != len(p.Scales) {
+			return nil, fmt.Errorf("codec: quality %d has %d y tables for %d scales", q, len(set), len(p.Scales))
+		}
+		for _, t := range set {
+			pmfs, offsets = append(pmfs, t.PMF), append(offsets, t.Offset)
+		}
+	}
+	return entropy.FactorizedTables(pmfs, offsets, TablePrecision)
+}
+
+// yTableBase is the first y table of the set that frames of quality q256
+// use: the nearest whole quality's, when the model has a set per quality.
+func (m *Model) yTableBase(q256 uint16) uint16 {
+	if !m.Info.YTablesPerQuality {
+		return 0
+	}
+	q := min((int(q256)+128)/256, m.Info.Qualities-1)
+	return uint16(q * len(m.Info.Scales))
 }
 
 // packScalers lays out params.json's feature scalers as the SCAL section and

@@ -191,6 +191,29 @@ class RateProxyTest(unittest.TestCase):
         torch.testing.assert_close(a, want, rtol=1e-4, atol=1e-3)
 
 
+class FitTablesTest(unittest.TestCase):
+    """Fitted y tables follow the counts where there are many and the
+    Gaussian where there are none."""
+
+    def test_pmfs(self):
+        import numpy as np
+        from fit_tables import NUM_QUALITIES, fitted_pmfs, half_width
+        scales = [0.11, 1.0, 5.0]
+        r = half_width(scales[-1])
+        counts = np.zeros((NUM_QUALITIES, len(scales), 2 * r + 2))
+        counts[2, 1, r + 1] = 1e6  # quality 2, scale 1: always +1
+        tables = fitted_pmfs(counts, r, scales)
+        self.assertEqual((len(tables), len(tables[0])), (NUM_QUALITIES, len(scales)))
+        t = tables[2][1]
+        self.assertGreater(t["pmf"][1 - t["offset"]], 0.999)
+        g = tables[0][1]["pmf"]
+        self.assertAlmostEqual(g[-tables[0][1]["offset"]], 0.3829, places=3)  # N(0,1) on [-0.5, 0.5]
+        for set_ in tables:
+            for t in set_:
+                self.assertLessEqual(sum(t["pmf"]), 1 + 1e-9)
+                self.assertEqual(len(t["pmf"]), 1 - 2 * t["offset"])
+
+
 class OptionsTest(unittest.TestCase):
     def test_options_come_back_from_the_state(self):
         for fs in (False, True):
