@@ -84,6 +84,7 @@ func BenchmarkEntropyDecodeKodak(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	m.toTableSet(tables, 4<<8)
 	sym := make([]int32, len(tables))
 	b.SetBytes(int64(len(streams[1])))
 	b.ResetTimer()

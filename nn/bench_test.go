@@ -83,7 +83,7 @@ func BenchmarkConvSynthesis(b *testing.B) {
 // BenchmarkGraphFile times a whole ONNX graph, for comparisons against other
 // runtimes on the same file:
 //
-//	LVC_BENCH_ONNX=g_s.onnx LVC_BENCH_SHAPE=1,192,32,48 LVC_BENCH_SCALER_SHAPE=1,64,1,1 go test -bench GraphFile ./nn
+//	LVC_BENCH_ONNX=g_s.onnx LVC_BENCH_SHAPE=1,192,32,48 LVC_BENCH_SCALER_SHAPE="1,64,1,1;1,64,1,1;1,96,1,1" go test -bench GraphFile ./nn
 //
 // LVC_BENCH_PORTABLE=1 forces the portable kernel. LVC_BENCH_STEPS=1 also
 // prints each step's mean time, slowest first.
