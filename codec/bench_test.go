@@ -77,7 +77,7 @@ func BenchmarkEntropyDecodeKodak(b *testing.B) {
 	}
 	_, _, _, _, zw, zh := m.latentGeometry(img.Bounds().Dx(), img.Bounds().Dy())
 	z := make([]int32, m.Info.N*zw*zh)
-	if err := entropy.Decode(streams[0], z, channelIndex(m.Info.N, zw*zh), m.tablesZ); err != nil {
+	if err := entropy.Decode(streams[0], z, m.zTables(zw*zh, 4<<8), m.tablesZ); err != nil {
 		b.Fatal(err)
 	}
 	_, tables, err := m.hyperParams(z, zw, zh)

@@ -106,11 +106,17 @@ func (m *Model) hyperParams(z []int32, zw, zh int) (means []int32, tables []uint
 	return means, tables, nil
 }
 
-func channelIndex(channels, plane int) []uint16 {
-	idx := make([]uint16, channels*plane)
-	for c := range channels {
+// zTables gives each element of z its table: its channel's, in the set of
+// the frame's quality when the model has a set per quality.
+func (m *Model) zTables(plane int, q256 uint16) []uint16 {
+	base := 0
+	if m.Info.ZTablesPerQuality {
+		base = m.nearestQuality(q256) * m.Info.N
+	}
+	idx := make([]uint16, m.Info.N*plane)
+	for c := range m.Info.N {
 		for i := range plane {
-			idx[c*plane+i] = uint16(c)
+			idx[c*plane+i] = uint16(base + c)
 		}
 	}
 	return idx
@@ -161,7 +167,7 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 	for i, v := range zf.Data {
 		z[i] = min(max(clampSymbol(v), -maxZ), maxZ)
 	}
-	zBytes, err := enc.Encode(nil, z, channelIndex(m.Info.N, zw*zh), m.tablesZ)
+	zBytes, err := enc.Encode(nil, z, m.zTables(zw*zh, q256), m.tablesZ)
 	if err != nil {
 		return nil, 0, nil, nil, err
 	}
@@ -292,7 +298,7 @@ func (m *Model) decodeLatents(typ container.FrameType, streams [][]byte, w, h in
 	}
 	_, _, yw, yh, zw, zh := m.latentGeometry(w, h)
 	z := make([]int32, m.Info.N*zw*zh)
-	if err := entropy.Decode(streams[0], z, channelIndex(m.Info.N, zw*zh), m.tablesZ); err != nil {
+	if err := entropy.Decode(streams[0], z, m.zTables(zw*zh, q256), m.tablesZ); err != nil {
 		return nil, nil, fmt.Errorf("codec: hyper-latents: %w", err)
 	}
 	means, tables, err := m.hyperParams(z, zw, zh)

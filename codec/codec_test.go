@@ -11,6 +11,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -492,5 +493,60 @@ func TestPerQualityTables(t *testing.T) {
 	if _, err := LoadModel(withMeta(t, plain, func(meta map[string]any) { meta["y_tables_per_quality"] = true })); err == nil ||
 		!strings.Contains(err.Error(), "y tables") {
 		t.Errorf("one set of y tables for a per-quality model: %v", err)
+	}
+}
+
+// TestPerQualityZTables: with META z_tables_per_quality, z is coded with the
+// set of the frame's quality: two models that differ only in quality 3's set
+// write identical frames at quality 2 and different ones at quality 3.
+func TestPerQualityZTables(t *testing.T) {
+	plain := mustRead(t, "../testdata/tiny.lvcm")
+	m0, err := LoadModel(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withZ := func(badScale float64) *Model {
+		var pmfs [][]float64
+		var offsets []int32
+		for q := range m0.Info.Qualities {
+			scale := 1.0
+			if q == 3 {
+				scale = badScale
+			}
+			p, o := gaussianPMFs(slices.Repeat([]float64{scale}, m0.Info.N), 1)
+			pmfs, offsets = append(pmfs, p...), append(offsets, o...)
+		}
+		ts, err := entropy.FactorizedTables(pmfs, offsets, TablePrecision)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tabz, err := ts.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := LoadModel(withMeta(t, withSection(plain, "TABZ", tabz), func(meta map[string]any) {
+			meta["z_tables_per_quality"] = true
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	good, bad := withZ(1), withZ(40)
+	img := testImage(130, 70)
+	// The frame records, after the 48-byte header that names the model.
+	if !bytes.Equal(encode(t, good, img, 2)[48:], encode(t, bad, img, 2)[48:]) {
+		t.Error("quality 2's files differ: quality 3's z tables were used")
+	}
+	a, b := encode(t, good, img, 3), encode(t, bad, img, 3)
+	if bytes.Equal(a[48:], b[48:]) {
+		t.Error("quality 3's files are equal: its z tables were not used")
+	}
+	if _, err := DecodeImage(bytes.NewReader(b), bad); err != nil {
+		t.Error(err)
+	}
+	if _, err := LoadModel(withMeta(t, plain, func(meta map[string]any) { meta["z_tables_per_quality"] = true })); err == nil ||
+		!strings.Contains(err.Error(), "z tables") {
+		t.Errorf("one set of z tables for a per-quality model: %v", err)
 	}
 }

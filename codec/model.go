@@ -30,7 +30,8 @@ import (
 //	      scaler_widths) for g_a, then the same for g_s
 //	TABY  entropy tables of y, one per scale (entropy.TableSet); with META
 //	      y_tables_per_quality, one set of them per quality
-//	TABZ  entropy tables of z, one per channel
+//	TABZ  entropy tables of z, one per channel; with META
+//	      z_tables_per_quality, one set of them per quality
 //
 // The model ID is the first 16 bytes of the SHA-256 of the whole file.
 const modelMagic = "LVCM"
@@ -58,6 +59,9 @@ type ModelInfo struct {
 	// quality, fitted to what the model produces there (train/fit_tables.py),
 	// instead of one Gaussian set for all.
 	YTablesPerQuality bool `json:"y_tables_per_quality,omitempty"`
+	// ZTablesPerQuality: TABZ holds a set of N tables for each quality,
+	// fitted the same way.
+	ZTablesPerQuality bool `json:"z_tables_per_quality,omitempty"`
 }
 
 // maxScalerLayers bounds META scaler_layers; the shipped transforms have 3.
@@ -237,13 +241,16 @@ func LoadModel(b []byte) (*Model, error) {
 	if m.tablesZ, err = entropy.UnmarshalTableSet(sections["TABZ"]); err != nil {
 		return nil, fmt.Errorf("codec: model TABZ: %w", err)
 	}
-	sets := 1
+	setsY, setsZ := 1, 1
 	if in.YTablesPerQuality {
-		sets = in.Qualities
+		setsY = in.Qualities
 	}
-	if m.tablesY.NumTables() != sets*len(in.Scales) || m.tablesZ.NumTables() != in.N {
-		return nil, fmt.Errorf("codec: model has %d y tables for %d sets of %d scales and %d z tables for %d channels",
-			m.tablesY.NumTables(), sets, len(in.Scales), m.tablesZ.NumTables(), in.N)
+	if in.ZTablesPerQuality {
+		setsZ = in.Qualities
+	}
+	if m.tablesY.NumTables() != setsY*len(in.Scales) || m.tablesZ.NumTables() != setsZ*in.N {
+		return nil, fmt.Errorf("codec: model has %d y tables for %d sets of %d scales and %d z tables for %d sets of %d channels",
+			m.tablesY.NumTables(), setsY, len(in.Scales), m.tablesZ.NumTables(), setsZ, in.N)
 	}
 	if m.scaleIdx, err = entropy.NewScaleQuantizer(in.Scales); err != nil {
 		return nil, fmt.Errorf("codec: model scales: %w", err)
@@ -343,15 +350,16 @@ type bundleParams struct {
 	GainDec [][]float64 `json:"gain_dec"`
 	// Per network ("g_a", "g_s"): qualities x layers x the layer's width.
 	FeatureScalers map[string][][][]float64 `json:"feature_scalers"`
-	ZPMFs          []struct {
-		Offset int32     `json:"offset"`
-		PMF    []float64 `json:"pmf"`
-	} `json:"z_pmfs"`
-	// Optional (train/fit_tables.py): per quality, per scale, the y table.
-	YPMFs [][]struct {
-		Offset int32     `json:"offset"`
-		PMF    []float64 `json:"pmf"`
-	} `json:"y_pmfs"`
+	ZPMFs          []pmfJSON                `json:"z_pmfs"`
+	// Optional (train/fit_tables.py): per quality, per scale, the y table,
+	// and per quality, per channel, the z table.
+	YPMFs           [][]pmfJSON `json:"y_pmfs"`
+	ZPMFsPerQuality [][]pmfJSON `json:"z_pmfs_per_quality"`
+}
+
+type pmfJSON struct {
+	Offset int32     `json:"offset"`
+	PMF    []float64 `json:"pmf"`
 }
 
 // TablePrecision is the frequency precision of packed entropy tables. On
@@ -380,12 +388,7 @@ func PackModel(dir string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	pmfs := make([][]float64, len(p.ZPMFs))
-	offsets := make([]int32, len(p.ZPMFs))
-	for i, z := range p.ZPMFs {
-		pmfs[i], offsets[i] = z.PMF, z.Offset
-	}
-	tz, err := entropy.FactorizedTables(pmfs, offsets, TablePrecision)
+	tz, err := zTables(&p)
 	if err != nil {
 		return nil, err
 	}
@@ -452,14 +455,29 @@ func yTables(p *bundleParams, family entropy.Family) (*entropy.TableSet, error) 
 	if p.YPMFs == nil {
 		return entropy.ConditionalTables(family, p.Scales, TablePrecision)
 	}
-	if len(p.YPMFs) != p.Qualities {
-		return nil, fmt.Errorf("codec: y tables for %d qualities, want %d", len(p.YPMFs), p.Qualities)
+	return tablesPerQuality(p.YPMFs, p.Qualities, len(p.Scales), "y")
+}
+
+// zTables builds the z tables from the prior's pmfs, one per channel, or
+// from fitted ones per quality when params.json has them.
+func zTables(p *bundleParams) (*entropy.TableSet, error) {
+	p.ZTablesPerQuality = p.ZPMFsPerQuality != nil
+	if p.ZPMFsPerQuality != nil {
+		return tablesPerQuality(p.ZPMFsPerQuality, p.Qualities, p.N, "z")
+	}
+	return tablesPerQuality([][]pmfJSON{p.ZPMFs}, 1, p.N, "z")
+}
+
+// tablesPerQuality builds sets of tables, quality after quality.
+func tablesPerQuality(sets [][]pmfJSON, qualities, perSet int, what string) (*entropy.TableSet, error) {
+	if len(sets) != qualities {
+		return nil, fmt.Errorf("codec: %s tables for %d qualities, want %d", what, len(sets), qualities)
 	}
 	var pmfs [][]float64
 	var offsets []int32
-	for q, set := range p.YPMFs {
-		if len(set) != len(p.Scales) {
-			return nil, fmt.Errorf("codec: quality %d has %d y tables for %d scales", q, len(set), len(p.Scales))
+	for q, set := range sets {
+		if len(set) != perSet {
+			return nil, fmt.Errorf("codec: quality %d has %d %s tables, want %d", q, len(set), what, perSet)
 		}
 		for _, t := range set {
 			pmfs, offsets = append(pmfs, t.PMF), append(offsets, t.Offset)
@@ -468,14 +486,19 @@ func yTables(p *bundleParams, family entropy.Family) (*entropy.TableSet, error) 
 	return entropy.FactorizedTables(pmfs, offsets, TablePrecision)
 }
 
+// nearestQuality is the whole quality nearest to q256, whose table sets a
+// frame uses.
+func (m *Model) nearestQuality(q256 uint16) int {
+	return min((int(q256)+128)/256, m.Info.Qualities-1)
+}
+
 // yTableBase is the first y table of the set that frames of quality q256
-// use: the nearest whole quality's, when the model has a set per quality.
+// use, when the model has a set per quality.
 func (m *Model) yTableBase(q256 uint16) uint16 {
 	if !m.Info.YTablesPerQuality {
 		return 0
 	}
-	q := min((int(q256)+128)/256, m.Info.Qualities-1)
-	return uint16(q * len(m.Info.Scales))
+	return uint16(m.nearestQuality(q256) * len(m.Info.Scales))
 }
 
 // packScalers lays out params.json's feature scalers as the SCAL section and
