@@ -356,7 +356,7 @@ func TestScalerModelErrors(t *testing.T) {
 }
 
 // withMeta rebuilds a model file with its META JSON changed by edit.
-func withMeta(t *testing.T, b []byte, edit func(map[string]any)) []byte {
+func withMeta(t testing.TB, b []byte, edit func(map[string]any)) []byte {
 	t.Helper()
 	out := append([]byte(nil), b[:8]...)
 	for _, sec := range modelSections(b) {

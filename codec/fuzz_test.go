@@ -22,6 +22,10 @@ func FuzzDecode(f *testing.F) {
 func FuzzLoadModel(f *testing.F) {
 	f.Add(mustRead(f, "../testdata/tiny.lvcm"))
 	f.Add(mustRead(f, "../testdata/tiny_scaled.lvcm"))
+	// Per-quality table flags without the tables to match: an error path.
+	for _, flag := range []string{"y_tables_per_quality", "z_tables_per_quality"} {
+		f.Add(withMeta(f, mustRead(f, "../testdata/tiny.lvcm"), func(meta map[string]any) { meta[flag] = true }))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		LoadModel(data)
 	})
