@@ -420,11 +420,11 @@ func withSection(b []byte, tag string, payload []byte) []byte {
 	return out
 }
 
-// gaussianPMFs gives Gaussian bin probabilities for each scale, times
-// widen, over ±(7σ+4), as train/fit_tables.py lays its tables out.
-func gaussianPMFs(scales []float64, widen float64) (pmfs [][]float64, offsets []int32) {
+// gaussianPMFs gives Gaussian bin probabilities for each scale over
+// ±(7σ+4), as train/fit_tables.py lays its tables out.
+func gaussianPMFs(scales []float64) (pmfs [][]float64, offsets []int32) {
 	for _, s := range scales {
-		s = min(s*widen, 100) // keeps the widest tables small
+		s = min(s, 100) // keeps the widest tables small
 		k := int(math.Ceil(7*s)) + 4
 		p := make([]float64, 2*k+1)
 		for i := range p {
@@ -436,6 +436,32 @@ func gaussianPMFs(scales []float64, widen float64) (pmfs [][]float64, offsets []
 	return pmfs, offsets
 }
 
+// perQualityModel replaces a model file's table section (TABY or TABZ) by
+// one set per quality, set q made of Gaussian pmfs at scales(q), and sets
+// the META flag that announces it.
+func perQualityModel(t *testing.T, plain []byte, tag, flag string, qualities int, scales func(q int) []float64) *Model {
+	t.Helper()
+	var pmfs [][]float64
+	var offsets []int32
+	for q := range qualities {
+		p, o := gaussianPMFs(scales(q))
+		pmfs, offsets = append(pmfs, p...), append(offsets, o...)
+	}
+	ts, err := entropy.FactorizedTables(pmfs, offsets, TablePrecision)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ts.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := LoadModel(withMeta(t, withSection(plain, tag, b), func(meta map[string]any) { meta[flag] = true }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // TestPerQualityTables: with META y_tables_per_quality, a frame codes y with
 // the table set of its quality. Tables change the file size, never the image.
 func TestPerQualityTables(t *testing.T) {
@@ -444,32 +470,17 @@ func TestPerQualityTables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pmfs [][]float64
-	var offsets []int32
 	const badQuality = 3
-	for q := range m0.Info.Qualities {
-		widen := 1.0
-		if q == badQuality {
-			widen = 8 // a poor fit: this quality's files must grow
+	m1 := perQualityModel(t, plain, "TABY", "y_tables_per_quality", m0.Info.Qualities, func(q int) []float64 {
+		if q != badQuality {
+			return m0.Info.Scales
 		}
-		p, o := gaussianPMFs(m0.Info.Scales, widen)
-		pmfs, offsets = append(pmfs, p...), append(offsets, o...)
-	}
-	ts, err := entropy.FactorizedTables(pmfs, offsets, TablePrecision)
-	if err != nil {
-		t.Fatal(err)
-	}
-	taby, err := ts.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	perQuality := withMeta(t, withSection(plain, "TABY", taby), func(meta map[string]any) {
-		meta["y_tables_per_quality"] = true
+		wide := make([]float64, len(m0.Info.Scales)) // a poor fit: this quality's files must grow
+		for i, s := range m0.Info.Scales {
+			wide[i] = 8 * s
+		}
+		return wide
 	})
-	m1, err := LoadModel(perQuality)
-	if err != nil {
-		t.Fatal(err)
-	}
 	img := testImage(130, 70)
 	// A fractional quality uses the nearest whole quality's set.
 	for _, q := range []float64{badQuality - 1, badQuality, badQuality + 0.4, badQuality + 0.6} {
@@ -506,31 +517,12 @@ func TestPerQualityZTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	withZ := func(badScale float64) *Model {
-		var pmfs [][]float64
-		var offsets []int32
-		for q := range m0.Info.Qualities {
-			scale := 1.0
+		return perQualityModel(t, plain, "TABZ", "z_tables_per_quality", m0.Info.Qualities, func(q int) []float64 {
 			if q == 3 {
-				scale = badScale
+				return slices.Repeat([]float64{badScale}, m0.Info.N)
 			}
-			p, o := gaussianPMFs(slices.Repeat([]float64{scale}, m0.Info.N), 1)
-			pmfs, offsets = append(pmfs, p...), append(offsets, o...)
-		}
-		ts, err := entropy.FactorizedTables(pmfs, offsets, TablePrecision)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tabz, err := ts.MarshalBinary()
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := LoadModel(withMeta(t, withSection(plain, "TABZ", tabz), func(meta map[string]any) {
-			meta["z_tables_per_quality"] = true
-		}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
+			return slices.Repeat([]float64{1}, m0.Info.N)
+		})
 	}
 	good, bad := withZ(1), withZ(40)
 	img := testImage(130, 70)

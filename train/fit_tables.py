@@ -56,8 +56,11 @@ def collect(model, images, scales):
             h, w = im.shape[0] // 64 * 64, im.shape[1] // 64 * 64
             x = torch.from_numpy(im[:h, :w].copy()).permute(2, 0, 1).float().div(255).unsqueeze(0)
             with torch.no_grad():
-                y, mean, scale = model.latents(x, torch.tensor([q]))
-                z = torch.round(model.h_a(y))[0].numpy().astype(np.int64)
+                y = model.analysis(x, torch.tensor([q]))
+                z_hat = torch.round(model.h_a(y))
+                params = model.h_s(z_hat)
+            mean, scale = params[:, :model.m], params[:, model.m:]
+            z = z_hat[0].numpy().astype(np.int64)
             s = torch.round(y - mean).numpy().ravel().astype(np.int64)
             t = np.searchsorted(thresholds, scale.numpy().ravel(), side="right")
             np.add.at(counts[q], (t, np.where(np.abs(s) > r, 2 * r + 1, s + r)), 1)
