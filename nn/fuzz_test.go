@@ -8,8 +8,8 @@ import (
 )
 
 // FuzzLoad feeds arbitrary bytes to the ONNX reader and compiler, and runs
-// whatever loads on a small input: errors are fine, panics and runaway
-// allocations are not.
+// whatever loads on a small input, forwards and (LoadDifferentiable)
+// backwards: errors are fine, panics and runaway allocations are not.
 func FuzzLoad(f *testing.F) {
 	files, _ := filepath.Glob("../testdata/nn/*.onnx")
 	bad, _ := filepath.Glob("../testdata/nn/bad/*.onnx")
@@ -29,6 +29,22 @@ func FuzzLoad(f *testing.F) {
 		}
 		if fg, err := LoadFixed(data); err == nil {
 			fg.Run(make([]int32, 4*3*3), 4, 3, 3)
+		}
+		dg, err := LoadDifferentiable(data)
+		if err != nil || len(dg.inputs) != 1 {
+			return
+		}
+		name := dg.InputNames()[0]
+		for _, c := range []int{1, 3, 4, 8} {
+			tape, err := dg.Record(map[string]*Tensor{name: NewTensor(1, c, 6, 5)})
+			if err != nil {
+				continue
+			}
+			grad := NewTensor(tape.Output(0).Shape...)
+			for i := range grad.Data {
+				grad.Data[i] = 1
+			}
+			tape.Backward(name, grad)
 		}
 	})
 }

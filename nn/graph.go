@@ -23,6 +23,10 @@ type Graph struct {
 	// stepTime, if set, gets each step's time (per-layer profiles in
 	// BenchmarkGraphFile).
 	stepTime func(step int, elapsed time.Duration)
+	// back is set by LoadDifferentiable: per step, what Tape.Backward needs.
+	back     []*backward
+	gradPool bufferPool
+	runs     int // counts runs, so a Tape knows when it is stale
 }
 
 type step struct {
@@ -313,8 +317,24 @@ func (g *Graph) Run(x *Tensor) (*Tensor, error) {
 // RunNamed executes the graph with named inputs and returns all outputs,
 // valid until the next run.
 func (g *Graph) RunNamed(inputs map[string]*Tensor) ([]*Tensor, error) {
+	vals, err := g.execute(inputs)
+	if err != nil {
+		return nil, err
+	}
+	outs := make([]*Tensor, len(g.outputs))
+	for i, id := range g.outputs {
+		outs[i] = vals[id]
+	}
+	return outs, nil
+}
+
+// execute runs the steps and returns every slot's value. What the previous
+// run left alive (its outputs, or for a differentiable graph every
+// activation) goes back to the pool first.
+func (g *Graph) execute(inputs map[string]*Tensor) ([]*Tensor, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.runs++
 	for _, t := range g.last {
 		g.pool.put(t)
 	}
@@ -352,6 +372,7 @@ func (g *Graph) RunNamed(inputs map[string]*Tensor) ([]*Tensor, error) {
 			g.stepTime(i, time.Since(start))
 		}
 		if err != nil {
+			g.keepAlive(vals)
 			return nil, fmt.Errorf("nn: node %s: %w", s.name, err)
 		}
 		vals[s.out] = t
@@ -362,12 +383,20 @@ func (g *Graph) RunNamed(inputs map[string]*Tensor) ([]*Tensor, error) {
 			vals[id] = nil
 		}
 	}
-	outs := make([]*Tensor, len(g.outputs))
-	for i, id := range g.outputs {
-		outs[i] = vals[id]
-		g.last = append(g.last, vals[id])
+	g.keepAlive(vals)
+	return vals, nil
+}
+
+// keepAlive records the run's live step outputs, each once, for the next run
+// to recycle.
+func (g *Graph) keepAlive(vals []*Tensor) {
+	seen := map[*Tensor]bool{}
+	for _, s := range g.steps {
+		if t := vals[s.out]; t != nil && !seen[t] {
+			seen[t] = true
+			g.last = append(g.last, t)
+		}
 	}
-	return outs, nil
 }
 
 // bufferPool recycles activation buffers between steps and between runs.
