@@ -51,6 +51,18 @@ func BenchmarkEncode(b *testing.B) {
 	}
 }
 
+// BenchmarkEncodeRefine times an encode with 10 refinement steps; against
+// BenchmarkEncode it gives the cost of one step.
+func BenchmarkEncodeRefine(b *testing.B) {
+	m, img := benchSetup(b)
+	b.SetBytes(int64(3 * img.Bounds().Dx() * img.Bounds().Dy()))
+	for range b.N {
+		if err := EncodeImage(&bytes.Buffer{}, m, img, Options{Quality: 4, RefineSteps: 10}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkDecode(b *testing.B) {
 	m, img := benchSetup(b)
 	var buf bytes.Buffer
@@ -71,7 +83,7 @@ func BenchmarkDecode(b *testing.B) {
 func BenchmarkEntropyDecodeKodak(b *testing.B) {
 	m, img := benchSetup(b)
 	var enc entropy.Encoder
-	streams, _, _, _, err := m.encodeFrame(img, 4<<8, &enc, nil)
+	streams, _, _, _, err := m.encodeFrame(img, 4<<8, &enc, nil, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -104,11 +116,11 @@ func TestInterSavesBitsOnStaticScene(t *testing.T) {
 		SubImage(image.Rectangle) image.Image
 	}).SubImage(image.Rect(0, 0, 256, 192))
 	var enc entropy.Encoder
-	intra, _, _, ref, err := m.encodeFrame(crop, 4<<8, &enc, nil)
+	intra, _, _, ref, err := m.encodeFrame(crop, 4<<8, &enc, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inter, typ, _, _, err := m.encodeFrame(crop, 4<<8, &enc, ref)
+	inter, typ, _, _, err := m.encodeFrame(crop, 4<<8, &enc, ref, 0)
 	if err != nil || typ != container.Inter {
 		t.Fatalf("%v %v", typ, err)
 	}

@@ -29,6 +29,11 @@ type Options struct {
 	// frames between are inter frames, coded against the frame before. 0 or
 	// 1 codes every frame intra.
 	IntraPeriod int
+	// RefineSteps, if positive, refines each intra frame's latents by this
+	// many steps of gradient descent on its rate-distortion cost (refine.go):
+	// fewer bits at the same quality for an encode about 20·RefineSteps/3
+	// times slower (measured in BENCHMARKS.md). The decoder is unaffected.
+	RefineSteps int
 }
 
 // Latents are the quantized representation of one frame, as the decoder
@@ -136,7 +141,7 @@ type reference struct {
 // decoder which.
 // It returns the frame type, and the latents and reference exactly as the
 // decoder will reconstruct them.
-func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, ref *reference) ([][]byte, container.FrameType, *Latents, *reference, error) {
+func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, ref *reference, refineSteps int) ([][]byte, container.FrameType, *Latents, *reference, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b := img.Bounds()
@@ -177,7 +182,13 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 	}
 	typ := container.Intra
 	var modes []byte
-	if ref != nil && ref.q256 == q256 && len(ref.yhat) == len(y.Data) {
+	inter := ref != nil && ref.q256 == q256 && len(ref.yhat) == len(y.Data)
+	if !inter && refineSteps > 0 {
+		if err := m.refineLatents(y.Data, x, b.Dx(), b.Dy(), means, tables, q256, refineSteps); err != nil {
+			return nil, 0, nil, nil, err
+		}
+	}
+	if inter {
 		typ = container.Inter
 		modes = m.chooseModes(y.Data, means, tables, ref.yhat, plane, m.yTableBase(q256))
 	}
@@ -402,6 +413,9 @@ func NewEncoder(w io.Writer, m *Model, width, height int, color container.ColorF
 	if width < 1 || height < 1 || width > container.MaxDimension || height > container.MaxDimension || width*height > MaxPixels {
 		return nil, fmt.Errorf("codec: image size %dx%d outside 1..%d per side", width, height, container.MaxDimension)
 	}
+	if opts.RefineSteps < 0 || opts.RefineSteps > MaxRefineSteps {
+		return nil, fmt.Errorf("codec: %d refinement steps outside 0..%d", opts.RefineSteps, MaxRefineSteps)
+	}
 	if opts.TimebaseNum == 0 || opts.TimebaseDen == 0 {
 		opts.TimebaseNum, opts.TimebaseDen = 1, 25
 	}
@@ -431,7 +445,7 @@ func (e *Encoder) WriteImage(img image.Image) error {
 	if e.opts.IntraPeriod <= 1 || e.pts%int64(e.opts.IntraPeriod) == 0 {
 		ref = nil
 	}
-	streams, typ, _, next, err := e.m.encodeFrame(img, e.q256, &e.enc, ref)
+	streams, typ, _, next, err := e.m.encodeFrame(img, e.q256, &e.enc, ref, e.opts.RefineSteps)
 	if err != nil {
 		return err
 	}

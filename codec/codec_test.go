@@ -80,7 +80,7 @@ func TestDecoderLatentsAreExact(t *testing.T) {
 	m := tinyModel(t)
 	img := testImage(64, 64)
 	var enc entropy.Encoder
-	streams, _, want, _, err := m.encodeFrame(img, 5<<8, &enc, nil)
+	streams, _, want, _, err := m.encodeFrame(img, 5<<8, &enc, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +232,7 @@ func TestInterFramesExact(t *testing.T) {
 	var ref *reference
 	var want []*Latents
 	for i, img := range frames {
-		streams, typ, lat, next, err := m.encodeFrame(img, 3<<8, &enc, ref)
+		streams, typ, lat, next, err := m.encodeFrame(img, 3<<8, &enc, ref, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -269,11 +269,11 @@ func shifted(img *image.RGBA) *image.RGBA {
 func TestInterFrameWithoutReference(t *testing.T) {
 	m := tinyModel(t)
 	var enc entropy.Encoder
-	_, _, _, ref, err := m.encodeFrame(testImage(70, 40), 3<<8, &enc, nil)
+	_, _, _, ref, err := m.encodeFrame(testImage(70, 40), 3<<8, &enc, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	streams, typ, _, _, err := m.encodeFrame(testImage(70, 40), 3<<8, &enc, ref)
+	streams, typ, _, _, err := m.encodeFrame(testImage(70, 40), 3<<8, &enc, ref, 0)
 	if err != nil || typ != container.Inter {
 		t.Fatalf("%v %v", typ, err)
 	}

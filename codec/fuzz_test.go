@@ -2,6 +2,7 @@ package codec
 
 import (
 	"bytes"
+	"io"
 	"testing"
 
 	"github.com/lvc-codec/lvc/container"
@@ -27,7 +28,13 @@ func FuzzLoadModel(f *testing.F) {
 		f.Add(withMeta(f, mustRead(f, "../testdata/tiny.lvcm"), func(meta map[string]any) { meta[flag] = true }))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		LoadModel(data)
+		m, err := LoadModel(data)
+		if err != nil {
+			return
+		}
+		// Refinement reads META's λ values and loads g_s a second time,
+		// with gradients.
+		EncodeImage(io.Discard, m, testImage(20, 12), Options{RefineSteps: 2})
 	})
 }
 
@@ -38,11 +45,11 @@ func FuzzDecodeStreams(f *testing.F) {
 	m := tinyModel(f)
 	var enc entropy.Encoder
 	img := testImage(70, 40)
-	intra, _, _, ref, err := m.encodeFrame(img, 3<<8, &enc, nil)
+	intra, _, _, ref, err := m.encodeFrame(img, 3<<8, &enc, nil, 0)
 	if err != nil {
 		f.Fatal(err)
 	}
-	inter, _, _, _, err := m.encodeFrame(img, 3<<8, &enc, ref)
+	inter, _, _, _, err := m.encodeFrame(img, 3<<8, &enc, ref, 0)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -76,6 +76,7 @@ type Model struct {
 	Info    ModelInfo
 	gA, gS  *nn.Graph
 	gSONNX  []byte
+	gSGrad  *nn.Graph // g_s with input gradients, loaded on first use (refinement)
 	hA      *nn.Graph
 	hS      *nn.FixedGraph
 	gainEnc [][]float32

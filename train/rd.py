@@ -2,8 +2,8 @@
 """Rate-distortion evaluation on Kodak: JPEG, WebP, AVIF and lvc.
 
 Usage:
-  /usr/bin/python3 train/rd.py [--codecs jpeg,webp,avif,lvc] [--images N]
-      [--out train/rd_out] [--lvc PATH_TO_LVC_BINARY] [--jobs 2]
+  /usr/bin/python3 train/rd.py [--codecs jpeg,webp,avif,lvc,lvc-refine] [--images N]
+      [--out train/rd_out] [--lvc PATH_TO_LVC_BINARY] [--refine-steps 40] [--jobs 2]
       [--kodak DIR] [--timing-reps 5] [--merge]
 
 Every image is encoded and decoded at every quality setting of every codec.
@@ -39,7 +39,8 @@ from bdrate import bd_rate, metric_at_rate  # noqa: E402
 
 KODAK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "kodak")
 ANCHORS = ("jpeg", "webp", "avif")
-ORDER = ANCHORS + ("lvc",)
+LVC = ("lvc", "lvc-refine")  # lvc-refine: the encoder's slow mode, --refine STEPS
+ORDER = ANCHORS + LVC
 REPORT_RATES = (0.25, 0.5, 1.0)
 TIMING_TARGET_BPP = 0.5
 PLOT_MAX_BPP = 2.0
@@ -82,9 +83,10 @@ CODECS = {
 CODEC_ENV = dict(os.environ, GOMAXPROCS="1", OMP_NUM_THREADS="1")
 
 
-def lvc_codec(binary, model=None):
+def lvc_codec(binary, model=None, refine=0):
     """The lvc codec entry, with its number of qualities from `lvc model info`.
-    model: a .lvcm file to use instead of the embedded default."""
+    model: a .lvcm file to use instead of the embedded default; refine: the
+    encoder's refinement steps."""
     n, info = LVC_DEFAULT_QUALITIES, ""
     with_model = ["--model", model] if model else []
     try:
@@ -99,11 +101,12 @@ def lvc_codec(binary, model=None):
     except (OSError, subprocess.TimeoutExpired) as e:
         print("lvc: `model info` failed (%s); assuming %d qualities" % (e, n))
     return {
-        "label": "lvc",
+        "label": "lvc --refine %d" % refine if refine else "lvc",
         "ext": ".lvc",
         "dec_ext": ".png",
         "qualities": list(range(n)),
-        "enc": [binary, "encode", "{png}", "-o", "{bits}", "-q", "{q}"] + with_model,
+        "enc": [binary, "encode", "{png}", "-o", "{bits}", "-q", "{q}"] + with_model
+               + (["--refine", str(refine)] if refine else []),
         "dec": [binary, "decode", "{bits}", "-o", "{dec}"] + with_model,
         "info": info,
     }
@@ -267,9 +270,10 @@ def tool_versions(names, codecs):
         v["dwebp"] = first_line(["dwebp", "-version"])
     if "avif" in names:
         v["avifenc"] = first_line(["avifenc", "--version"])
-    if "lvc" in names:
-        info = codecs["lvc"]["info"]
-        v["lvc"] = codecs["lvc"]["enc"][0] + (": " + info.splitlines()[0] if info else "")
+    for n in LVC:
+        if n in names:
+            info = codecs[n]["info"]
+            v["lvc"] = codecs[n]["enc"][0] + (": " + info.splitlines()[0] if info else "")
     return v
 
 
@@ -407,11 +411,13 @@ def write_outputs(out, data):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--codecs", default="jpeg,webp,avif,lvc", help="comma-separated subset of jpeg,webp,avif,lvc")
+    p.add_argument("--codecs", default="jpeg,webp,avif,lvc",
+                   help="comma-separated subset of jpeg,webp,avif,lvc,lvc-refine")
     p.add_argument("--images", type=int, default=24, help="use the first N Kodak images")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "rd_out"))
     p.add_argument("--lvc", help="path to the lvc binary (lvc is skipped without it)")
     p.add_argument("--lvc-model", help="a .lvcm model file for lvc (default: the binary's embedded model)")
+    p.add_argument("--refine-steps", type=int, default=40, help="lvc-refine's --refine STEPS")
     p.add_argument("--jobs", type=int, default=2, help="images measured in parallel (RD pass only)")
     p.add_argument("--kodak", default=KODAK, help="directory holding kodim01.png..kodim24.png")
     p.add_argument("--timing-reps", type=int, default=5, help="timed runs per codec after one warm-up")
@@ -426,13 +432,16 @@ def main():
     if args.timing_reps < 1:
         p.error("--timing-reps must be at least 1")
     codecs = dict(CODECS)
-    if "lvc" in names:
+    for n in LVC:
+        if n not in names:
+            continue
         if args.lvc and os.path.isfile(args.lvc) and os.access(args.lvc, os.X_OK):
-            codecs["lvc"] = lvc_codec(os.path.abspath(args.lvc),
-                                      os.path.abspath(args.lvc_model) if args.lvc_model else None)
+            codecs[n] = lvc_codec(os.path.abspath(args.lvc),
+                                  os.path.abspath(args.lvc_model) if args.lvc_model else None,
+                                  args.refine_steps if n == "lvc-refine" else 0)
         else:
-            print("lvc: no binary%s; skipping lvc" % (" at " + args.lvc if args.lvc else " given (--lvc)"))
-            names.remove("lvc")
+            print("%s: no binary%s; skipping it" % (n, " at " + args.lvc if args.lvc else " given (--lvc)"))
+            names.remove(n)
     for n in list(names):
         missing = [t for t in (codecs[n]["enc"][0], codecs[n]["dec"][0]) if not shutil.which(t)]
         if missing:

@@ -30,7 +30,7 @@ import (
 const usage = `lvc: a learned image codec
 
 Usage:
-  lvc encode IN -o OUT.lvc [-q Q | --bpp X] [--intra N] [--model FILE]
+  lvc encode IN -o OUT.lvc [-q Q | --bpp X] [--intra N] [--refine STEPS] [--model FILE]
   lvc decode IN.lvc -o OUT.(png|ppm|pgm|y4m) [--model FILE]
   lvc info IN.lvc
   lvc psnr REFERENCE IMAGE
@@ -158,6 +158,7 @@ func encodeCmd(args []string, stderr io.Writer) error {
 	bpp := fs.Float64("bpp", 0, "target bits per pixel")
 	modelPath := fs.String("model", "", "model file (default: the embedded model)")
 	intra := fs.Int("intra", 12, "video: distance between intra frames (1: every frame intra)")
+	refine := fs.Int("refine", 0, "refine each intra frame's latents for this many steps (slower encode, smaller file; 40 is a good start)")
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
@@ -167,6 +168,9 @@ func encodeCmd(args []string, stderr io.Writer) error {
 	}
 	if *intra < 1 {
 		return usageError{"--intra must be at least 1"}
+	}
+	if *refine < 0 || *refine > codec.MaxRefineSteps {
+		return usageError{fmt.Sprintf("--refine must be 0..%d", codec.MaxRefineSteps)}
 	}
 	if *q >= 0 && *bpp > 0 {
 		return usageError{"give -q or --bpp, not both"}
@@ -179,7 +183,7 @@ func encodeCmd(args []string, stderr io.Writer) error {
 		if *bpp > 0 {
 			return usageError{"--bpp is for images; give -q for video"}
 		}
-		return encodeVideo(m, pos[0], *out, *q, *intra, stderr)
+		return encodeVideo(m, pos[0], *out, *q, *intra, *refine, stderr)
 	}
 	img, err := readImage(pos[0])
 	if err != nil {
@@ -195,12 +199,12 @@ func encodeCmd(args []string, stderr io.Writer) error {
 	quality := *q
 	switch {
 	case *bpp > 0:
-		quality, data, err = searchBPP(m, img, *bpp)
+		quality, data, err = searchBPP(m, img, *bpp, *refine)
 	default:
 		if quality < 0 {
 			quality = float64(m.Info.Qualities) / 2
 		}
-		data, err = encodeBytes(m, img, quality)
+		data, err = encodeBytes(m, img, quality, *refine)
 	}
 	if err != nil {
 		return err
@@ -213,18 +217,18 @@ func encodeCmd(args []string, stderr io.Writer) error {
 	return nil
 }
 
-func encodeBytes(m *codec.Model, img image.Image, q float64) ([]byte, error) {
+func encodeBytes(m *codec.Model, img image.Image, q float64, refine int) ([]byte, error) {
 	var buf bytes.Buffer
-	err := codec.EncodeImage(&buf, m, img, codec.Options{Quality: q})
+	err := codec.EncodeImage(&buf, m, img, codec.Options{Quality: q, RefineSteps: refine})
 	return buf.Bytes(), err
 }
 
 // searchBPP bisects the quality index for the largest file within target.
-func searchBPP(m *codec.Model, img image.Image, target float64) (float64, []byte, error) {
+func searchBPP(m *codec.Model, img image.Image, target float64, refine int) (float64, []byte, error) {
 	b := img.Bounds()
 	pixels := float64(b.Dx() * b.Dy())
 	lo, hi := 0.0, float64(m.Info.Qualities-1)
-	best, err := encodeBytes(m, img, lo)
+	best, err := encodeBytes(m, img, lo, refine)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -233,7 +237,7 @@ func searchBPP(m *codec.Model, img image.Image, target float64) (float64, []byte
 	// container's resolution, for up to 16 qualities.
 	for range 12 {
 		mid := (lo + hi) / 2
-		data, err := encodeBytes(m, img, mid)
+		data, err := encodeBytes(m, img, mid, refine)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -475,7 +479,7 @@ func modelCmd(args []string, stdout io.Writer) error {
 	return usageError{fmt.Sprintf("unknown model subcommand %q", args[0])}
 }
 
-func encodeVideo(m *codec.Model, in, out string, q float64, intra int, stderr io.Writer) error {
+func encodeVideo(m *codec.Model, in, out string, q float64, intra, refine int, stderr io.Writer) error {
 	f, err := os.Open(in)
 	if err != nil {
 		return err
@@ -502,7 +506,7 @@ func encodeVideo(m *codec.Model, in, out string, q float64, intra int, stderr io
 		// w is the temporary file: seekable, so Close can set the final
 		// frame count if the estimate was wrong.
 		e, err := codec.NewEncoder(w, m, y.h.width, y.h.height, color, codec.Options{
-			Quality: q, TimebaseNum: y.h.fpsDen, TimebaseDen: y.h.fpsNum, FrameCount: total, IntraPeriod: intra})
+			Quality: q, TimebaseNum: y.h.fpsDen, TimebaseDen: y.h.fpsNum, FrameCount: total, IntraPeriod: intra, RefineSteps: refine})
 		if err != nil {
 			return err
 		}

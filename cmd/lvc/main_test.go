@@ -48,6 +48,13 @@ func TestEncodeDecodeInfo(t *testing.T) {
 	if !bytes.HasPrefix(b, []byte("P6\n70 50\n255\n")) || len(b) != 13+70*50*3 {
 		t.Errorf("decoded PPM has %d bytes", len(b))
 	}
+	refined := filepath.Join(dir, "refined.lvc")
+	if _, _, err := runCLI("encode", in, "-o", refined, "-q", "3", "--refine", "3"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI("decode", refined, "-o", dec); err != nil {
+		t.Fatal(err)
+	}
 	out, _, err := runCLI("info", enc)
 	if err != nil || !strings.Contains(out, "70x50") || !strings.Contains(out, "intra") {
 		t.Errorf("info: %v\n%s", err, out)
@@ -112,7 +119,7 @@ func TestErrorsLeaveNoOutput(t *testing.T) {
 
 func TestUsageErrors(t *testing.T) {
 	var ue usageError
-	for _, args := range [][]string{{}, {"frobnicate"}, {"encode"}, {"encode", "a.png"}, {"decode", "a", "b", "-o", "c"}, {"encode", "a.png", "-o", "b", "-q", "1", "--bpp", "1"}} {
+	for _, args := range [][]string{{}, {"frobnicate"}, {"encode"}, {"encode", "a.png"}, {"decode", "a", "b", "-o", "c"}, {"encode", "a.png", "-o", "b", "-q", "1", "--bpp", "1"}, {"encode", "a.png", "-o", "b", "--refine", "-1"}} {
 		if _, _, err := runCLI(args...); !errors.As(err, &ue) {
 			t.Errorf("%q: got %v, want a usage error", args, err)
 		}

@@ -1,0 +1,159 @@
+package codec
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+
+	"github.com/lvc-codec/lvc/nn"
+)
+
+// Latent refinement (Options.RefineSteps) spends encoding time for fewer
+// bits at the same quality, with no change to the format or the decoder:
+// the analysis transform's y is only a starting point, and gradient descent
+// on the frame's own rate-distortion cost, through the synthesis transform,
+// finds latents that decode better for what they cost (Campos et al. 2019,
+// Yang et al. 2020). The hyperprior (z, so the means and scales) stays as
+// the analysis chose it.
+//
+// The cost is the one the model was trained on: λ·255²·MSE + bits per
+// pixel, with λ of the frame's quality. The distortion's gradient goes
+// through the rounded latents the decoder will see (straight-through); the
+// rate's is that of y plus uniform noise under each latent's Gaussian, as
+// in training. Adam with a linearly decaying step: refine.py's sweep on
+// Kodak found larger steps or more of them spending bits at the low
+// qualities.
+const (
+	refineLearningRate = 0.005
+	// MaxRefineSteps bounds Options.RefineSteps; each step costs about three
+	// synthesis runs.
+	MaxRefineSteps = 1000
+	// refineChunk latents share one noise stream and one goroutine.
+	refineChunk = 1 << 15
+)
+
+// lambdaAt is the rate-distortion trade-off the model was trained with at
+// quality q256, geometric between learned qualities like the gains.
+func (m *Model) lambdaAt(q256 uint16) float64 {
+	l := m.Info.Lambdas
+	lo := int(q256 >> 8)
+	if lo >= len(l)-1 {
+		return l[len(l)-1]
+	}
+	t := float64(q256&255) / 256
+	return math.Exp((1-t)*math.Log(l[lo]) + t*math.Log(l[lo+1]))
+}
+
+// refineLatents moves y (after the encoder gains) towards a lower
+// rate-distortion cost for the image x ([1,3,H,W], padded; the w×h top-left
+// area counts) under the means (fixed point) and scale-table indices the
+// hyperprior gives.
+func (m *Model) refineLatents(y []float32, x *nn.Tensor, w, h int, means []int32, tables []uint16, q256 uint16, steps int) error {
+	if m.gSGrad == nil {
+		g, err := nn.LoadDifferentiable(m.gSONNX)
+		if err != nil {
+			return fmt.Errorf("codec: refinement: %w", err)
+		}
+		m.gSGrad = g
+	}
+	// The recorded activations are several times a decode's memory: let
+	// them go once the frame is refined.
+	defer m.gSGrad.ReleaseBuffers()
+	if len(m.Info.Lambdas) != m.Info.Qualities {
+		return fmt.Errorf("codec: refinement needs the model's %d λ values, META has %d", m.Info.Qualities, len(m.Info.Lambdas))
+	}
+	for _, l := range m.Info.Lambdas {
+		if !(l > 0 && l < 1e6) {
+			return fmt.Errorf("codec: refinement: META λ %v out of range", l)
+		}
+	}
+	ph, pw := x.Shape[2], x.Shape[3]
+	yh, yw := ph/16, pw/16
+	plane := yh * yw
+	gd := gain(m.gainDec, q256)
+	inputs := map[string]*nn.Tensor{}
+	for i, s := range layerScalers(m.scalersS, m.widthsS, q256) {
+		inputs[scalerInput(i)] = &nn.Tensor{Shape: []int{1, len(s), 1, 1}, Data: s}
+	}
+	mean := make([]float64, len(y))
+	sigma := make([]float64, len(y))
+	for i := range y {
+		mean[i] = float64(means[i]) / (1 << nn.FixedFracBits)
+		sigma[i] = m.Info.Scales[tables[i]]
+	}
+	distortionWeight := float32(m.lambdaAt(q256) * 255 * 255 * 2 / float64(3*w*h))
+	rateWeight := 1 / float64(w*h)
+	yHat := nn.NewTensor(1, m.Info.M, yh, yw)
+	gradOut := nn.NewTensor(1, 3, ph, pw)
+	first, second := make([]float64, len(y)), make([]float64, len(y))
+	const beta1, beta2 = 0.9, 0.999
+	for step := range steps {
+		for i, v := range y {
+			mu := mean[i]
+			yHat.Data[i] = float32(math.Round(float64(v)-mu)+mu) * gd[i/plane]
+		}
+		inputs["x"] = yHat
+		tape, err := m.gSGrad.Record(inputs)
+		if err != nil {
+			return fmt.Errorf("codec: refinement: synthesis: %w", err)
+		}
+		out := tape.Output(0)
+		if len(out.Data) != len(gradOut.Data) {
+			return fmt.Errorf("codec: refinement: synthesis gives %v", out.Shape)
+		}
+		for c := range 3 {
+			for r := range h {
+				row := (c*ph + r) * pw
+				for i := row; i < row+w; i++ {
+					gradOut.Data[i] = distortionWeight * (out.Data[i] - x.Data[i])
+				}
+			}
+		}
+		grad, err := tape.Backward("x", gradOut)
+		if err != nil {
+			return fmt.Errorf("codec: refinement: %w", err)
+		}
+		lr := refineLearningRate * (1 - float64(step)/float64(steps))
+		c1, c2 := 1-math.Pow(beta1, float64(step+1)), 1-math.Pow(beta2, float64(step+1))
+		// Fixed chunks, each with its own noise stream: the file does not
+		// depend on the number of cores.
+		var wg sync.WaitGroup
+		for lo := 0; lo < len(y); lo += refineChunk {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(uint64(step), uint64(lo)))
+				for i := lo; i < min(lo+refineChunk, len(y)); i++ {
+					v := y[i]
+					noisy := float64(v) + rng.Float64() - 0.5 - mean[i]
+					g := float64(grad.Data[i])*float64(gd[i/plane]) + rateWeight*bitsSlope(noisy, sigma[i])
+					first[i] = beta1*first[i] + (1-beta1)*g
+					second[i] = beta2*second[i] + (1-beta2)*g*g
+					y[i] = float32(float64(v) - lr*(first[i]/c1)/(math.Sqrt(second[i]/c2)+1e-8))
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	return nil
+}
+
+// bitsSlope is d/dr of −log2 P(r), P the mass of a unit bin centred on r
+// under a zero-mean Gaussian of scale sigma. Where P is below 1e-9 (the
+// training's bound) the slope is 0, as the bound's was.
+func bitsSlope(r, sigma float64) float64 {
+	a := math.Abs(r)
+	upper, lower := (0.5-a)/sigma, (-0.5-a)/sigma
+	p := 0.5*math.Erfc(-upper/math.Sqrt2) - 0.5*math.Erfc(-lower/math.Sqrt2)
+	if p < 1e-9 {
+		return 0
+	}
+	density := func(t float64) float64 { return math.Exp(-t*t/2) / math.Sqrt(2*math.Pi) }
+	// dP/da = (−φ(upper) + φ(lower)) / sigma; bits = −log2 P.
+	slope := -(-density(upper) + density(lower)) / sigma / (p * math.Ln2)
+	if r < 0 {
+		return -slope
+	}
+	return slope
+}

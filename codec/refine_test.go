@@ -1,0 +1,90 @@
+package codec
+
+import (
+	"bytes"
+	"image"
+	"math"
+	"testing"
+
+	"github.com/lvc-codec/lvc/models"
+)
+
+// rdCost is λ·255²·MSE + bits per pixel of a coded image, the cost
+// refinement lowers (file bytes, header included: the same for both files).
+func rdCost(t *testing.T, m *Model, img *image.RGBA, data []byte, q int) float64 {
+	t.Helper()
+	out, err := DecodeImage(bytes.NewReader(data), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := out.(*image.RGBA)
+	var sse float64
+	for i, v := range img.Pix {
+		if i%4 != 3 {
+			d := float64(v) - float64(dec.Pix[i])
+			sse += d * d
+		}
+	}
+	b := img.Bounds()
+	pixels := float64(b.Dx() * b.Dy())
+	return m.Info.Lambdas[q]*sse/(3*pixels) + float64(8*len(data))/pixels
+}
+
+func TestRefinementLowersCost(t *testing.T) {
+	for _, path := range []string{"../testdata/tiny.lvcm", "../testdata/tiny_scaled.lvcm", "shipped"} {
+		data := models.Default
+		if path != "shipped" {
+			data = mustRead(t, path)
+		}
+		m, err := LoadModel(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img := testImage(150, 90)
+		for _, q := range []int{0, m.Info.Qualities - 1} {
+			code := func(steps int) []byte {
+				var buf bytes.Buffer
+				if err := EncodeImage(&buf, m, img, Options{Quality: float64(q), RefineSteps: steps}); err != nil {
+					t.Fatal(err)
+				}
+				return buf.Bytes()
+			}
+			plain, refined := code(0), code(30)
+			before, after := rdCost(t, m, img, plain, q), rdCost(t, m, img, refined, q)
+			t.Logf("%s q%d: cost %.4f -> %.4f, %d -> %d bytes", path, q, before, after, len(plain), len(refined))
+			if !(after < before) {
+				t.Errorf("%s q%d: refinement raised the rate-distortion cost from %.4f to %.4f", path, q, before, after)
+			}
+			if again := code(30); !bytes.Equal(again, refined) {
+				t.Errorf("%s q%d: two refined encodes differ", path, q)
+			}
+		}
+	}
+}
+
+func TestRefineStepsBounds(t *testing.T) {
+	m := tinyModel(t)
+	for _, steps := range []int{-1, MaxRefineSteps + 1} {
+		if _, err := NewEncoder(&bytes.Buffer{}, m, 16, 16, 0, Options{RefineSteps: steps}); err == nil {
+			t.Errorf("RefineSteps %d: no error", steps)
+		}
+	}
+}
+
+func TestBitsSlope(t *testing.T) {
+	bits := func(r, sigma float64) float64 {
+		a := math.Abs(r)
+		p := 0.5*math.Erfc(-(0.5-a)/sigma/math.Sqrt2) - 0.5*math.Erfc(-(-0.5-a)/sigma/math.Sqrt2)
+		return -math.Log2(p)
+	}
+	for _, c := range []struct{ r, sigma float64 }{{0.3, 1}, {-1.7, 0.5}, {4, 3}, {-0.2, 0.11}, {12, 40}} {
+		const h = 1e-5
+		want := (bits(c.r+h, c.sigma) - bits(c.r-h, c.sigma)) / (2 * h)
+		if got := bitsSlope(c.r, c.sigma); math.Abs(got-want) > 1e-4*math.Max(1, math.Abs(want)) {
+			t.Errorf("bitsSlope(%v, %v) = %v, numerically %v", c.r, c.sigma, got, want)
+		}
+	}
+	if got := bitsSlope(30, 0.11); got != 0 {
+		t.Errorf("beyond the likelihood bound: slope %v, want 0", got)
+	}
+}
