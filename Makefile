@@ -7,7 +7,7 @@ WASMEXEC = $(shell $(GO) env GOROOT)/lib/wasm
 SAMPLE  ?= testdata/sample.png
 OUT     ?= /tmp/lvc-demo
 
-.PHONY: all build demo test test-go test-wasm test-arm64 test-train vet bench bench-docs fuzz train-deps train export rd wasm serve clean
+.PHONY: all build demo test test-go test-wasm test-arm64 test-train vet bench bench-docs fuzz train-deps train export rd rd-refine wasm serve clean
 
 all: build
 
@@ -82,6 +82,12 @@ train:
 # run), BD-rates, and the RD section of docs/BENCHMARKS.md regenerated.
 rd: build
 	$(PYTHON) train/rd.py --lvc ./bin/lvc --jobs 1
+	$(PYTHON) train/splice_section.py docs/BENCHMARKS.md rd train/rd_out/rd_section.md
+
+# The encoder's slow mode (--refine 40) added to the curves that make rd
+# wrote: about 35 minutes on 2 cores.
+rd-refine: build
+	$(PYTHON) train/rd.py --lvc ./bin/lvc --codecs lvc-refine --merge --jobs 2
 	$(PYTHON) train/splice_section.py docs/BENCHMARKS.md rd train/rd_out/rd_section.md
 
 # The browser viewer: wasm/web/index.html with lvc.wasm, Go's wasm_exec.js

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"image"
 	"math"
+	"runtime"
 	"testing"
 
 	"github.com/lvc-codec/lvc/models"
@@ -57,6 +58,12 @@ func TestRefinementLowersCost(t *testing.T) {
 			}
 			if again := code(30); !bytes.Equal(again, refined) {
 				t.Errorf("%s q%d: two refined encodes differ", path, q)
+			}
+			procs := runtime.GOMAXPROCS(1)
+			one := code(30)
+			runtime.GOMAXPROCS(procs)
+			if !bytes.Equal(one, refined) {
+				t.Errorf("%s q%d: the refined file depends on the number of cores", path, q)
 			}
 		}
 	}

@@ -22,14 +22,11 @@ import (
 // needed. It keeps every activation of a run alive (Record), so it needs
 // several times the memory of a graph from Load.
 func LoadDifferentiable(onnx []byte) (*Graph, error) {
-	m, err := parseModel(onnx)
+	g, err := parseGraph(onnx)
 	if err != nil {
 		return nil, err
 	}
-	if m.opset < 7 || m.opset > 18 {
-		return nil, fmt.Errorf("nn: onnx opset %d is not supported (7..18)", m.opset)
-	}
-	return compileDifferentiable(&m.graph)
+	return compileDifferentiable(g)
 }
 
 func compileDifferentiable(og *onnxGraph) (*Graph, error) {

@@ -56,6 +56,15 @@ func Load(onnx []byte) (*Graph, error) {
 // parseAndCompile reads an ONNX model and compiles its graph, keeping every
 // constant (LoadFixed converts the convolutions' unpacked weights).
 func parseAndCompile(onnx []byte) (*Graph, error) {
+	g, err := parseGraph(onnx)
+	if err != nil {
+		return nil, err
+	}
+	return compile(g)
+}
+
+// parseGraph reads an ONNX model of a supported opset.
+func parseGraph(onnx []byte) (*onnxGraph, error) {
 	m, err := parseModel(onnx)
 	if err != nil {
 		return nil, err
@@ -63,7 +72,7 @@ func parseAndCompile(onnx []byte) (*Graph, error) {
 	if m.opset < 7 || m.opset > 18 {
 		return nil, fmt.Errorf("nn: onnx opset %d is not supported (7..18)", m.opset)
 	}
-	return compile(&m.graph)
+	return &m.graph, nil
 }
 
 // packedConv is the convolution with packed (or Winograd) weights that op
