@@ -6,7 +6,8 @@ PyTorch's estimate, before (and to check) the Go encoder's --refine.
 For each step count it refines y on each of the first --images Kodak images
 at the qualities --qs by Adam on λ·255²·MSE + bits per pixel (the training
 loss: distortion through the rounded latents, straight-through; rate of y
-plus uniform noise, or with --rate ste of the rounded y), z kept from the
+plus uniform noise, narrowing to none with --anneal, or with --rate ste of
+the rounded y), z kept from the
 analysis unless --rez recomputes it from the refined y. It prints estimated
 bpp (from the Gaussian likelihoods) and PSNR per quality, and the BD-rate
 against 0 steps.
@@ -54,9 +55,10 @@ def code(model, x, q, steps, args):
     y = y0.clone().requires_grad_(True)
     opt = torch.optim.Adam([y], lr=args.lr)
     decay = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1 - i / steps) if args.decay and steps else None
-    for _ in range(steps):
+    for i in range(steps):
         r = y - mean
-        s = ste_round(r) if args.rate == "ste" else r + torch.empty_like(r).uniform_(-0.5, 0.5)
+        width = 1 - i / steps if args.anneal else 1
+        s = ste_round(r) if args.rate == "ste" else r + torch.empty_like(r).uniform_(-0.5, 0.5) * width
         bpp = -torch.log2(LIKELIHOODS[model.family](s, scale).clamp(min=1e-9)).sum() / (h * w)
         mse = ((model.synthesis(ste_round(r) + mean, qs)[:, :, :h, :w] - x) ** 2).mean()
         loss = model.lambdas[q] * 255 ** 2 * mse + bpp
@@ -80,6 +82,7 @@ def main():
     ap.add_argument("--lr", type=float, default=0.005)
     ap.add_argument("--decay", action="store_true", help="decay the step linearly to 0")
     ap.add_argument("--rate", choices=["noise", "ste"], default="noise")
+    ap.add_argument("--anneal", action="store_true", help="narrow the rate's noise linearly to 0")
     ap.add_argument("--rez", action="store_true", help="recompute z from the refined y")
     ap.add_argument("--qs", default="0,3,5,7")
     ap.add_argument("--threads", type=int, default=2)
