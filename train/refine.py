@@ -61,7 +61,7 @@ def code(model, x, q, steps, args):
         s = ste_round(r) if args.rate == "ste" else r + torch.empty_like(r).uniform_(-0.5, 0.5) * width
         bpp = -torch.log2(LIKELIHOODS[model.family](s, scale).clamp(min=1e-9)).sum() / (h * w)
         mse = ((model.synthesis(ste_round(r) + mean, qs)[:, :, :h, :w] - x) ** 2).mean()
-        loss = model.lambdas[q] * 255 ** 2 * mse + bpp
+        loss = args.lambda_scale * model.lambdas[q] * 255 ** 2 * mse + bpp
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -82,6 +82,7 @@ def main():
     ap.add_argument("--lr", type=float, default=0.005)
     ap.add_argument("--decay", action="store_true", help="decay the step linearly to 0")
     ap.add_argument("--rate", choices=["noise", "ste"], default="noise")
+    ap.add_argument("--lambda-scale", type=float, default=1, help="refine with λ times this")
     ap.add_argument("--anneal", action="store_true", help="narrow the rate's noise linearly to 0")
     ap.add_argument("--rez", action="store_true", help="recompute z from the refined y")
     ap.add_argument("--qs", default="0,3,5,7")
