@@ -50,6 +50,19 @@ func (m *Model) lambdaAt(q256 uint16) float64 {
 // area counts) under the means (fixed point) and scale-table indices the
 // hyperprior gives.
 func (m *Model) refineLatents(y []float32, x *nn.Tensor, w, h int, means []int32, tables []uint16, q256 uint16, steps int) error {
+	if len(m.Info.Lambdas) != m.Info.Qualities {
+		return fmt.Errorf("codec: refinement needs the model's %d λ values, META has %d", m.Info.Qualities, len(m.Info.Lambdas))
+	}
+	for _, l := range m.Info.Lambdas {
+		if !(l > 0 && l < 1e6) {
+			return fmt.Errorf("codec: refinement: META λ %v out of range", l)
+		}
+	}
+	for _, s := range m.Info.Scales {
+		if !(s > 0 && s < 1e6) {
+			return fmt.Errorf("codec: refinement: META scale %v out of range", s)
+		}
+	}
 	if m.gSGrad == nil {
 		g, err := nn.LoadDifferentiable(m.gSONNX)
 		if err != nil {
@@ -60,14 +73,6 @@ func (m *Model) refineLatents(y []float32, x *nn.Tensor, w, h int, means []int32
 	// The recorded activations are several times a decode's memory: let
 	// them go once the frame is refined.
 	defer m.gSGrad.ReleaseBuffers()
-	if len(m.Info.Lambdas) != m.Info.Qualities {
-		return fmt.Errorf("codec: refinement needs the model's %d λ values, META has %d", m.Info.Qualities, len(m.Info.Lambdas))
-	}
-	for _, l := range m.Info.Lambdas {
-		if !(l > 0 && l < 1e6) {
-			return fmt.Errorf("codec: refinement: META λ %v out of range", l)
-		}
-	}
 	ph, pw := x.Shape[2], x.Shape[3]
 	yh, yw := ph/16, pw/16
 	plane := yh * yw

@@ -59,13 +59,28 @@ func TestRefinementLowersCost(t *testing.T) {
 			if again := code(30); !bytes.Equal(again, refined) {
 				t.Errorf("%s q%d: two refined encodes differ", path, q)
 			}
-			procs := runtime.GOMAXPROCS(1)
-			one := code(30)
-			runtime.GOMAXPROCS(procs)
-			if !bytes.Equal(one, refined) {
-				t.Errorf("%s q%d: the refined file depends on the number of cores", path, q)
-			}
 		}
+	}
+}
+
+// TestRefinementIgnoresCoreCount encodes an image with more latents than one
+// noise chunk on 1 and on 4 threads.
+func TestRefinementIgnoresCoreCount(t *testing.T) {
+	m := tinyModel(t)
+	img := testImage(1410, 1000)
+	if n := m.Info.M * (1472 / 16) * (1024 / 16); n <= refineChunk {
+		t.Fatalf("%d latents: no more than one noise chunk", n)
+	}
+	code := func(procs int) []byte {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		var buf bytes.Buffer
+		if err := EncodeImage(&buf, m, img, Options{Quality: 3, RefineSteps: 30}); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	if !bytes.Equal(code(1), code(4)) {
+		t.Error("the refined file depends on the number of cores")
 	}
 }
 

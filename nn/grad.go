@@ -15,8 +15,9 @@ import (
 // Weights get no gradients. Only the ops a synthesis transform is made of
 // have a backward pass (stride-1 convolutions with their fused activation,
 // depth-to-space and residual add, GDN, depth-to-space, Add/Sub/Mul,
-// Relu/LeakyRelu/Identity/Neg, Reshape); LoadDifferentiable refuses a graph
-// with anything else on the path from its inputs.
+// Relu/LeakyRelu with a slope of at least 0, Identity/Neg, Reshape);
+// LoadDifferentiable refuses a graph with any other step that is not
+// constant.
 
 // LoadDifferentiable is Load for a graph whose input gradients will be
 // needed. It keeps every activation of a run alive (Record), so it needs
@@ -43,6 +44,10 @@ func compileDifferentiable(og *onnxGraph) (*Graph, error) {
 		switch o := s.op.(type) {
 		case *convOp:
 			o.inPlace = false
+			if o.act == actLeaky && o.alpha < 0 {
+				// The output's sign would no longer tell the input's.
+				return nil, fmt.Errorf("nn: node %s: no gradient for LeakyRelu with a negative slope", s.name)
+			}
 			if b.conv, err = transposedConv(o); err != nil {
 				return nil, fmt.Errorf("nn: node %s: no gradient: %w", s.name, err)
 			}
@@ -57,7 +62,7 @@ func compileDifferentiable(og *onnxGraph) (*Graph, error) {
 				return nil, fmt.Errorf("nn: node %s: no gradient for %s", s.name, o.kind)
 			}
 		case unaryOp:
-			if !slices.Contains([]string{"Relu", "LeakyRelu", "Identity", "Neg"}, o.kind) {
+			if !slices.Contains([]string{"Relu", "LeakyRelu", "Identity", "Neg"}, o.kind) || o.alpha < 0 {
 				return nil, fmt.Errorf("nn: node %s: no gradient for %s", s.name, o.kind)
 			}
 		case *depthToSpace, reshapeOp:
@@ -118,11 +123,11 @@ func (g *Graph) Record(inputs map[string]*Tensor) (*Tape, error) {
 	if g.back == nil {
 		return nil, errors.New("nn: graph was not loaded with LoadDifferentiable")
 	}
-	vals, err := g.execute(inputs)
+	vals, run, err := g.execute(inputs)
 	if err != nil {
 		return nil, err
 	}
-	return &Tape{g: g, vals: vals, run: g.runs}, nil
+	return &Tape{g: g, vals: vals, run: run}, nil
 }
 
 // ReleaseBuffers lets go of the activations and gradients that the graph
@@ -134,7 +139,8 @@ func (g *Graph) ReleaseBuffers() {
 	g.last, g.pool, g.gradPool = nil, bufferPool{}, bufferPool{}
 }
 
-// Output is the graph's i-th output in the recorded run.
+// Output is the graph's i-th output in the recorded run (recycled, like the
+// whole tape, by the graph's next run).
 func (t *Tape) Output(i int) *Tensor { return t.vals[t.g.outputs[i]] }
 
 // Backward returns the gradient, with respect to the input named wrt, of a
@@ -252,7 +258,11 @@ func (g *Graph) stepBackward(i int, vals []*Tensor, gOut *Tensor, needs []bool, 
 		if need(3) {
 			return errors.New("no gradient for a GDN's scale")
 		}
-		return add(0, g.gdnBackward(o, g.back[i].conv, vals[s.in[0]], scaleInput(s, vals), gOut, p))
+		gIn, err := gdnBackward(o, g.back[i].conv, vals[s.in[0]], scaleInput(s, vals), gOut, p)
+		if err != nil {
+			return err
+		}
+		return add(0, gIn)
 	case *binaryOp:
 		a, b := vals[s.in[0]], vals[s.in[1]]
 		for j, other := range []*Tensor{b, a} {
@@ -361,16 +371,24 @@ func spaceToDepth(t *Tensor, b int, crd bool, p *bufferPool) *Tensor {
 //	forward: dv_c = g_c / sqrt(n_c) − v_c Σ_o gamma[o][c] g_o v_o / n_o^1.5
 //
 // and dx = s·dv. gammaT is the 1x1 conv with gamma transposed.
-func (g *Graph) gdnBackward(o *gdnOp, gammaT *convOp, x, s, gOut *Tensor, p *bufferPool) *Tensor {
+func gdnBackward(o *gdnOp, gammaT *convOp, x, s, gOut *Tensor, p *bufferPool) (*Tensor, error) {
+	mul := binaryOp{kind: "Mul"}
 	v := x
 	if s != nil {
-		mul := binaryOp{kind: "Mul"}
-		v, _ = mul.run([]*Tensor{x, s}, p) // broadcast checked by the forward run
+		var err error
+		if v, err = mul.run([]*Tensor{x, s}, p); err != nil {
+			return nil, err
+		}
+		defer p.put(v)
 	}
 	sq := p.get(v.Shape...)
 	squareScaledGo(v.Data, sq.Data, 1)
-	n, _ := o.norm.run([]*Tensor{sq}, p)
+	n, err := o.norm.run([]*Tensor{sq}, p)
 	p.put(sq)
+	if err != nil {
+		return nil, err
+	}
+	defer p.put(n)
 	t := p.get(v.Shape...)
 	inChunks(len(n.Data), func(lo, hi int) {
 		for k := lo; k < hi; k++ {
@@ -383,8 +401,11 @@ func (g *Graph) gdnBackward(o *gdnOp, gammaT *convOp, x, s, gOut *Tensor, p *buf
 			}
 		}
 	})
-	u, _ := gammaT.run([]*Tensor{t}, p)
+	u, err := gammaT.run([]*Tensor{t}, p)
 	p.put(t)
+	if err != nil {
+		return nil, err
+	}
 	inChunks(len(n.Data), func(lo, hi int) {
 		for k := lo; k < hi; k++ {
 			if o.inverse {
@@ -394,15 +415,12 @@ func (g *Graph) gdnBackward(o *gdnOp, gammaT *convOp, x, s, gOut *Tensor, p *buf
 			}
 		}
 	})
-	p.put(n)
-	if s != nil {
-		p.put(v)
-		mul := binaryOp{kind: "Mul"}
-		dx, _ := mul.run([]*Tensor{u, s}, p)
-		p.put(u)
-		return dx
+	if s == nil {
+		return u, nil
 	}
-	return u
+	dx, err := mul.run([]*Tensor{u, s}, p)
+	p.put(u)
+	return dx, err
 }
 
 // inChunks runs fn over [0, n) split into one contiguous range per core.

@@ -85,8 +85,8 @@ func TestGradientOfTinySynthesis(t *testing.T) {
 
 // TestGradientOfEveryOp covers each backward pass in one graph: a conv with
 // a fused Relu and depth-to-space, a scaled GDN, a residual conv, a
-// LeakyRelu, a standalone DepthToSpace, a Reshape, Mul of two activations
-// and Sub.
+// LeakyRelu, Neg, a standalone DepthToSpace (DCR), a Reshape, Mul of two
+// activations and Sub.
 func TestGradientOfEveryOp(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	ints := func(v ...int64) attribute { return attribute{ints: v} }
@@ -115,7 +115,9 @@ func TestGradientOfEveryOp(t *testing.T) {
 				{opType: "Add", inputs: []string{"gdn", "c3"}, outputs: []string{"res"}},
 				{opType: "LeakyRelu", inputs: []string{"res"}, outputs: []string{"lr"}, attrs: map[string]attribute{"alpha": {f: 0.2}}},
 				{opType: "Conv", inputs: []string{"lr", "w4", "b4"}, outputs: []string{"c4"}, attrs: map[string]attribute{"pads": ints(1, 1, 1, 1)}},
-				{opType: "DepthToSpace", inputs: []string{"c4"}, outputs: []string{"d4"}, attrs: map[string]attribute{"blocksize": {i: 2}}},
+				// Neg keeps the DepthToSpace out of the conv's store.
+				{opType: "Neg", inputs: []string{"c4"}, outputs: []string{"c4n"}},
+				{opType: "DepthToSpace", inputs: []string{"c4n"}, outputs: []string{"d4"}, attrs: map[string]attribute{"blocksize": {i: 2}}},
 				{opType: "Reshape", inputs: []string{"d4", "shape"}, outputs: []string{"d4r"}},
 				{opType: "Mul", inputs: []string{"d4r", "d4r"}, outputs: []string{"sq"}},
 				{opType: "Sub", inputs: []string{"sq", "d4r"}, outputs: []string{"out"}},
@@ -143,6 +145,15 @@ func TestGradientOfEveryOp(t *testing.T) {
 		if len(fused) != 3 {
 			t.Fatalf("fused steps %v, want the conv+relu+depth-to-space, the GDN and the residual conv", fused)
 		}
+		standalone := 0
+		for _, s := range g.steps {
+			if _, ok := s.op.(*depthToSpace); ok {
+				standalone++
+			}
+		}
+		if standalone != 1 {
+			t.Fatalf("%d standalone DepthToSpace steps, want 1", standalone)
+		}
 		s := &Tensor{Shape: []int{1, 2, 1, 1}, Data: []float32{0.8, 1.5}}
 		checkGradient(t, "inverse="+last, g, map[string]*Tensor{"x": randomTensor(r, 1, 1, 3, 3, 5), "s": s}, r)
 	}
@@ -155,6 +166,30 @@ func TestDifferentiableRefusals(t *testing.T) {
 	}
 	if _, err := LoadDifferentiable(b); err == nil || !strings.Contains(err.Error(), "no gradient") {
 		t.Errorf("stride-2 conv: err = %v, want a no-gradient error", err)
+	}
+	w := randomTensor(rand.New(rand.NewPCG(5, 6)), 1, 2, 2, 3, 3)
+	leaky := &onnxGraph{
+		nodes: []onnxNode{
+			{opType: "Conv", inputs: []string{"x", "w"}, outputs: []string{"c"}, attrs: map[string]attribute{"pads": {ints: []int64{1, 1, 1, 1}}}},
+			{opType: "LeakyRelu", inputs: []string{"c"}, outputs: []string{"y"}, attrs: map[string]attribute{"alpha": {f: -0.5}}},
+		},
+		initializers: []namedTensor{{"w", w}},
+		inputs:       []string{"x"},
+		outputs:      []string{"y"},
+	}
+	if _, err := compileDifferentiable(leaky); err == nil || !strings.Contains(err.Error(), "negative slope") {
+		t.Errorf("LeakyRelu with a negative slope: err = %v", err)
+	}
+	// A GDN node carrying a conv's fused store (only a hostile file has one).
+	gdn := &onnxGraph{
+		nodes: []onnxNode{{opType: "lvc.GDN", inputs: []string{"x", "gamma", "beta", "s"}, outputs: []string{"y"},
+			attrs: map[string]attribute{"lvc.residual": {i: 1}}}},
+		initializers: []namedTensor{{"gamma", NewTensor(2, 2, 1, 1)}, {"beta", NewTensor(2)}},
+		inputs:       []string{"x", "s"},
+		outputs:      []string{"y"},
+	}
+	if _, err := compile(gdn); err == nil || !strings.Contains(err.Error(), "GDN with a fused") {
+		t.Errorf("GDN with a fused residual: err = %v", err)
 	}
 	g := loadGraph(t, "../testdata/tiny/g_s.onnx")
 	if _, err := g.Record(map[string]*Tensor{}); err == nil {

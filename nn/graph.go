@@ -326,7 +326,7 @@ func (g *Graph) Run(x *Tensor) (*Tensor, error) {
 // RunNamed executes the graph with named inputs and returns all outputs,
 // valid until the next run.
 func (g *Graph) RunNamed(inputs map[string]*Tensor) ([]*Tensor, error) {
-	vals, err := g.execute(inputs)
+	vals, _, err := g.execute(inputs)
 	if err != nil {
 		return nil, err
 	}
@@ -337,10 +337,10 @@ func (g *Graph) RunNamed(inputs map[string]*Tensor) ([]*Tensor, error) {
 	return outs, nil
 }
 
-// execute runs the steps and returns every slot's value. What the previous
-// run left alive (its outputs, or for a differentiable graph every
-// activation) goes back to the pool first.
-func (g *Graph) execute(inputs map[string]*Tensor) ([]*Tensor, error) {
+// execute runs the steps and returns every slot's value and the run's
+// number. What the previous run left alive (its outputs, or for a
+// differentiable graph every activation) goes back to the pool first.
+func (g *Graph) execute(inputs map[string]*Tensor) ([]*Tensor, int, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.runs++
@@ -355,10 +355,10 @@ func (g *Graph) execute(inputs map[string]*Tensor) ([]*Tensor, error) {
 	for name, id := range g.inputs {
 		t, ok := inputs[name]
 		if !ok {
-			return nil, fmt.Errorf("nn: input %q not given", name)
+			return nil, 0, fmt.Errorf("nn: input %q not given", name)
 		}
 		if len(t.Data) != numElements(t.Shape) {
-			return nil, fmt.Errorf("nn: input %q: %d values for shape %v", name, len(t.Data), t.Shape)
+			return nil, 0, fmt.Errorf("nn: input %q: %d values for shape %v", name, len(t.Data), t.Shape)
 		}
 		vals[id] = t
 	}
@@ -382,7 +382,7 @@ func (g *Graph) execute(inputs map[string]*Tensor) ([]*Tensor, error) {
 		}
 		if err != nil {
 			g.keepAlive(vals)
-			return nil, fmt.Errorf("nn: node %s: %w", s.name, err)
+			return nil, 0, fmt.Errorf("nn: node %s: %w", s.name, err)
 		}
 		vals[s.out] = t
 		for _, id := range s.free {
@@ -393,7 +393,7 @@ func (g *Graph) execute(inputs map[string]*Tensor) ([]*Tensor, error) {
 		}
 	}
 	g.keepAlive(vals)
-	return vals, nil
+	return vals, g.runs, nil
 }
 
 // keepAlive records the run's live step outputs, each once, for the next run

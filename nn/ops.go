@@ -174,6 +174,10 @@ func newGDN(n onnxNode, in []*Tensor) (op, error) {
 		c.strideH != 1 || c.strideW != 1 {
 		return nil, errors.New("GDN needs a square 1x1 gamma")
 	}
+	if c.residual || c.act != actNone || c.d2s != 0 {
+		// Only fuse() makes these, and never on a GDN.
+		return nil, errors.New("GDN with a fused activation, depth-to-space or residual")
+	}
 	return &gdnOp{norm: c, inverse: n.attrs["inverse"].i == 1}, nil
 }
 

@@ -28,6 +28,15 @@ func writePNG(t *testing.T, path string, w, h int) {
 	}
 }
 
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func runCLI(args ...string) (string, string, error) {
 	var out, errb bytes.Buffer
 	err := run(args, &out, &errb)
@@ -49,8 +58,11 @@ func TestEncodeDecodeInfo(t *testing.T) {
 		t.Errorf("decoded PPM has %d bytes", len(b))
 	}
 	refined := filepath.Join(dir, "refined.lvc")
-	if _, _, err := runCLI("encode", in, "-o", refined, "-q", "3", "--refine", "3"); err != nil {
+	if _, _, err := runCLI("encode", in, "-o", refined, "-q", "3", "--refine", "20"); err != nil {
 		t.Fatal(err)
+	}
+	if a, b := mustRead(t, enc), mustRead(t, refined); bytes.Equal(a, b) {
+		t.Error("--refine 20 wrote the same file as no refinement")
 	}
 	if _, _, err := runCLI("decode", refined, "-o", dec); err != nil {
 		t.Fatal(err)
