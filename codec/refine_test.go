@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/lvc-codec/lvc/container"
+	"github.com/lvc-codec/lvc/entropy"
 	"github.com/lvc-codec/lvc/models"
 )
 
@@ -108,5 +110,30 @@ func TestBitsSlope(t *testing.T) {
 	}
 	if got := bitsSlope(30, 0.11); got != 0 {
 		t.Errorf("beyond the likelihood bound: slope %v, want 0", got)
+	}
+}
+
+// Inter frames are coded around the previous frame's latents, which the
+// refinement's cost does not model: they are left alone.
+func TestRefinementSkipsInterFrames(t *testing.T) {
+	m := tinyModel(t)
+	var enc entropy.Encoder
+	img := testImage(150, 90)
+	_, _, _, ref, err := m.encodeFrame(img, 3<<8, &enc, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, typ, _, _, err := m.encodeFrame(img, 3<<8, &enc, ref, 0)
+	if err != nil || typ != container.Inter {
+		t.Fatalf("frame type %v, err %v", typ, err)
+	}
+	refined, _, _, _, err := m.encodeFrame(img, 3<<8, &enc, ref, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range plain {
+		if !bytes.Equal(plain[i], refined[i]) {
+			t.Errorf("sub-stream %d of an inter frame changed with refinement", i)
+		}
 	}
 }
