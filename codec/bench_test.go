@@ -41,23 +41,17 @@ func benchSetup(b testing.TB) (*Model, image.Image) {
 
 // BenchmarkEncode and BenchmarkDecode time one 768x512 Kodak image with the
 // shipped model; pixels/s is reported as MB/s of RGB input.
-func BenchmarkEncode(b *testing.B) {
-	m, img := benchSetup(b)
-	b.SetBytes(int64(3 * img.Bounds().Dx() * img.Bounds().Dy()))
-	for range b.N {
-		if err := EncodeImage(&bytes.Buffer{}, m, img, Options{Quality: 4}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkEncode(b *testing.B) { benchEncode(b, Options{Quality: 4}) }
 
 // BenchmarkEncodeRefine times an encode with 10 refinement steps; against
 // BenchmarkEncode it gives the cost of one step.
-func BenchmarkEncodeRefine(b *testing.B) {
+func BenchmarkEncodeRefine(b *testing.B) { benchEncode(b, Options{Quality: 4, RefineSteps: 10}) }
+
+func benchEncode(b *testing.B, opts Options) {
 	m, img := benchSetup(b)
 	b.SetBytes(int64(3 * img.Bounds().Dx() * img.Bounds().Dy()))
 	for range b.N {
-		if err := EncodeImage(&bytes.Buffer{}, m, img, Options{Quality: 4, RefineSteps: 10}); err != nil {
+		if err := EncodeImage(&bytes.Buffer{}, m, img, opts); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -23,11 +23,10 @@ import sys
 
 import numpy as np
 import torch
-from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export import load_model  # noqa: E402
-from train import DATA, pad64  # noqa: E402
+from train import kodak_tensors, pad64  # noqa: E402
 
 
 def psnr(x_hat, x):
@@ -88,8 +87,7 @@ def main():
     args = ap.parse_args()
     model, step = load_model(args.ckpt)
     model.eval()
-    images = [torch.from_numpy(np.asarray(Image.open(os.path.join(DATA, "kodak", f"kodim{i:02d}.png")).convert("RGB")))
-              .permute(2, 0, 1).float().div(255).unsqueeze(0) for i in range(1, args.images + 1)]
+    images = kodak_tensors(args.images)
     print(f"step {step}, Kodak 1-{args.images}: PSNR from rounded latents / from unquantized latents")
     for q in range(len(model.lambdas)):
         r = np.mean([ceiling(model, x, q) for x in images], axis=0)

@@ -12,15 +12,13 @@ import argparse
 import os
 import sys
 
-import numpy as np
 import torch
-from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bdrate import bd_rate  # noqa: E402
 from export import load_model  # noqa: E402
 from model import NUM_QUALITIES  # noqa: E402
-from train import DATA, evaluate  # noqa: E402
+from train import evaluate, kodak_images  # noqa: E402
 
 
 def main():
@@ -32,8 +30,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
-    images = [np.asarray(Image.open(os.path.join(DATA, "kodak", f"kodim{i:02d}.png")).convert("RGB"))
-              for i in range(1, args.images + 1)]
+    images = kodak_images(args.images)
     qualities = list(range(NUM_QUALITIES))
     res = []
     for path in (args.a, args.b):

@@ -17,13 +17,12 @@ import sys
 
 import numpy as np
 import torch
-from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bdrate import bd_rate  # noqa: E402
 from export import load_model  # noqa: E402
 from model import LIKELIHOODS  # noqa: E402
-from train import DATA, pad64  # noqa: E402
+from train import kodak_tensors, pad64  # noqa: E402
 
 
 @torch.no_grad()
@@ -53,8 +52,7 @@ def main():
     torch.set_flush_denormal(True)
     model, step = load_model(args.ckpt)
     model.eval()
-    images = [torch.from_numpy(np.asarray(Image.open(os.path.join(DATA, "kodak", f"kodim{i:02d}.png")).convert("RGB")))
-              .permute(2, 0, 1).float().div(255).unsqueeze(0) for i in range(1, args.images + 1)]
+    images = kodak_tensors(args.images)
     curves = {}
     for d in (float(v) for v in args.deltas.split(",")):
         pts = [np.mean([code(model, x, q, d) for x in images], axis=0) for q in range(len(model.lambdas))]

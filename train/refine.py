@@ -20,13 +20,12 @@ import time
 
 import numpy as np
 import torch
-from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bdrate import bd_rate  # noqa: E402
 from export import load_model  # noqa: E402
 from model import LIKELIHOODS, ste_round  # noqa: E402
-from train import DATA, pad64  # noqa: E402
+from train import kodak_tensors, pad64  # noqa: E402
 
 
 @torch.no_grad()
@@ -94,8 +93,7 @@ def main():
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    images = [torch.from_numpy(np.asarray(Image.open(os.path.join(DATA, "kodak", f"kodim{i:02d}.png")).convert("RGB")))
-              .permute(2, 0, 1).float().div(255).unsqueeze(0) for i in range(1, args.images + 1)]
+    images = kodak_tensors(args.images)
     qs = [int(v) for v in args.qs.split(",")]
     curves = {}
     for steps in (int(v) for v in args.steps.split(",")):

@@ -161,6 +161,17 @@ def load_optimizer_state(opt, model, saved):
         g["lr_mult"] = mult
 
 
+def kodak_images(n):
+    """The first n Kodak images (evaluation only, never training) as HxWx3 uint8 arrays."""
+    return [np.asarray(Image.open(os.path.join(DATA, "kodak", f"kodim{i:02d}.png")).convert("RGB"))
+            for i in range(1, n + 1)]
+
+
+def kodak_tensors(n):
+    """The same as [1,3,H,W] float tensors in [0,1]."""
+    return [torch.from_numpy(a).permute(2, 0, 1).float().div(255).unsqueeze(0) for a in kodak_images(n)]
+
+
 def pad64(x):
     h, w = x.shape[2:]
     ph, pw = (-h) % 64, (-w) % 64
@@ -325,8 +336,7 @@ def main():
 
     t0 = time.time()
     images = load_training_images(os.path.join(DATA, "train"), args.patch)
-    kodak = [np.asarray(Image.open(os.path.join(DATA, "kodak", f"kodim{i:02d}.png")).convert("RGB"))
-             for i in range(1, args.eval_images + 1)]
+    kodak = kodak_images(args.eval_images)
     print(f"{len(images)} training images loaded in {time.time() - t0:.0f}s", flush=True)
 
     rng = random.Random(args.seed * 1000003 + step)
