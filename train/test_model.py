@@ -5,14 +5,17 @@
 import os
 import sys
 import tempfile
+import random
 import unittest
 
+import numpy as np
 import onnx
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export import Transform, export_net, freeze, round_to_half  # noqa: E402
 from model import HyperpriorModel, gaussian_likelihood  # noqa: E402
+from train import random_scaled_batch  # noqa: E402
 
 N, M = 8, 12
 
@@ -212,6 +215,25 @@ class FitTablesTest(unittest.TestCase):
             for t in set_:
                 self.assertLessEqual(sum(t["pmf"]), 1 + 1e-9)
                 self.assertEqual(len(t["pmf"]), 1 - 2 * t["offset"])
+
+
+class ScaledCropsTest(unittest.TestCase):
+    """random_scaled_batch shrinks each crop by a factor in its image's range."""
+
+    def test_png_as_small_as_the_patch_is_cropped_unscaled(self):
+        im = np.arange(16 * 16 * 3, dtype=np.uint8).reshape(16, 16, 3)
+        x = random_scaled_batch([(im, True)], 4, 16, random.Random(0))
+        for crop in x.mul(255).round().byte().permute(0, 2, 3, 1).numpy():
+            self.assertTrue(any(np.array_equal(crop, f) for f in (im, im[::-1], im[:, ::-1], im[::-1, ::-1])))
+
+    def test_jpeg_is_shrunk_by_at_least_its_largest_scale(self):
+        # Vertical stripes of period 2 vanish under any real shrinking; a crop
+        # taken at scale 1 would keep them at full contrast.
+        im = np.zeros((64, 64, 3), np.uint8)
+        im[:, ::2] = 255
+        x = random_scaled_batch([(im, False)], 8, 16, random.Random(0))
+        self.assertEqual(tuple(x.shape), (8, 3, 16, 16))
+        self.assertLess(float((x[..., 1:] - x[..., :-1]).abs().max()), 0.5)
 
 
 class OptionsTest(unittest.TestCase):
