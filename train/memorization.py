@@ -10,6 +10,7 @@ well below both, rather than between them, means the model codes pixels it
 has seen better than fresh ones of the same kind.
 """
 import argparse
+import json
 import os
 import random
 import sys
@@ -51,6 +52,11 @@ def main():
     ap.add_argument("--images", type=int, default=150, help="training JPEGs to crop")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+    settings = os.path.join(os.path.dirname(args.weights), "settings.json")
+    if os.path.exists(settings):
+        with open(settings) as f:
+            if json.load(f).get("scale_augment"):
+                sys.exit("memorization: this run trained on crops at random scales; no scale is unseen")
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
     rng = random.Random(0)

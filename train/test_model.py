@@ -15,7 +15,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export import Transform, export_net, freeze, round_to_half  # noqa: E402
 from model import HyperpriorModel, gaussian_likelihood  # noqa: E402
-from train import random_scaled_batch  # noqa: E402
+from train import JPEG_SCALES, PNG_SCALES, crop_scale, random_scaled_batch  # noqa: E402
 
 N, M = 8, 12
 
@@ -225,6 +225,23 @@ class ScaledCropsTest(unittest.TestCase):
         x = random_scaled_batch([(im, True)], 4, 16, random.Random(0))
         for crop in x.mul(255).round().byte().permute(0, 2, 3, 1).numpy():
             self.assertTrue(any(np.array_equal(crop, f) for f in (im, im[::-1], im[:, ::-1], im[::-1, ::-1])))
+
+    def test_scales_cover_each_kind_s_range(self):
+        rng = random.Random(0)
+        for lossless, (lo, hi) in ((False, JPEG_SCALES), (True, PNG_SCALES)):
+            scales = [crop_scale(lossless, 1000, 128, rng) for _ in range(2000)]
+            self.assertGreaterEqual(min(scales), lo)
+            self.assertLessEqual(max(scales), hi)
+            self.assertLess(min(scales), lo * 1.02)
+            self.assertGreater(max(scales), hi * 0.98)
+
+    def test_small_images_shrink_less_or_refuse(self):
+        rng = random.Random(0)
+        scales = [crop_scale(False, 200, 128, rng) for _ in range(200)]
+        self.assertGreaterEqual(min(scales), 128 / 200)
+        self.assertLessEqual(max(scales), JPEG_SCALES[1])
+        with self.assertRaises(ValueError):
+            crop_scale(False, 150, 128, rng)
 
     def test_jpeg_is_shrunk_by_at_least_its_largest_scale(self):
         # Vertical stripes of period 2 vanish under any real shrinking; a crop

@@ -71,22 +71,40 @@ JPEG_SCALES = (0.5, 0.7)
 PNG_SCALES = (0.5, 1.0)
 
 
+def crop_scale(lossless, side, size, rng):
+    """A scale for a size-pixel crop of an image with this short side:
+    log-uniform over its kind's range, above size/side so the source fits."""
+    lo, hi = PNG_SCALES if lossless else JPEG_SCALES
+    lo = max(lo, size / side)
+    if lo > hi:
+        raise ValueError(f"a {side}-pixel image is too small for {size}-pixel crops at scales up to {hi}")
+    return math.exp(rng.uniform(math.log(lo), math.log(hi)))
+
+
+def fits_scaled(entry, size):
+    im, lossless = entry
+    return min(im.shape[:2]) * (PNG_SCALES if lossless else JPEG_SCALES)[1] >= size
+
+
 def random_scaled_batch(images, batch, size, rng):
-    """Crops of full-size images shrunk by a random factor (log-uniform in the
-    ranges above). The training set is small, most photos 320-500 pixels on the
-    short side: halved, they hold 57 megapixels, each seen about 400 times by
-    the 172,000 steps behind hp64x. A fresh scale per crop gives new pixels."""
+    """Crops of full-size images shrunk by a random factor (crop_scale). The
+    training set is small, most photos 320-500 pixels on the short side:
+    halved, they hold 57 megapixels, each seen about 400 times by the 172,000
+    steps behind hp64x. A fresh scale per crop gives new pixels."""
     out = np.empty((batch, size, size, 3), np.uint8)
     for i in range(batch):
         im, lossless = images[rng.randrange(len(images))]
-        lo, hi = PNG_SCALES if lossless else JPEG_SCALES
-        side = min(im.shape[:2])
-        lo = max(lo, size / side)
-        scale = math.exp(rng.uniform(math.log(lo), math.log(max(lo, hi))))
-        src = min(side, round(size / scale))
-        y = rng.randrange(im.shape[0] - src + 1)
-        x = rng.randrange(im.shape[1] - src + 1)
-        p = Image.fromarray(im[y:y + src, x:x + src]).resize((size, size), Image.LANCZOS)
+        h, w = im.shape[:2]
+        scale = crop_scale(lossless, min(h, w), size, rng)
+        src = min(h, w, round(size / scale))  # min: float rounding only
+        y = rng.randrange(h - src + 1)
+        x = rng.randrange(w - src + 1)
+        # A margin of the Lanczos filter's reach, so the crop's edges are
+        # filtered with their real neighbours.
+        m = math.ceil(3 / scale)
+        y0, x0 = max(0, y - m), max(0, x - m)
+        region = Image.fromarray(im[y0:y + src + m, x0:x + src + m])
+        p = region.resize((size, size), Image.LANCZOS, box=(x - x0, y - y0, x - x0 + src, y - y0 + src))
         out[i] = flip_randomly(np.asarray(p), rng)
     return to_tensor(out)
 
@@ -360,6 +378,7 @@ def main():
         print(f"initialized from {args.init} (trained {w.get('step')} steps), schedule at step {step}", flush=True)
     # A resumed run keeps the part it was training.
     args.train_only = args.train_only or (ck or {}).get("train_only")
+    args.scale_augment = args.scale_augment or (ck or {}).get("scale_augment", False)
     if args.train_only:
         trained = [n for n, p in model.named_parameters() if n.startswith(args.train_only)]
         if not trained:
@@ -371,9 +390,9 @@ def main():
         json.dump(settings, f, indent=1)
 
     t0 = time.time()
-    # A scaled crop needs a source region of at least patch / max scale pixels.
-    min_side = math.ceil(args.patch / JPEG_SCALES[1]) if args.scale_augment else args.patch
-    images = load_training_images(os.path.join(DATA, "train"), min_side, full_size=args.scale_augment)
+    images = load_training_images(os.path.join(DATA, "train"), args.patch, full_size=args.scale_augment)
+    if args.scale_augment:
+        images = [e for e in images if fits_scaled(e, args.patch)]
     batch_of = random_scaled_batch if args.scale_augment else random_batch
     kodak = kodak_images(args.eval_images)
     print(f"{len(images)} training images loaded in {time.time() - t0:.0f}s", flush=True)
@@ -446,7 +465,8 @@ def main():
             tmp = ckpt_path + ".tmp"
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                         "n": args.n, "m": args.m, "family": args.family, "lambdas": lams,
-                        "revived": revived, "revived_at": revived_at, "train_only": args.train_only}, tmp)
+                        "revived": revived, "revived_at": revived_at, "train_only": args.train_only,
+                        "scale_augment": args.scale_augment}, tmp)
             os.replace(tmp, ckpt_path)
             last_ckpt = time.time()
     logf.close()
