@@ -40,7 +40,8 @@ class ExtensionsTest(unittest.TestCase):
             self.base.log_fs_a.uniform_(-0.5, 0.5)
             self.base.log_fs_s.uniform_(-0.5, 0.5)
         self.ext = HyperpriorModel(N, M, feature_scalers=True, encoder_blocks=True, decoder_blocks=True,
-                                    linear_skip=True, fine_block=16, encoder_fine_block=True)
+                                    linear_skip=True, fine_block=16, encoder_fine_block=True,
+                                    coarse_block=True)
         missing, unexpected = self.ext.load_state_dict(self.base.state_dict(), strict=False)
         self.assertEqual(unexpected, [])
         self.assertTrue(missing)
@@ -265,6 +266,7 @@ class OptionsTest(unittest.TestCase):
                     args["encoder_fine_block"] = skip and not enc
                     args["checkerboard"] = 8 if fs and not fine else 0
                     args["fine_width"] = N + 2 if dec else N
+                    args["coarse_block"] = enc != skip
                     model = HyperpriorModel(**args)
                     saved = {"n": N, "m": M, "family": "gaussian", "lambdas": model.lambdas,
                              "model": model.state_dict()}
@@ -278,7 +280,8 @@ class ExportTest(unittest.TestCase):
     def test_transforms_match_the_model(self):
         model = round_to_half(randomized(HyperpriorModel(N, M, feature_scalers=True, decoder_blocks=True,
                                                          linear_skip=True, fine_block=32,
-                                                         encoder_fine_block=True, fine_width=N + 4)))
+                                                         encoder_fine_block=True, fine_width=N + 4,
+                                                         coarse_block=True)))
         # GDN's beta and gamma come out of squares; keep beta away from zero.
         with torch.no_grad():
             for mod in model.modules():

@@ -307,6 +307,8 @@ def main():
                     help="rate of y and z with uniform noise, or of the rounded values (straight-through), "
                          "which is what the files cost (model.py HyperpriorModel.rate_proxy); the training "
                          "log's Kodak estimates follow it")
+    ap.add_argument("--coarse-block", action="store_true",
+                    help="a residual block on the latents at the head of g_s, at 1/16 resolution")
     ap.add_argument("--encoder-fine-block", action="store_true",
                     help="add a residual block at 1/2 resolution to g_a (model.py); it starts as the identity")
     ap.add_argument("--train-only", metavar="PREFIX",
@@ -349,6 +351,7 @@ def main():
     args.fine_block = args.fine_block or saved.get("fine_block", 0)
     args.context_slices = args.context_slices or saved.get("context_slices", 0)
     args.encoder_fine_block = args.encoder_fine_block or saved.get("encoder_fine_block", False)
+    args.coarse_block = args.coarse_block or saved.get("coarse_block", False)
     args.checkerboard = args.checkerboard or saved.get("checkerboard", 0)
     args.fine_width = args.fine_width or saved.get("fine_width", 0)
     model = HyperpriorModel(args.n, args.m, family=args.family, lambda_list=lams,
@@ -356,6 +359,7 @@ def main():
                             decoder_blocks=args.decoder_blocks,
                             linear_skip=args.linear_skip, fine_block=args.fine_block,
                             context_slices=args.context_slices, encoder_fine_block=args.encoder_fine_block,
+                            coarse_block=args.coarse_block,
                             checkerboard=args.checkerboard, fine_width=args.fine_width)
     model.rate_proxy = args.rate_proxy
     opt = make_optimizer(model, args)
