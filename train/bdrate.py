@@ -46,6 +46,17 @@ def bd_rate(anchor_rates, anchor_metric, test_rates, test_metric):
     return float((np.exp(mean_diff) - 1.0) * 100.0)
 
 
+def rate_change_at(anchor_rates, anchor_metric, test_rates, test_metric, metric):
+    """Percent rate change of test vs anchor at one metric value (PCHIP of
+    log-rate, as bd_rate); NaN outside the range both curves cover."""
+    ra, ma = _sorted_curve(anchor_rates, anchor_metric)
+    rt, mt = _sorted_curve(test_rates, test_metric)
+    if not max(ma[0], mt[0]) <= metric <= min(ma[-1], mt[-1]):
+        return float("nan")
+    diff = PchipInterpolator(mt, np.log(rt))(metric) - PchipInterpolator(ma, np.log(ra))(metric)
+    return float((np.exp(diff) - 1.0) * 100.0)
+
+
 def metric_at_rate(rates, metric, rate):
     """Metric interpolated (PCHIP over log-rate) at the given rate; NaN when
     the rate lies outside the measured range (no extrapolation)."""
@@ -84,6 +95,11 @@ def selftest():
     good = abs(metric_at_rate(rates, psnr, 0.5) - 29.6) < 1e-9 and np.isnan(metric_at_rate(rates, psnr, 5.0))
     ok &= good
     print("%-22s %s" % ("metric_at_rate", "ok" if good else "FAIL"))
+    good = (abs(rate_change_at(rates, psnr, rates * 0.5, psnr, 30.0) + 50.0) < 1e-9
+            and abs(rate_change_at(rates, psnr, rates, psnr, 29.6)) < 1e-9
+            and np.isnan(rate_change_at(rates, psnr, rates, psnr + 2.0, 24.5)))
+    ok &= good
+    print("%-22s %s" % ("rate_change_at", "ok" if good else "FAIL"))
     return ok
 
 

@@ -35,13 +35,16 @@ from PIL import Image
 from scipy.ndimage import correlate1d
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bdrate import bd_rate, metric_at_rate  # noqa: E402
+from bdrate import bd_rate, metric_at_rate, rate_change_at  # noqa: E402
 
 KODAK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "kodak")
 ANCHORS = ("jpeg", "webp", "avif")
 LVC = ("lvc", "lvc-refine")  # lvc-refine: the encoder's slow mode, --refine STEPS
 ORDER = ANCHORS + LVC
 REPORT_RATES = (0.25, 0.5, 1.0)
+# PSNRs at which each learned codec's rate is set against each anchor's: where
+# along the curve a BD-rate's average comes from.
+REPORT_PSNRS = (26, 28, 30, 32, 34)
 TIMING_TARGET_BPP = 0.5
 PLOT_MAX_BPP = 2.0
 LVC_DEFAULT_QUALITIES = 8
@@ -299,6 +302,8 @@ def summarize(results):
             "bd_psnr": {a: safe_bd(results[a]["points"], pts, "psnr") for a in anchors},
             "bd_msssim": {a: safe_bd(results[a]["points"], pts, "msssim_db") for a in anchors},
             "psnr_at": {str(r): metric_at_rate(*curve(pts, "psnr"), r) for r in REPORT_RATES},
+            "rate_change_at": {a: {str(m): rate_change_at(*curve(results[a]["points"], "psnr"), *curve(pts, "psnr"), m)
+                                   for m in REPORT_PSNRS} for a in anchors if a != name},
         }
     return anchors, summary
 
@@ -322,6 +327,14 @@ def tables(results, anchors, summary):
                             + " | ".join(fmt(s["psnr_at"][str(r)], ".2f") for r in REPORT_RATES)
                             + "".join(" | " + fmt(s["bd_psnr"][a], "+.1f") + "%" for a in anchors)
                             + "".join(" | " + fmt(s["bd_msssim"][a], "+.1f") + "%" for a in anchors) + " |")
+    at_psnr = ["| codec | against | " + " | ".join("%g dB" % m for m in REPORT_PSNRS) + " |",
+               "|---|---|" + "---|" * len(REPORT_PSNRS)]
+    for n in names:
+        if n in anchors:
+            continue
+        for a, changes in summary[n]["rate_change_at"].items():
+            at_psnr.append("| %s | %s | " % (label[n], results[a]["label"].split()[0])
+                           + " | ".join(fmt(changes[str(m)], "+.1f") + "%" for m in REPORT_PSNRS) + " |")
     timing = ["| codec | timing image | quality | bpp | encode ms | decode ms | encode CPU ms | decode CPU ms "
               "| load | measured |", "|---|---|---|---|---|---|---|---|---|---|"]
     for n in names:
@@ -335,7 +348,7 @@ def tables(results, anchors, summary):
                         "| quality | bpp | PSNR (dB) | MS-SSIM | MS-SSIM (dB) |", "|---|---|---|---|---|"]
         per_quality += ["| %s | %.4f | %.3f | %.5f | %.2f |"
                         % (p["q"], p["bpp"], p["psnr"], p["msssim"], p["msssim_db"]) for p in results[n]["points"]]
-    return summary_rows, timing, per_quality
+    return summary_rows, at_psnr, timing, per_quality
 
 
 def write_markdown(path, data, anchors, summary):
@@ -354,8 +367,10 @@ def write_markdown(path, data, anchors, summary):
             else "%d Kodak images (%s)" % (len(data["images"]), ", ".join(data["images"]))),
         "",
     ]
-    summary_table, timing_table, per_quality = tables(results, anchors, summary)
-    lines += summary_table + [""] + timing_table + per_quality
+    summary_table, at_psnr, timing_table, per_quality = tables(results, anchors, summary)
+    lines += summary_table + ["", "Rate against each anchor at equal PSNR, PCHIP-interpolated over log-rate "
+                              "as the BD-rates are (negative: fewer bits; – outside either curve):", ""]
+    lines += at_psnr + [""] + timing_table + per_quality
     lines += ["", "Settings (codecs run single-threaded; `{q}` is the quality setting in the tables above):", ""]
     for n, r in results.items():
         lines.append("- %s: `%s`, then `%s`" % (r["label"], " ".join(r["enc"]), " ".join(r["dec"])))
@@ -511,8 +526,8 @@ def main():
         return 1
     anchors, summary = write_outputs(args.out, data)
     print()
-    summary_table, timing_table, _ = tables(data["codecs"], anchors, summary)
-    print("\n".join(summary_table + [""] + timing_table))
+    summary_table, at_psnr, timing_table, _ = tables(data["codecs"], anchors, summary)
+    print("\n".join(summary_table + [""] + at_psnr + [""] + timing_table))
     print("\nwrote %s/{curves.json,rd.png,rd_section.md}" % args.out)
     return 0
 
