@@ -438,7 +438,14 @@ def main():
     p.add_argument("--timing-reps", type=int, default=5, help="timed runs per codec after one warm-up")
     p.add_argument("--merge", action="store_true",
                    help="keep other codecs' results from an existing OUT/curves.json on the same images")
+    p.add_argument("--render", action="store_true",
+                   help="measure nothing: rewrite OUT's tables and plot from its curves.json")
     args = p.parse_args()
+    if args.render:
+        with open(os.path.join(args.out, "curves.json")) as f:
+            write_outputs(args.out, json.load(f))
+        print("wrote %s/{curves.json,rd.png,rd_section.md} from its measurements" % args.out)
+        return 0
 
     names = [n.strip() for n in args.codecs.split(",") if n.strip()]
     unknown = set(names) - set(ORDER)
