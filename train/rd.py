@@ -303,13 +303,18 @@ def summarize(results):
             "bd_msssim": {a: safe_bd(results[a]["points"], pts, "msssim_db") for a in anchors},
             "psnr_at": {str(r): metric_at_rate(*curve(pts, "psnr"), r) for r in REPORT_RATES},
             "rate_change_at": {a: {str(m): rate_change_at(*curve(results[a]["points"], "psnr"), *curve(pts, "psnr"), m)
-                                   for m in REPORT_PSNRS} for a in anchors if a != name},
+                                   for m in REPORT_PSNRS} for a in anchors if name not in anchors},
         }
     return anchors, summary
 
 
 def fmt(v, spec):
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+
+
+def pct(v):
+    out = fmt(v, "+.1f")
+    return out if out == "–" else out + "%"
 
 
 def tables(results, anchors, summary):
@@ -334,7 +339,7 @@ def tables(results, anchors, summary):
             continue
         for a, changes in summary[n]["rate_change_at"].items():
             at_psnr.append("| %s | %s | " % (label[n], results[a]["label"].split()[0])
-                           + " | ".join(fmt(changes[str(m)], "+.1f") + "%" for m in REPORT_PSNRS) + " |")
+                           + " | ".join(pct(changes[str(m)]) for m in REPORT_PSNRS) + " |")
     timing = ["| codec | timing image | quality | bpp | encode ms | decode ms | encode CPU ms | decode CPU ms "
               "| load | measured |", "|---|---|---|---|---|---|---|---|---|---|"]
     for n in names:
@@ -368,9 +373,11 @@ def write_markdown(path, data, anchors, summary):
         "",
     ]
     summary_table, at_psnr, timing_table, per_quality = tables(results, anchors, summary)
-    lines += summary_table + ["", "Rate against each anchor at equal PSNR, PCHIP-interpolated over log-rate "
-                              "as the BD-rates are (negative: fewer bits; – outside either curve):", ""]
-    lines += at_psnr + [""] + timing_table + per_quality
+    lines += summary_table + [""]
+    if len(at_psnr) > 2:
+        lines += ["Rate against each anchor at equal PSNR, PCHIP-interpolated over log-rate "
+                  "as the BD-rates are (negative: fewer bits; – outside either curve):", ""] + at_psnr + [""]
+    lines += timing_table + per_quality
     lines += ["", "Settings (codecs run single-threaded; `{q}` is the quality setting in the tables above):", ""]
     for n, r in results.items():
         lines.append("- %s: `%s`, then `%s`" % (r["label"], " ".join(r["enc"]), " ".join(r["dec"])))
@@ -439,7 +446,8 @@ def main():
     p.add_argument("--merge", action="store_true",
                    help="keep other codecs' results from an existing OUT/curves.json on the same images")
     p.add_argument("--render", action="store_true",
-                   help="measure nothing: rewrite OUT's tables and plot from its curves.json")
+                   help="measure nothing: rewrite OUT's tables and plot from its curves.json "
+                        "(the other options are ignored)")
     args = p.parse_args()
     if args.render:
         with open(os.path.join(args.out, "curves.json")) as f:

@@ -67,6 +67,9 @@ def main():
         sys.exit("revive: --out or --report")
     torch.manual_seed(args.seed)
     model, step = load_model(args.ckpt)
+    if hasattr(model.g_s, "resc"):
+        sys.exit("revive: the model has a block on the latents at the head of g_s, whose readers "
+                 "of the revived channels this script does not reset")
     model.eval()
     images = load_training_images(os.path.join(DATA, "train"), 256)
     x = random_batch(images, args.crops, 256, random.Random(args.seed))

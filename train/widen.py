@@ -46,6 +46,8 @@ def main():
     ck = torch.load(args.ckpt, map_location="cpu")
     sd = {k: v.float() for k, v in ck["model"].items()}
     m_old = sd["g_a.6.weight"].shape[0]
+    if any(k.startswith(("g_a.res2.", "g_s.resc.")) for k in sd):
+        sys.exit("widen: the model has a residual block on the latents, which widen() does not widen")
     if args.m <= m_old:
         sys.exit(f"widen: --m {args.m} is not wider than the model's {m_old}")
     sd = widen(sd, m_old, args.m)
