@@ -7,7 +7,6 @@ import (
 	"os"
 	"testing"
 
-	"github.com/lvc-codec/lvc/container"
 	"github.com/lvc-codec/lvc/entropy"
 	"github.com/lvc-codec/lvc/models"
 )
@@ -110,14 +109,7 @@ func TestInterSavesBitsOnStaticScene(t *testing.T) {
 		SubImage(image.Rectangle) image.Image
 	}).SubImage(image.Rect(0, 0, 256, 192))
 	var enc entropy.Encoder
-	intra, _, _, ref, err := m.encodeFrame(crop, 4<<8, &enc, nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inter, typ, _, _, err := m.encodeFrame(crop, 4<<8, &enc, ref, 0)
-	if err != nil || typ != container.Inter {
-		t.Fatalf("%v %v", typ, err)
-	}
+	intra, inter, _ := intraThenInter(t, m, crop, 4<<8, &enc)
 	a, b := len(intra[0])+len(intra[1]), len(inter[0])+len(inter[1])+len(inter[2])
 	t.Logf("static frame: intra %d bytes, inter %d bytes", a, b)
 	if b > a*3/4 {

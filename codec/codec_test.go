@@ -44,6 +44,22 @@ func testImage(w, h int) *image.RGBA {
 	return img
 }
 
+// intraThenInter codes img as an intra frame, then again as an inter frame
+// against it, at quality q256, with enc; it returns both frames' sub-streams
+// and the inter frame's reference.
+func intraThenInter(t testing.TB, m *Model, img image.Image, q256 uint16, enc *entropy.Encoder) (intra, inter [][]byte, ref *reference) {
+	t.Helper()
+	intra, _, _, ref, err := m.encodeFrame(img, q256, enc, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter, typ, _, _, err := m.encodeFrame(img, q256, enc, ref, 0)
+	if err != nil || typ != container.Inter {
+		t.Fatalf("frame type %v, err %v", typ, err)
+	}
+	return intra, inter, ref
+}
+
 func encode(t testing.TB, m *Model, img image.Image, q float64) []byte {
 	t.Helper()
 	var buf bytes.Buffer

@@ -45,14 +45,7 @@ func FuzzDecodeStreams(f *testing.F) {
 	m := tinyModel(f)
 	var enc entropy.Encoder
 	img := testImage(70, 40)
-	intra, _, _, ref, err := m.encodeFrame(img, 3<<8, &enc, nil, 0)
-	if err != nil {
-		f.Fatal(err)
-	}
-	inter, _, _, _, err := m.encodeFrame(img, 3<<8, &enc, ref, 0)
-	if err != nil {
-		f.Fatal(err)
-	}
+	intra, inter, ref := intraThenInter(f, m, img, 3<<8, &enc)
 	pack := func(typ byte, streams [][]byte) []byte {
 		out := []byte{typ, 70, 40}
 		for _, s := range streams {

@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/lvc-codec/lvc/container"
 	"github.com/lvc-codec/lvc/entropy"
 	"github.com/lvc-codec/lvc/models"
 )
@@ -119,14 +118,7 @@ func TestRefinementSkipsInterFrames(t *testing.T) {
 	m := tinyModel(t)
 	var enc entropy.Encoder
 	img := testImage(150, 90)
-	_, _, _, ref, err := m.encodeFrame(img, 3<<8, &enc, nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain, typ, _, _, err := m.encodeFrame(img, 3<<8, &enc, ref, 0)
-	if err != nil || typ != container.Inter {
-		t.Fatalf("frame type %v, err %v", typ, err)
-	}
+	_, plain, ref := intraThenInter(t, m, img, 3<<8, &enc)
 	refined, _, _, _, err := m.encodeFrame(img, 3<<8, &enc, ref, 30)
 	if err != nil {
 		t.Fatal(err)
