@@ -7,6 +7,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/lvc-codec/lvc/container"
 	"github.com/lvc-codec/lvc/entropy"
 	"github.com/lvc-codec/lvc/models"
 )
@@ -71,8 +72,29 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeLatents decodes a frame's ŷ without the synthesis: entropy
+// decoding, h_s and, for a model with one, the checkerboard context. It is
+// what a perception pipeline reading latents pays.
+func BenchmarkDecodeLatents(b *testing.B) {
+	m, img := benchSetup(b)
+	var enc entropy.Encoder
+	streams, _, _, _, err := m.encodeFrame(img, 4<<8, &enc, nil, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, h := img.Bounds().Dx(), img.Bounds().Dy()
+	b.ResetTimer()
+	for range b.N {
+		if _, _, err := m.decodeLatents(container.Intra, streams, w, h, 4<<8, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkEntropyDecodeKodak decodes the y sub-stream of a Kodak image with
-// its real table indices: the entropy coder alone on real statistics.
+// its real table indices: the entropy coder alone on real statistics. With a
+// checkerboard context, the indices are the two passes' (found by decoding
+// once), in the stream's order.
 func BenchmarkEntropyDecodeKodak(b *testing.B) {
 	m, img := benchSetup(b)
 	var enc entropy.Encoder
@@ -80,17 +102,25 @@ func BenchmarkEntropyDecodeKodak(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	_, _, _, _, zw, zh := m.latentGeometry(img.Bounds().Dx(), img.Bounds().Dy())
+	_, _, yw, yh, zw, zh := m.latentGeometry(img.Bounds().Dx(), img.Bounds().Dy())
 	z := make([]int32, m.Info.N*zw*zh)
 	if err := entropy.Decode(streams[0], z, m.zTables(zw*zh, 4<<8), m.tablesZ); err != nil {
 		b.Fatal(err)
 	}
-	_, tables, err := m.hyperParams(z, zw, zh)
+	means, scales, tables, err := m.hyperParams(z, zw, zh)
 	if err != nil {
 		b.Fatal(err)
 	}
-	m.toTableSet(tables, 4<<8)
 	sym := make([]int32, len(tables))
+	if m.ctx != nil {
+		mean := m.applyModes(means, tables, nil, nil, yw*yh)
+		if err := m.decodeTwoPasses(streams[1], sym, mean, scales, tables, 4<<8, yw, yh); err != nil {
+			b.Fatal(err)
+		}
+		anchors, rest, _ := checkerboardOrder(m.Info.M, yw, yh)
+		tables = permute(tables, append(anchors, rest...))
+	}
+	m.toTableSet(tables, 4<<8)
 	b.SetBytes(int64(len(streams[1])))
 	b.ResetTimer()
 	for range b.N {

@@ -89,27 +89,27 @@ func (m *Model) latentGeometry(w, h int) (pw, ph, yw, yh, zw, zh int) {
 // maxZ bounds z so that z·2^16 fits int32 (FORMAT.md §2).
 const maxZ = 1<<(31-nn.FixedFracBits) - 1
 
-// hyperParams runs the fixed-point hyper-synthesis on z and returns the means
-// (fixed point) and table indices of every element of y.
-func (m *Model) hyperParams(z []int32, zw, zh int) (means []int32, tables []uint16, err error) {
+// hyperParams runs the fixed-point hyper-synthesis on z and returns the
+// means and scales (fixed point) and table indices of every element of y.
+func (m *Model) hyperParams(z []int32, zw, zh int) (means, scales []int32, tables []uint16, err error) {
 	in := make([]int32, len(z))
 	for i, v := range z {
 		in[i] = min(max(v, -maxZ), maxZ) << nn.FixedFracBits
 	}
 	out, shape, err := m.hS.Run(in, m.Info.N, zh, zw)
 	if err != nil {
-		return nil, nil, fmt.Errorf("codec: hyper-synthesis: %w", err)
+		return nil, nil, nil, fmt.Errorf("codec: hyper-synthesis: %w", err)
 	}
 	if shape != [3]int{2 * m.Info.M, zh * 4, zw * 4} {
-		return nil, nil, fmt.Errorf("codec: hyper-synthesis gives %v, want [%d %d %d]", shape, 2*m.Info.M, zh*4, zw*4)
+		return nil, nil, nil, fmt.Errorf("codec: hyper-synthesis gives %v, want [%d %d %d]", shape, 2*m.Info.M, zh*4, zw*4)
 	}
 	n := len(out) / 2
-	means = out[:n]
+	means, scales = out[:n], out[n:]
 	tables = make([]uint16, n)
-	for i, s := range out[n:] {
+	for i, s := range scales {
 		tables[i] = m.scaleIdx.Index(int64(s))
 	}
-	return means, tables, nil
+	return means, scales, tables, nil
 }
 
 // zTables gives each element of z its table: its channel's, in the set of
@@ -139,7 +139,8 @@ type reference struct {
 // an inter frame: each channel of y is coded around either the hyperprior's
 // mean or the reference's ŷ (with a narrower table), whichever the frame's
 // tables say is cheaper; one mode byte per channel (sub-stream 2) tells the
-// decoder which.
+// decoder which. A model with a checkerboard context codes intra frames in
+// its two passes (checkerboard.go).
 // It returns the frame type, and the latents and reference exactly as the
 // decoder will reconstruct them.
 func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, ref *reference, refineSteps int) ([][]byte, container.FrameType, *Latents, *reference, error) {
@@ -177,7 +178,7 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 	if err != nil {
 		return nil, 0, nil, nil, err
 	}
-	means, tables, err := m.hyperParams(z, zw, zh)
+	means, scales, tables, err := m.hyperParams(z, zw, zh)
 	if err != nil {
 		return nil, 0, nil, nil, err
 	}
@@ -194,12 +195,24 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 		modes = m.chooseModes(y.Data, means, tables, ref.yhat, plane, m.yTableBase(q256))
 	}
 	mean := m.applyModes(means, tables, modes, ref, plane)
-	m.toTableSet(tables, q256)
-	sym := make([]int32, len(y.Data))
-	for i, v := range y.Data {
-		sym[i] = clampSymbol(float32(float64(v) - float64(mean[i])/(1<<nn.FixedFracBits)))
+	symbolsAround := func(sym []int32) {
+		for i, v := range y.Data {
+			sym[i] = clampSymbol(float32(float64(v) - float64(mean[i])/(1<<nn.FixedFracBits)))
+		}
 	}
-	yBytes, err := enc.Encode(nil, sym, tables, m.tablesY)
+	sym := make([]int32, len(y.Data))
+	symbolsAround(sym)
+	var order []int32
+	if m.ctx != nil && typ == container.Intra {
+		anchors, rest, second := checkerboardOrder(m.Info.M, yw, yh)
+		if err := m.applyContext(sym, mean, scales, tables, second, yw, yh); err != nil {
+			return nil, 0, nil, nil, err
+		}
+		symbolsAround(sym) // the second pass's symbols, around the corrected means
+		order = append(anchors, rest...)
+	}
+	m.toTableSet(tables, q256)
+	yBytes, err := enc.Encode(nil, permute(sym, order), permute(tables, order), m.tablesY)
 	if err != nil {
 		return nil, 0, nil, nil, err
 	}
@@ -313,7 +326,7 @@ func (m *Model) decodeLatents(typ container.FrameType, streams [][]byte, w, h in
 	if err := entropy.Decode(streams[0], z, m.zTables(zw*zh, q256), m.tablesZ); err != nil {
 		return nil, nil, fmt.Errorf("codec: hyper-latents: %w", err)
 	}
-	means, tables, err := m.hyperParams(z, zw, zh)
+	means, scales, tables, err := m.hyperParams(z, zw, zh)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -332,13 +345,62 @@ func (m *Model) decodeLatents(typ container.FrameType, streams [][]byte, w, h in
 		}
 	}
 	mean := m.applyModes(means, tables, modes, ref, yw*yh)
-	m.toTableSet(tables, q256)
 	sym := make([]int32, len(means))
-	if err := entropy.Decode(streams[1], sym, tables, m.tablesY); err != nil {
+	if m.ctx != nil && typ == container.Intra {
+		err = m.decodeTwoPasses(streams[1], sym, mean, scales, tables, q256, yw, yh)
+	} else {
+		m.toTableSet(tables, q256)
+		err = entropy.Decode(streams[1], sym, tables, m.tablesY)
+	}
+	if err != nil {
 		return nil, nil, fmt.Errorf("codec: latents: %w", err)
 	}
 	lat, next := m.reconstruct(sym, mean, q256, yw, yh)
 	return lat, next, nil
+}
+
+// decodeTwoPasses decodes y coded with the checkerboard context: the
+// anchors, then the second-pass positions with the tables the context
+// derives from the anchors.
+func (m *Model) decodeTwoPasses(stream []byte, sym []int32, mean []int64, scales []int32, tables []uint16, q256 uint16, yw, yh int) error {
+	anchors, rest, second := checkerboardOrder(m.Info.M, yw, yh)
+	d, err := entropy.NewDecoder(stream)
+	if err != nil {
+		return err
+	}
+	decodePart := func(idx []int32) error {
+		part, tab := make([]int32, len(idx)), permute(tables, idx)
+		m.toTableSet(tab, q256)
+		if err := d.Decode(part, tab, m.tablesY); err != nil {
+			return err
+		}
+		for j, i := range idx {
+			sym[i] = part[j]
+		}
+		return nil
+	}
+	if err := decodePart(anchors); err != nil {
+		return err
+	}
+	if err := m.applyContext(sym, mean, scales, tables, second, yw, yh); err != nil {
+		return err
+	}
+	if err := decodePart(rest); err != nil {
+		return err
+	}
+	return d.Close()
+}
+
+// permute returns v's elements in the given order; nil order keeps v.
+func permute[T any](v []T, order []int32) []T {
+	if order == nil {
+		return v
+	}
+	out := make([]T, len(order))
+	for j, i := range order {
+		out[j] = v[i]
+	}
+	return out
 }
 
 // reconstruct computes ŷ = symbol + mean in fixed point, the same way on

@@ -242,23 +242,34 @@ func TestSharedModelConcurrently(t *testing.T) {
 func TestInterFramesExact(t *testing.T) {
 	m := tinyModel(t)
 	frames := []image.Image{testImage(70, 40), testImage(70, 40), testImage(70, 40), shifted(testImage(70, 40))}
-	var enc entropy.Encoder
-	var buf bytes.Buffer
-	w, _ := container.NewWriter(&buf, container.Header{ModelID: m.ID, Width: 70, Height: 40, TimebaseNum: 1, TimebaseDen: 25})
-	var ref *reference
-	var want []*Latents
-	for i, img := range frames {
-		streams, typ, lat, next, err := m.encodeFrame(img, 3<<8, &enc, ref, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for i, typ := range framesExact(t, m, frames, 3<<8) {
 		if (i == 0) != (typ == container.Intra) {
 			t.Fatalf("frame %d coded as %v", i, typ)
 		}
-		w.WriteFrame(&container.Frame{Type: typ, Quality: 3 << 8, PTS: int64(i), Streams: streams})
-		ref, want = next, append(want, lat)
 	}
-	w.Close()
+}
+
+// framesExact codes frames of one size as a stream (after the first, each
+// against the one before) and requires the decoder's ŷ of each to equal the
+// encoder's bit for bit. It returns the frame types.
+func framesExact(t *testing.T, m *Model, frames []image.Image, q256 uint16) []container.FrameType {
+	t.Helper()
+	w, h := frames[0].Bounds().Dx(), frames[0].Bounds().Dy()
+	var enc entropy.Encoder
+	var buf bytes.Buffer
+	cw, _ := container.NewWriter(&buf, container.Header{ModelID: m.ID, Width: w, Height: h, TimebaseNum: 1, TimebaseDen: 25})
+	var ref *reference
+	var want []*Latents
+	var types []container.FrameType
+	for i, img := range frames {
+		streams, typ, lat, next, err := m.encodeFrame(img, q256, &enc, ref, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cw.WriteFrame(&container.Frame{Type: typ, Quality: q256, PTS: int64(i), Streams: streams})
+		ref, want, types = next, append(want, lat), append(types, typ)
+	}
+	cw.Close()
 	d, err := NewDecoder(&buf, m, DecoderOptions{LatentsOnly: true})
 	if err != nil {
 		t.Fatal(err)
@@ -266,14 +277,15 @@ func TestInterFramesExact(t *testing.T) {
 	for i := range frames {
 		f, err := d.Next()
 		if err != nil {
-			t.Fatalf("frame %d: %v", i, err)
+			t.Fatalf("%dx%d frame %d: %v", w, h, i, err)
 		}
 		for j := range want[i].Data {
 			if math.Float32bits(f.Latents.Data[j]) != math.Float32bits(want[i].Data[j]) {
-				t.Fatalf("frame %d latent %d: decoded %v, encoder had %v", i, j, f.Latents.Data[j], want[i].Data[j])
+				t.Fatalf("%dx%d frame %d latent %d: decoded %v, encoder had %v", w, h, i, j, f.Latents.Data[j], want[i].Data[j])
 			}
 		}
 	}
+	return types
 }
 
 func shifted(img *image.RGBA) *image.RGBA {

@@ -10,19 +10,26 @@ import (
 )
 
 // FuzzDecode runs the whole decoder (container, entropy decoding, hyper-
-// synthesis, synthesis) on arbitrary bytes.
+// synthesis, checkerboard context, synthesis) on arbitrary bytes, with the
+// tiny model or, when the first byte is odd, the tiny checkerboard one.
 func FuzzDecode(f *testing.F) {
-	m := tinyModel(f)
-	f.Add(encode(f, m, testImage(70, 40), 3))
-	f.Add(encode(f, m, testImage(5, 5), 0))
+	models := []*Model{tinyModel(f), contextModel(f)}
+	for i, m := range models {
+		f.Add(append([]byte{byte(i)}, encode(f, m, testImage(70, 40), 3)...))
+		f.Add(append([]byte{byte(i)}, encode(f, m, testImage(5, 5), 0)...))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		DecodeImage(bytes.NewReader(data), m)
+		if len(data) < 1 {
+			return
+		}
+		DecodeImage(bytes.NewReader(data[1:]), models[data[0]%2])
 	})
 }
 
 func FuzzLoadModel(f *testing.F) {
 	f.Add(mustRead(f, "../testdata/tiny.lvcm"))
 	f.Add(mustRead(f, "../testdata/tiny_scaled.lvcm"))
+	f.Add(mustRead(f, "../testdata/tiny_ctx.lvcm"))
 	// Per-quality table flags without the tables to match: an error path.
 	for _, flag := range []string{"y_tables_per_quality", "z_tables_per_quality"} {
 		f.Add(withMeta(f, mustRead(f, "../testdata/tiny.lvcm"), func(meta map[string]any) { meta[flag] = true }))
@@ -40,12 +47,13 @@ func FuzzLoadModel(f *testing.F) {
 
 // FuzzDecodeStreams skips the container (whose CRC stops most mutations)
 // and feeds arbitrary sub-streams, frame types and sizes straight to frame
-// decoding, intra and inter, then to synthesis.
+// decoding, intra and inter, then to synthesis; a first byte of 128 or more
+// picks the tiny checkerboard model.
 func FuzzDecodeStreams(f *testing.F) {
-	m := tinyModel(f)
+	models := []*Model{tinyModel(f), contextModel(f)}
 	var enc entropy.Encoder
 	img := testImage(70, 40)
-	intra, inter, ref := intraThenInter(f, m, img, 3<<8, &enc)
+	var refs []*reference
 	pack := func(typ byte, streams [][]byte) []byte {
 		out := []byte{typ, 70, 40}
 		for _, s := range streams {
@@ -54,13 +62,18 @@ func FuzzDecodeStreams(f *testing.F) {
 		}
 		return out
 	}
-	f.Add(pack(0, intra))
-	f.Add(pack(1, inter))
+	for i, m := range models {
+		intra, inter, ref := intraThenInter(f, m, img, 3<<8, &enc)
+		f.Add(pack(byte(128*i), intra))
+		f.Add(pack(byte(128*i+1), inter))
+		refs = append(refs, ref)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) < 3 {
 			return
 		}
-		typ := container.FrameType(data[0] % 3)
+		m, ref := models[data[0]/128], refs[data[0]/128]
+		typ := container.FrameType(data[0] % 128 % 3)
 		w, h := 1+int(data[1])%130, 1+int(data[2])%130
 		var streams [][]byte
 		for rest := data[3:]; len(rest) >= 2 && len(streams) < 4; {

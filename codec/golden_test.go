@@ -47,6 +47,19 @@ func TestScaledModelGoldens(t *testing.T) {
 	checkModelGoldens(t, m, "../testdata/tiny_scaled")
 }
 
+// TestContextModelGoldens does the same for a tiny model with a checkerboard
+// context (random weights, so its corrections are not zero).
+func TestContextModelGoldens(t *testing.T) {
+	m, err := LoadModel(mustRead(t, "../testdata/tiny_ctx.lvcm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ctx == nil {
+		t.Fatal("tiny_ctx.lvcm has no checkerboard context")
+	}
+	checkModelGoldens(t, m, "../testdata/tiny_ctx")
+}
+
 // goldenQuality is train/export.py's GOLDEN_QUALITY: the goldens of a scaled
 // model use that quality's scalers.
 const goldenQuality = 3
@@ -95,6 +108,42 @@ func checkModelGoldens(t *testing.T, m *Model, dir string) {
 		got[i] = float32(v) / (1 << nn.FixedFracBits)
 	}
 	closeTo(t, "h_s (fixed point)", got, read("h_s.out").Data, 2e-4)
+	if m.ctx != nil {
+		checkContextGoldens(t, m, read("ctx.yhat"), read("h_s.out"), read("ctx.out"))
+	}
+}
+
+// checkContextGoldens runs the checkerboard context on PyTorch's anchors and
+// hyper-synthesis output, and compares its corrections with those of the
+// trained module (export.py's ctx goldens), as checkModelGoldens does h_s.
+func checkContextGoldens(t *testing.T, m *Model, yhat, params, want *nn.Tensor) {
+	t.Helper()
+	M, h, w := m.Info.M, yhat.Shape[2], yhat.Shape[3]
+	plane := h * w
+	fixed := func(v float32) int64 { return int64(math.Round(float64(v) * (1 << nn.FixedFracBits))) }
+	yf, means := make([]int64, M*plane), make([]int64, M*plane)
+	scales := make([]int32, M*plane)
+	for i := range yf {
+		yf[i], means[i], scales[i] = fixed(yhat.Data[i]), fixed(params.Data[i]), int32(fixed(params.Data[M*plane+i]))
+	}
+	_, _, second := checkerboardOrder(M, w, h)
+	d, err := m.contextCorrections(yf, means, scales, second, w, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ref := make([]float32, 0, len(d)), make([]float32, 0, len(d))
+	for c := range 2 * M {
+		for j, pos := range second {
+			got = append(got, float32(d[c*len(second)+j])/(1<<nn.FixedFracBits))
+			ref = append(ref, want.Data[c*plane+int(pos)])
+		}
+		for i := range plane {
+			if (i/w+i%w)%2 == 0 && want.Data[c*plane+i] != 0 {
+				t.Fatalf("golden corrects anchor %d of channel %d", i, c)
+			}
+		}
+	}
+	closeTo(t, "checkerboard context (fixed point)", got, ref, 2e-4)
 }
 
 // closeTo requires max |got-want| <= frac of want's range.

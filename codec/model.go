@@ -32,6 +32,8 @@ import (
 //	      y_tables_per_quality, one set of them per quality
 //	TABZ  entropy tables of z, one per channel; with META
 //	      z_tables_per_quality, one set of them per quality
+//	CTX   (only with META checkerboard) ONNX network of the checkerboard
+//	      context, run in fixed point (checkerboard.go)
 //
 // The model ID is the first 16 bytes of the SHA-256 of the whole file.
 const modelMagic = "LVCM"
@@ -62,6 +64,9 @@ type ModelInfo struct {
 	// ZTablesPerQuality: TABZ holds a set of N tables for each quality,
 	// fitted the same way.
 	ZTablesPerQuality bool `json:"z_tables_per_quality,omitempty"`
+	// Checkerboard is the hidden width of the CTX network; intra frames of
+	// a model with one code y in two passes (checkerboard.go). 0: one pass.
+	Checkerboard int `json:"checkerboard,omitempty"`
 }
 
 // maxScalerLayers bounds META scaler_layers; the shipped transforms have 3.
@@ -79,6 +84,7 @@ type Model struct {
 	gSGrad  *nn.Graph // g_s with input gradients, loaded on first use (refinement)
 	hA      *nn.Graph
 	hS      *nn.FixedGraph
+	ctx     *nn.FixedGraph // the checkerboard context; nil without one
 	gainEnc [][]float32
 	gainDec [][]float32
 	// Per quality, the (I)GDN input scalers of g_a and g_s, one layer's
@@ -209,6 +215,9 @@ func LoadModel(b []byte) (*Model, error) {
 	if _, err := familyOf(in.Family); err != nil {
 		return nil, err
 	}
+	if in.Checkerboard < 0 || in.Checkerboard > maxModelChannels || (in.Checkerboard > 0) != (sections["CTX "] != nil) {
+		return nil, fmt.Errorf("codec: model META checkerboard %d does not match its CTX section", in.Checkerboard)
+	}
 	var err error
 	if m.gA, err = nn.Load(sections["G_A "]); err != nil {
 		return nil, fmt.Errorf("codec: model g_a: %w", err)
@@ -222,6 +231,15 @@ func LoadModel(b []byte) (*Model, error) {
 	}
 	if m.hS, err = nn.LoadFixed(sections["H_S "]); err != nil {
 		return nil, fmt.Errorf("codec: model h_s: %w", err)
+	}
+	if in.Checkerboard > 0 {
+		if m.ctx, err = nn.LoadFixed(sections["CTX "]); err != nil {
+			return nil, fmt.Errorf("codec: model checkerboard context: %w", err)
+		}
+		// Its shapes, checked once on one position: 6M values in, 2M out.
+		if _, shape, err := m.ctx.Run(make([]int32, 6*in.M), 6*in.M, 1, 1); err != nil || shape != [3]int{2 * in.M, 1, 1} {
+			return nil, fmt.Errorf("codec: model checkerboard context does not map %d channels to %d (%v, %v)", 6*in.M, 2*in.M, shape, err)
+		}
 	}
 	gains := sections["GAIN"]
 	if len(gains) != 2*4*in.Qualities*in.M {
@@ -422,16 +440,26 @@ func PackModel(dir string) ([]byte, error) {
 		out = append(out, b...)
 	}
 	add("META", meta)
+	addONNX := func(tag, file string) error {
+		b, err := os.ReadFile(filepath.Join(dir, file+".onnx"))
+		if err == nil {
+			add(tag, b)
+		}
+		return err
+	}
 	for _, n := range []struct{ tag, file string }{{"G_A ", "g_a"}, {"G_S ", "g_s"}, {"H_A ", "h_a"}, {"H_S ", "h_s"}} {
-		b, err := os.ReadFile(filepath.Join(dir, n.file+".onnx"))
-		if err != nil {
+		if err := addONNX(n.tag, n.file); err != nil {
 			return nil, err
 		}
-		add(n.tag, b)
 	}
 	add("GAIN", gains)
 	if scalers != nil {
 		add("SCAL", scalers)
+	}
+	if p.Checkerboard > 0 {
+		if err := addONNX("CTX ", "ctx"); err != nil {
+			return nil, err
+		}
 	}
 	for _, t := range []struct {
 		tag string

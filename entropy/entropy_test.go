@@ -84,6 +84,46 @@ func TestRoundTripAllPrecisions(t *testing.T) {
 	}
 }
 
+// TestDecoderInParts: a stream decoded in parts, each with its own table
+// set, gives what one Decode gives, wherever the parts split (the state a
+// value uses follows its position in the whole stream), and Close catches a
+// stream read short.
+func TestDecoderInParts(t *testing.T) {
+	ts := gaussianSet(t, 14)
+	vals, idx := sampleWorkload(ts, 1001, 7)
+	var e Encoder
+	buf, err := e.Encode(nil, vals, idx, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cut := range []int{0, 1, 2, 3, 5, 500, 1000, 1001} {
+		d, err := NewDecoder(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]int32, len(vals))
+		if err := d.Decode(got[:cut], idx[:cut], ts); err != nil {
+			t.Fatalf("cut %d, first part: %v", cut, err)
+		}
+		if cut < len(vals) {
+			if err := d.Close(); err == nil {
+				t.Fatalf("cut %d: Close after a partial read says the stream ended", cut)
+			}
+		}
+		if err := d.Decode(got[cut:], idx[cut:], ts); err != nil {
+			t.Fatalf("cut %d, second part: %v", cut, err)
+		}
+		if err := d.Close(); err != nil {
+			t.Fatalf("cut %d: %v", cut, err)
+		}
+		for i := range vals {
+			if got[i] != vals[i] {
+				t.Fatalf("cut %d, value %d: got %d want %d", cut, i, got[i], vals[i])
+			}
+		}
+	}
+}
+
 func TestEscapeExtremes(t *testing.T) {
 	ts := gaussianSet(t, 16)
 	vals := []int32{MaxMagnitude, -MaxMagnitude, 0, 1, -1, 37, -38, MaxMagnitude - 1, 12345, -99999}

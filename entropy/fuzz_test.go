@@ -2,6 +2,8 @@ package entropy
 
 import (
 	"encoding/binary"
+	"errors"
+	"slices"
 	"testing"
 )
 
@@ -27,7 +29,26 @@ func FuzzDecode(f *testing.F) {
 		for i := range tables {
 			tables[i] = uint16(i*13) % uint16(ts.NumTables())
 		}
-		if Decode(data[2:], out, tables, ts) == nil {
+		// The same stream decoded in two parts, split where the count's
+		// high bits say, must give the same values and the same verdict.
+		parts := make([]int32, n)
+		cut := int(data[1]>>3) * n / 31
+		partsErr := errors.New("no decoder")
+		if d, err := NewDecoder(data[2:]); err == nil {
+			if partsErr = d.Decode(parts[:cut], tables[:cut], ts); partsErr == nil {
+				if partsErr = d.Decode(parts[cut:], tables[cut:], ts); partsErr == nil {
+					partsErr = d.Close()
+				}
+			}
+		}
+		err := Decode(data[2:], out, tables, ts)
+		if (err == nil) != (partsErr == nil) {
+			t.Fatalf("one Decode says %v, two parts say %v", err, partsErr)
+		}
+		if err == nil && !slices.Equal(out, parts) {
+			t.Fatal("two parts decode other values than one Decode")
+		}
+		if err == nil {
 			// Whatever decodes cleanly must re-encode to the same bytes.
 			again, err := e.Encode(nil, out, tables, ts)
 			if err != nil || string(again) != string(data[2:]) {

@@ -137,20 +137,50 @@ func (d *decoder) raw(x uint32, k uint) (uint32, uint32) {
 // ts. It returns ErrTruncated or ErrCorrupt when src cannot be what Encode
 // wrote for these tables; values then hold in-range garbage.
 func Decode(src []byte, values []int32, tables []uint16, ts *TableSet) error {
+	d, err := NewDecoder(src)
+	if err != nil {
+		return err
+	}
+	if err := d.Decode(values, tables, ts); err != nil {
+		return err
+	}
+	return d.Close()
+}
+
+// A Decoder reads one stream that Encode wrote in parts, for models whose
+// later tables depend on values decoded earlier: the parts are the encoded
+// values in order, and each part's tables may be computed from the parts
+// before it.
+type Decoder struct {
+	d decoder
+	x [numStates]uint32
+	n int // values decoded so far; value i used state i % numStates
+}
+
+// NewDecoder starts decoding src.
+func NewDecoder(src []byte) (*Decoder, error) {
+	if len(src) < 4*numStates {
+		return nil, ErrTruncated
+	}
+	dec := &Decoder{d: decoder{src: src, pos: 4 * numStates}}
+	for i := range dec.x {
+		dec.x[i] = binary.LittleEndian.Uint32(src[4*i:])
+		if dec.x[i] < ransLow {
+			return nil, ErrCorrupt
+		}
+	}
+	return dec, nil
+}
+
+// Decode fills values with the stream's next len(values) values, decoding
+// values[i] with table tables[i] of ts.
+func (dec *Decoder) Decode(values []int32, tables []uint16, ts *TableSet) error {
 	if len(values) != len(tables) {
 		return errors.New("entropy: values and table indices differ in length")
 	}
-	if len(src) < 4*numStates {
-		return ErrTruncated
-	}
-	d := decoder{src: src, pos: 4 * numStates}
-	var x [numStates]uint32
-	for i := range x {
-		x[i] = binary.LittleEndian.Uint32(src[4*i:])
-		if x[i] < ransLow {
-			return ErrCorrupt
-		}
-	}
+	d := &dec.d
+	x := dec.x
+	defer func() { dec.x, dec.n = x, dec.n+len(values) }()
 	prec := ts.precision
 	mask := uint32(1)<<prec - 1
 	shift := prec - bucketBits
@@ -158,9 +188,9 @@ func Decode(src []byte, values []int32, tables []uint16, ts *TableSet) error {
 	for i := range values {
 		t := tables[i]
 		if t >= nt {
-			return fmt.Errorf("entropy: table index %d at %d, set has %d", t, i, nt)
+			return fmt.Errorf("entropy: table index %d at %d, set has %d", t, dec.n+i, nt)
 		}
-		st := &x[i%numStates]
+		st := &x[(dec.n+i)%numStates]
 		v := *st
 		slot := v & mask
 		c := ts.cdf[ts.start[t]:]
@@ -201,12 +231,21 @@ func Decode(src []byte, values []int32, tables []uint16, ts *TableSet) error {
 	if d.bad {
 		return ErrTruncated
 	}
-	for _, v := range x {
+	return nil
+}
+
+// Close checks that the stream ended where the encoder ended it: every
+// state back at its initial value and every byte read.
+func (dec *Decoder) Close() error {
+	if dec.d.bad {
+		return ErrTruncated
+	}
+	for _, v := range dec.x {
 		if v != ransLow {
 			return ErrCorrupt
 		}
 	}
-	if d.pos != len(src) {
+	if dec.d.pos != len(dec.d.src) {
 		return ErrCorrupt
 	}
 	return nil

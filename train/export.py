@@ -1,7 +1,8 @@
 """Export a trained model for the Go codec, and write the nn golden tests.
 
   python3 train/export.py model --ckpt train/runs/hp64/ckpt.pt --out /tmp/bundle
-      writes g_a/g_s/h_a/h_s.onnx and params.json; `lvc model pack` turns the
+      writes g_a/g_s/h_a/h_s.onnx (and ctx.onnx for a checkerboard context)
+      and params.json; `lvc model pack` turns the
       bundle into one .lvcm file with integer entropy tables.
   python3 train/export.py tiny --out /tmp/tiny
       the same for a small untrained model (a few KB), for tests.
@@ -152,6 +153,11 @@ def export_model(model, out, fp16=True):
     export_net(nets["g_s"], (1, m, 4, 4), os.path.join(out, "g_s.onnx"), fp16)
     export_net(nets["h_a"], (1, m, 4, 4), os.path.join(out, "h_a.onnx"), fp16)
     export_net(nets["h_s"], (1, n, 1, 1), os.path.join(out, "h_s.onnx"), fp16=False)
+    checkerboard = model.checkerboard
+    if checkerboard:
+        # Also fixed point in Go, so float32 like h_s.
+        nets["ctx"] = model.context.positionwise().eval()
+        export_net(nets["ctx"], (1, 6 * m, 1, 4), os.path.join(out, "ctx.onnx"), fp16=False)
     px = 512 * 768
     with torch.no_grad():
         gains_enc = torch.exp(model.log_gain_enc).tolist()
@@ -171,6 +177,10 @@ def export_model(model, out, fp16=True):
             "g_s": macs_per_pixel(nets["g_s"], (1, m, 32, 48)) / px / 1e3,
         },
     }
+    if checkerboard:
+        params["checkerboard"] = checkerboard
+        # Run at the 768 second-pass positions of a 768x512 frame's 32x48 latents.
+        params["kmac_per_pixel"]["context"] = macs_per_pixel(nets["ctx"], (1, 6 * m, 1, 768)) / px / 1e3
     return nets, params
 
 
@@ -320,6 +330,18 @@ def write_model_goldens(model, nets, out, size=(32, 64)):
         x_hat = nets["g_s"](torch.round(y), *scales["g_s"])
     files += [("g_a.in", x), ("g_a.out", y), ("h_a.out", z), ("h_s.in", z_hat), ("h_s.out", params),
               ("g_s.in", torch.round(y)), ("g_s.out", x_hat)]
+    if model.checkerboard:
+        # The checkerboard context's corrections to h_s's means and scales
+        # (zero at the anchors), given the anchors' ŷ, for a y drawn around
+        # h_s's means: the goldens' y above need not have h_s's size.
+        ctx = model.context
+        with torch.no_grad():
+            mean, scale = params[:, :model.m], params[:, model.m:]
+            y_ctx = mean + 3 * torch.randn(mean.shape, generator=g)
+            mu, sigma, _ = ctx(y_ctx, mean, scale)
+            anchor = ctx.anchors(y_ctx).bool()
+            y_hat = torch.where(anchor, torch.round(y_ctx - mean) + mean, torch.zeros_like(y_ctx))
+        files += [("ctx.yhat", y_hat), ("ctx.out", torch.cat([mu - mean, sigma - scale], 1))]
     for name, a in files:
         tensor_file(os.path.join(out, name + ".pb"), a.detach().numpy())
 
@@ -339,6 +361,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--goldens", action="store_true", help="also write network goldens")
     ap.add_argument("--feature-scalers", action="store_true", help="tiny: with per-quality (I)GDN input scalers")
+    ap.add_argument("--checkerboard", action="store_true", help="tiny: with a checkerboard context")
     args = ap.parse_args()
     torch.manual_seed(0)
     if args.what == "goldens":
@@ -356,16 +379,20 @@ def main():
         # The scaled one also widens g_s's last stage, so tests see layers
         # of different widths.
         model = HyperpriorModel(4, 6, feature_scalers=args.feature_scalers,
-                                fine_width=6 if args.feature_scalers else None)
-        if args.feature_scalers:
-            with torch.no_grad():  # scalers that differ, so tests see them used
+                                fine_width=6 if args.feature_scalers else None,
+                                checkerboard=4 if args.checkerboard else 0)
+        with torch.no_grad():
+            if args.feature_scalers:  # scalers that differ, so tests see them used
                 model.log_fs_a.uniform_(-0.5, 0.5)
                 model.log_fs_s.uniform_(-0.5, 0.5)
+            if args.checkerboard:  # a context whose corrections are not zero
+                for p in model.context.parameters():
+                    p.normal_(0, 0.3)
         step = 0
     else:
         model, step = load_model(args.ckpt)
-        if model.context is not None:
-            sys.exit("export: the Go codec has no channel context yet; this model trains and evaluates "
+        if model.context is not None and not model.checkerboard:
+            sys.exit("export: the Go codec has no channel context; this model trains and evaluates "
                      "in PyTorch only (train/compare_estimates.py)")
     nets, params = export_model(model, args.out)
     params["step"] = step

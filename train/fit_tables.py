@@ -59,7 +59,9 @@ def collect(model, images, scales):
                 y = model.analysis(x, torch.tensor([q]))
                 z_hat = torch.round(model.h_a(y))
                 params = model.h_s(z_hat)
-            mean, scale = params[:, :model.m], params[:, model.m:]
+                mean, scale = params[:, :model.m], params[:, model.m:]
+                if model.context is not None:  # the means and scales the coder uses
+                    mean, scale, _ = model.context(y, mean, scale)
             z = z_hat[0].numpy().astype(np.int64)
             s = torch.round(y - mean).numpy().ravel().astype(np.int64)
             t = np.searchsorted(thresholds, scale.numpy().ravel(), side="right")

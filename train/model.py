@@ -170,6 +170,38 @@ class CheckerboardContext(nn.Module):
         mu, sigma = mean + d[:, :self.m] * rest, scale + d[:, self.m:] * rest
         return mu, sigma, ste_round(y - mu) + mu
 
+    # The codec's form: at each second-pass position (row + column odd) the
+    # 3x3 conv sees only the four anchors beside it, since the corners and
+    # the centre are second-pass positions themselves. So the network runs
+    # on those positions alone, as 1x1 convs over NEIGHBOURS' ŷ and the
+    # position's own mean and scale: half the positions and 4 of 9 taps.
+    NEIGHBOURS = ((-1, 0), (0, -1), (0, 1), (1, 0))  # above, left, right, below
+
+    def positionwise(self):
+        """The network as the codec runs it: 1x1 conv (6M -> hidden), Relu,
+        1x1 conv (hidden -> 2M), over gather()'s input."""
+        hidden = self.out.in_channels
+        first = nn.Conv2d(6 * self.m, hidden, 1)
+        out = nn.Conv2d(hidden, 2 * self.m, 1)
+        with torch.no_grad():
+            w = self.spatial.weight
+            taps = [w[:, :, 1 + dy, 1 + dx] for dy, dx in self.NEIGHBOURS]
+            first.weight.copy_(torch.cat(taps + [self.params.weight[:, :, 0, 0]], 1)[:, :, None, None])
+            first.bias.copy_(self.spatial.bias + self.params.bias)
+            out.load_state_dict(self.out.state_dict())
+        return nn.Sequential(first, nn.ReLU(), out)
+
+    @classmethod
+    def gather(cls, y_hat, mean, scale):
+        """positionwise()'s input, (1, 6M, 1, P): for each of the P second-pass
+        positions in raster order, the ŷ of its four neighbours (zero outside
+        the tensor), then its own mean and scale."""
+        _, _, h, w = y_hat.shape
+        rest = ~cls.anchors(y_hat)[0, 0].bool()
+        padded = F.pad(y_hat, (1, 1, 1, 1))
+        parts = [padded[:, :, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy, dx in cls.NEIGHBOURS]
+        return torch.cat(parts + [mean, scale], 1)[:, :, rest].unsqueeze(2)
+
 
 class FactorizedPrior(nn.Module):
     """Per-channel learned density for z (Balle et al. 2018, appendix 6.1).

@@ -127,6 +127,23 @@ class CheckerboardTest(unittest.TestCase):
         for a, b in zip(*outs):
             self.assertTrue(torch.equal(a, b))
 
+    def test_positionwise_form_matches(self):
+        """gather() and positionwise() give the codec's form the same
+        corrections as the module, at every second-pass position."""
+        ctx = self.ctx.context
+        with torch.no_grad():
+            for p in ctx.parameters():
+                p.normal_(0, 0.3)
+            y = torch.randn(1, M, 5, 7) * 3
+            mean, scale = torch.randn_like(y), torch.rand_like(y) + 0.5
+            mu, sigma, _ = ctx(y, mean, scale)
+            anchor = ctx.anchors(y).bool()
+            y_hat = torch.where(anchor, torch.round(y - mean) + mean, torch.zeros_like(y))
+            d = ctx.positionwise()(ctx.gather(y_hat, mean, scale))[:, :, 0]
+            rest = ~anchor[0, 0]
+            self.assertTrue(torch.allclose(d[:, :M], (mu - mean)[:, :, rest], atol=1e-5))
+            self.assertTrue(torch.allclose(d[:, M:], (sigma - scale)[:, :, rest], atol=1e-5))
+
     def test_second_pass_sees_only_anchors(self):
         with torch.no_grad():
             self.ctx.context.out.weight.normal_(0, 0.1)

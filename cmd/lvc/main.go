@@ -456,8 +456,13 @@ func modelCmd(args []string, stdout io.Writer) error {
 		if in.ScalerWidths != nil {
 			fmt.Fprintf(stdout, "layer widths: g_a %v, g_s %v\n", in.ScalerWidths[0], in.ScalerWidths[1])
 		}
-		for _, k := range []string{"g_a", "h_a", "h_s", "g_s"} {
-			fmt.Fprintf(stdout, "kMAC/pixel %s: %.2f\n", k, in.KMACPerPixel[k])
+		if in.Checkerboard > 0 {
+			fmt.Fprintf(stdout, "checkerboard context: %d hidden channels\n", in.Checkerboard)
+		}
+		for _, k := range []string{"g_a", "h_a", "h_s", "context", "g_s"} {
+			if v, ok := in.KMACPerPixel[k]; ok {
+				fmt.Fprintf(stdout, "kMAC/pixel %s: %.2f\n", k, v)
+			}
 		}
 		return nil
 	case "pack":

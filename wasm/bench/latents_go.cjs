@@ -10,6 +10,6 @@ WebAssembly.instantiate(fs.readFileSync(process.argv[3]), go.importObject).then(
   const t = [];
   for (let i = 0; i < 3; i++) { const t0 = performance.now(); const r = globalThis.lvcDecodeLatents(bytes); if (r.error) throw r.error; t.push(performance.now() - t0); }
   t.sort((a, b) => a - b);
-  console.log(`Go wasm latents (entropy decoding + fixed-point h_s) 768x512: median ${t[1].toFixed(0)} ms`);
+  console.log(`Go wasm latents (entropy decoding, fixed-point h_s and context) 768x512: median ${t[1].toFixed(0)} ms`);
   process.exit(0);
 });

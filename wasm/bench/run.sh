@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Browser decode speed, measured under Node with the same WASM the page runs:
-# the Go half (entropy decoding, fixed-point h_s) and the synthesis network
+# the Go half (entropy decoding, fixed-point h_s and checkerboard context) and the synthesis network
 # under onnxruntime-web, for testdata/sample.png (768x512) at quality 4.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
