@@ -3,9 +3,13 @@ package codec
 import (
 	"bytes"
 	"image"
+	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/lvc-codec/lvc/entropy"
 )
 
 func contextModel(t testing.TB) *Model {
@@ -19,8 +23,8 @@ func contextModel(t testing.TB) *Model {
 
 // TestCheckerboardLatentsExact: with the checkerboard context, the decoder's
 // ŷ equals the encoder's bit for bit, in intra frames (two passes) and in
-// the inter frames after them (one pass), at sizes whose latent planes are
-// odd, even and a single column.
+// the inter frames after them (one pass), for latent planes of 8×4, 12×16
+// and 4×8 (the stride of 64 makes every side a multiple of 4).
 func TestCheckerboardLatentsExact(t *testing.T) {
 	m := contextModel(t)
 	for _, size := range [][2]int{{70, 40}, {130, 200}, {16, 100}} {
@@ -62,14 +66,19 @@ func TestCheckerboardModelErrors(t *testing.T) {
 	if _, err := LoadModel(noFlag); err == nil || !strings.Contains(err.Error(), "CTX") {
 		t.Errorf("CTX section without META checkerboard: %v", err)
 	}
-	// h_s in CTX's place: a fixed-point chain of the wrong shape.
+	// h_s in CTX's place: 3x3 convolutions and depth-to-space.
 	var wrong []byte
 	for _, sec := range modelSections(ctxModel) {
 		if string(sec[:4]) == "H_S " {
 			wrong = withSection(ctxModel, "CTX ", sec[8:])
 		}
 	}
-	if _, err := LoadModel(wrong); err == nil || !strings.Contains(err.Error(), "checkerboard context") {
+	if _, err := LoadModel(wrong); err == nil || !strings.Contains(err.Error(), "not pointwise") {
+		t.Errorf("CTX with 3x3 convolutions: %v", err)
+	}
+	// A pointwise network of other channel counts.
+	other := withSection(ctxModel, "CTX ", mustRead(t, "../testdata/nn/conv1x1_nobias.onnx"))
+	if _, err := LoadModel(other); err == nil || !strings.Contains(err.Error(), "does not map") {
 		t.Errorf("CTX of the wrong shape: %v", err)
 	}
 }
@@ -105,5 +114,82 @@ func TestContextChunksArePositionwise(t *testing.T) {
 				t.Fatalf("position %d, output %d: %d in a chunk, %d alone", pos, c, all[c*len(second)+j], one[c])
 			}
 		}
+	}
+}
+
+// TestCheckerboardCodesAroundCorrectedMeans: an intra frame's ŷ lies within
+// half a step of y everywhere, so the second pass's symbols were taken
+// around the corrected means; and applyContext moves exactly the
+// second-pass means and tables, by the network's corrections.
+func TestCheckerboardCodesAroundCorrectedMeans(t *testing.T) {
+	m := contextModel(t)
+	img := testImage(70, 40)
+	const q256 = 2 << 8
+	pw, ph, yw, yh, _, _ := m.latentGeometry(70, 40)
+	y, err := m.runScaled(m.gA, imageToTensor(img, pw, ph), m.scalersA, m.widthsA, q256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The graph reuses its output buffer, which encodeFrame scales in place.
+	yData := append([]float32(nil), y.Data...)
+	ge := gain(m.gainEnc, q256)
+	var enc entropy.Encoder
+	_, _, lat, _, err := m.encodeFrame(img, q256, &enc, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plane := yw * yh
+	for i, v := range lat.Data {
+		if d := math.Abs(float64(v) - float64(yData[i]*ge[i/plane])); d > 0.5+1e-4 {
+			t.Fatalf("latent %d: ŷ %v is %v from y", i, v, d)
+		}
+	}
+
+	M := m.Info.M
+	rng := rand.New(rand.NewPCG(3, 4))
+	sym, means := make([]int32, M*plane), make([]int64, M*plane)
+	scales, tables := make([]int32, M*plane), make([]uint16, M*plane)
+	for i := range sym {
+		sym[i], means[i], scales[i] = int32(rng.IntN(9))-4, rng.Int64N(4<<16)-2<<16, int32(rng.Int64N(8<<16))
+	}
+	_, _, second := checkerboardOrder(M, yw, yh)
+	yhat := make([]int64, len(sym))
+	for i, s := range sym {
+		yhat[i] = int64(s)<<16 + means[i]
+	}
+	d, err := m.contextCorrections(yhat, means, scales, second, yw, yh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newMeans := append([]int64(nil), means...)
+	if err := m.applyContext(sym, newMeans, scales, tables, second, yw, yh); err != nil {
+		t.Fatal(err)
+	}
+	isSecond := make([]bool, plane)
+	for _, pos := range second {
+		isSecond[pos] = true
+	}
+	moved := 0
+	for c := range M {
+		for pos := range plane {
+			i := c*plane + pos
+			if !isSecond[pos] {
+				if newMeans[i] != means[i] || tables[i] != 0 {
+					t.Fatalf("anchor %d changed", i)
+				}
+				continue
+			}
+			j := slices.Index(second, int32(pos))
+			dm, ds := int64(d[c*len(second)+j]), int64(d[(M+c)*len(second)+j])
+			if newMeans[i] != means[i]+dm || tables[i] != m.scaleIdx.Index(int64(scales[i])+ds) {
+				t.Fatalf("element %d: mean %d table %d, want %d and %d", i, newMeans[i], tables[i], means[i]+dm, m.scaleIdx.Index(int64(scales[i])+ds))
+			}
+			if dm != 0 {
+				moved++
+			}
+		}
+	}
+	if moved == 0 {
+		t.Fatal("the context moved no mean")
 	}
 }

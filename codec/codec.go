@@ -32,7 +32,7 @@ type Options struct {
 	// RefineSteps, if positive, refines each intra frame's latents by this
 	// many steps of gradient descent on its rate-distortion cost (refine.go):
 	// fewer bits at the same quality, for about three and a half synthesis
-	// runs per step (40 steps: 5% fewer bits on Kodak for 50 times the
+	// runs per step (40 steps: 2.5% fewer bits on Kodak for 50 times the
 	// encoding time, BENCHMARKS.md). The decoder is unaffected.
 	RefineSteps int
 }

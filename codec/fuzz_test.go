@@ -55,7 +55,7 @@ func FuzzDecodeStreams(f *testing.F) {
 	img := testImage(70, 40)
 	var refs []*reference
 	pack := func(typ byte, streams [][]byte) []byte {
-		out := []byte{typ, 70, 40}
+		out := []byte{typ, 69, 39} // decoded as 1 + byte: 70x40, the reference's size
 		for _, s := range streams {
 			out = append(out, byte(len(s)>>8), byte(len(s)))
 			out = append(out, s...)

@@ -236,7 +236,12 @@ func LoadModel(b []byte) (*Model, error) {
 		if m.ctx, err = nn.LoadFixed(sections["CTX "]); err != nil {
 			return nil, fmt.Errorf("codec: model checkerboard context: %w", err)
 		}
-		// Its shapes, checked once on one position: 6M values in, 2M out.
+		// The codec runs it on chunks of positions, which only a pointwise
+		// network allows (FORMAT.md §2.3); its shapes, checked on one
+		// position: 6M values in, 2M out.
+		if !m.ctx.Pointwise() {
+			return nil, errors.New("codec: model checkerboard context is not pointwise (1x1 convolutions and Relu only)")
+		}
 		if _, shape, err := m.ctx.Run(make([]int32, 6*in.M), 6*in.M, 1, 1); err != nil || shape != [3]int{2 * in.M, 1, 1} {
 			return nil, fmt.Errorf("codec: model checkerboard context does not map %d channels to %d (%v, %v)", 6*in.M, 2*in.M, shape, err)
 		}

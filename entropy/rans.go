@@ -173,7 +173,8 @@ func NewDecoder(src []byte) (*Decoder, error) {
 }
 
 // Decode fills values with the stream's next len(values) values, decoding
-// values[i] with table tables[i] of ts.
+// values[i] with table tables[i] of ts. After an error the Decoder is
+// spent: its position in the stream is no longer known.
 func (dec *Decoder) Decode(values []int32, tables []uint16, ts *TableSet) error {
 	if len(values) != len(tables) {
 		return errors.New("entropy: values and table indices differ in length")

@@ -109,6 +109,18 @@ func LoadFixed(onnx []byte) (*FixedGraph, error) {
 	return fg, nil
 }
 
+// Pointwise reports whether every layer computes each position from that
+// position alone: 1x1 convolutions and Relu, no depth-to-space. Such a
+// graph gives the same outputs however its positions are laid out.
+func (fg *FixedGraph) Pointwise() bool {
+	for _, l := range fg.layers {
+		if l.d2s > 0 || (l.conv != nil && l.conv.k != 1) {
+			return false
+		}
+	}
+	return true
+}
+
 // toFixed rounds v*2^frac to an integer clamped to ±limit. Scaling by a
 // power of two and rounding are exact, so every platform gets the same
 // value; NaN and infinities, whose integer conversion varies by platform,
