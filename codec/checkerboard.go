@@ -51,10 +51,10 @@ func checkerboardOrder(channels, yw, yh int) (anchors, rest []int32, second []in
 const contextChunk = 128
 
 // contextCorrections runs the CTX network at the second-pass positions. It
-// reads ŷ (fixed point) at the anchors only, and the means and scales at
-// the second-pass positions; it returns, per position in second, M mean
+// reads the anchors' ŷ = sym·2^16 + mean (fixed point) and the second-pass
+// positions' means and scales; it returns, per position in second, M mean
 // corrections then M scale corrections, as a [2M][len(second)] plane.
-func (m *Model) contextCorrections(yhat []int64, means []int64, scales []int32, second []int32, yw, yh int) ([]int32, error) {
+func (m *Model) contextCorrections(sym []int32, means []int64, scales []int32, second []int32, yw, yh int) ([]int32, error) {
 	M, p := m.Info.M, len(second)
 	plane := yw * yh
 	d := make([]int32, 2*M*p)
@@ -76,13 +76,13 @@ func (m *Model) contextCorrections(yhat []int64, means []int64, scales []int32, 
 		}
 		in := in[:6*M*n]
 		for c := range M {
-			src := yhat[c*plane : (c+1)*plane]
+			cs, cm := sym[c*plane:(c+1)*plane], means[c*plane:(c+1)*plane]
 			for k := range neighbours {
 				dst := in[(k*M+c)*n : (k*M+c+1)*n]
 				for j, i := range at[k][:n] {
 					dst[j] = 0
 					if i >= 0 {
-						dst[j] = clampInt32(src[i])
+						dst[j] = clampInt32(int64(cs[i])<<nn.FixedFracBits + cm[i])
 					}
 				}
 			}
@@ -113,11 +113,7 @@ func (m *Model) applyContext(sym []int32, means []int64, scales []int32, tables 
 	if len(second) == 0 {
 		return nil
 	}
-	yhat := make([]int64, len(sym))
-	for i, s := range sym {
-		yhat[i] = int64(s)<<nn.FixedFracBits + means[i]
-	}
-	d, err := m.contextCorrections(yhat, means, scales, second, yw, yh)
+	d, err := m.contextCorrections(sym, means, scales, second, yw, yh)
 	if err != nil {
 		return err
 	}

@@ -90,22 +90,22 @@ func TestContextChunksArePositionwise(t *testing.T) {
 	const yw, yh = 31, 19 // 294 second-pass positions: three chunks, the last partial
 	M, plane := m.Info.M, yw*yh
 	rng := rand.New(rand.NewPCG(1, 2))
-	yhat, means := make([]int64, M*plane), make([]int64, M*plane)
+	sym, means := make([]int32, M*plane), make([]int64, M*plane)
 	scales := make([]int32, M*plane)
-	for i := range yhat {
-		yhat[i], means[i] = rng.Int64N(20<<16)-10<<16, rng.Int64N(4<<16)-2<<16
+	for i := range sym {
+		sym[i], means[i] = int32(rng.IntN(21))-10, rng.Int64N(4<<16)-2<<16
 		scales[i] = int32(rng.Int64N(8 << 16))
 	}
 	_, _, second := checkerboardOrder(M, yw, yh)
 	if len(second) <= 2*contextChunk {
 		t.Fatalf("%d positions do not make three chunks", len(second))
 	}
-	all, err := m.contextCorrections(yhat, means, scales, second, yw, yh)
+	all, err := m.contextCorrections(sym, means, scales, second, yw, yh)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for j, pos := range second {
-		one, err := m.contextCorrections(yhat, means, scales, []int32{pos}, yw, yh)
+		one, err := m.contextCorrections(sym, means, scales, []int32{pos}, yw, yh)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,11 +153,7 @@ func TestCheckerboardCodesAroundCorrectedMeans(t *testing.T) {
 		sym[i], means[i], scales[i] = int32(rng.IntN(9))-4, rng.Int64N(4<<16)-2<<16, int32(rng.Int64N(8<<16))
 	}
 	_, _, second := checkerboardOrder(M, yw, yh)
-	yhat := make([]int64, len(sym))
-	for i, s := range sym {
-		yhat[i] = int64(s)<<16 + means[i]
-	}
-	d, err := m.contextCorrections(yhat, means, scales, second, yw, yh)
+	d, err := m.contextCorrections(sym, means, scales, second, yw, yh)
 	if err != nil {
 		t.Fatal(err)
 	}
