@@ -23,25 +23,26 @@ var neighbours = [4][2]int{{-1, 0}, {0, -1}, {0, 1}, {1, 0}}
 // every channel's anchors, then every channel's second-pass positions,
 // each in channel-major raster order. second holds the positions (within a
 // plane) of the second pass.
-func checkerboardOrder(channels, yw, yh int) (anchors, rest []int32, second []int32) {
+func checkerboardOrder(channels, yw, yh int) (anchors, rest, second []int32) {
 	plane := yw * yh
+	var first []int32
 	for i := range plane {
-		if (i/yw+i%yw)%2 == 1 {
+		if (i/yw+i%yw)%2 == 0 {
+			first = append(first, int32(i))
+		} else {
 			second = append(second, int32(i))
 		}
 	}
-	anchors = make([]int32, 0, channels*(plane-len(second)))
-	rest = make([]int32, 0, channels*len(second))
-	for c := range channels {
-		for i := range plane {
-			if (i/yw+i%yw)%2 == 0 {
-				anchors = append(anchors, int32(c*plane+i))
-			} else {
-				rest = append(rest, int32(c*plane+i))
+	inEveryChannel := func(pos []int32) []int32 {
+		out := make([]int32, 0, channels*len(pos))
+		for c := range channels {
+			for _, i := range pos {
+				out = append(out, int32(c*plane)+i)
 			}
 		}
+		return out
 	}
-	return anchors, rest, second
+	return inEveryChannel(first), inEveryChannel(second), second
 }
 
 // contextChunk bounds how many positions one run of the CTX network takes,

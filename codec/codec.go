@@ -195,20 +195,22 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 		modes = m.chooseModes(y.Data, means, tables, ref.yhat, plane, m.yTableBase(q256))
 	}
 	mean := m.applyModes(means, tables, modes, ref, plane)
-	symbolsAround := func(sym []int32) {
-		for i, v := range y.Data {
-			sym[i] = clampSymbol(float32(float64(v) - float64(mean[i])/(1<<nn.FixedFracBits)))
-		}
+	symbolAround := func(i int) int32 {
+		return clampSymbol(float32(float64(y.Data[i]) - float64(mean[i])/(1<<nn.FixedFracBits)))
 	}
 	sym := make([]int32, len(y.Data))
-	symbolsAround(sym)
+	for i := range sym {
+		sym[i] = symbolAround(i)
+	}
 	var order []int32
 	if m.ctx != nil && typ == container.Intra {
 		anchors, rest, second := checkerboardOrder(m.Info.M, yw, yh)
 		if err := m.applyContext(sym, mean, scales, tables, second, yw, yh); err != nil {
 			return nil, 0, nil, nil, err
 		}
-		symbolsAround(sym) // the second pass's symbols, around the corrected means
+		for _, i := range rest { // the second pass's symbols, around the corrected means
+			sym[i] = symbolAround(int(i))
+		}
 		order = append(anchors, rest...)
 	}
 	m.toTableSet(tables, q256)
