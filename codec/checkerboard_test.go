@@ -76,6 +76,10 @@ func TestCheckerboardModelErrors(t *testing.T) {
 	if _, err := LoadModel(wrong); err == nil || !strings.Contains(err.Error(), "not pointwise") {
 		t.Errorf("CTX with 3x3 convolutions: %v", err)
 	}
+	wrongWidth := withMeta(t, ctxModel, func(meta map[string]any) { meta["checkerboard"] = meta["checkerboard"].(float64) + 1 })
+	if _, err := LoadModel(wrongWidth); err == nil || !strings.Contains(err.Error(), "hidden width") {
+		t.Errorf("META checkerboard not CTX's width: %v", err)
+	}
 	// A pointwise network of other channel counts.
 	other := withSection(ctxModel, "CTX ", mustRead(t, "../testdata/nn/conv1x1_nobias.onnx"))
 	if _, err := LoadModel(other); err == nil || !strings.Contains(err.Error(), "does not map") {

@@ -186,7 +186,7 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 	var modes []byte
 	inter := ref != nil && ref.q256 == q256 && len(ref.yhat) == len(y.Data)
 	if !inter && refineSteps > 0 {
-		if err := m.refineLatents(y.Data, x, b.Dx(), b.Dy(), means, tables, q256, refineSteps); err != nil {
+		if err := m.refineLatents(y.Data, x, b.Dx(), b.Dy(), means, scales, tables, q256, refineSteps); err != nil {
 			return nil, 0, nil, nil, err
 		}
 	}

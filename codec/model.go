@@ -245,6 +245,9 @@ func LoadModel(b []byte) (*Model, error) {
 		if _, shape, err := m.ctx.Run(make([]int32, 6*in.M), 6*in.M, 1, 1); err != nil || shape != [3]int{2 * in.M, 1, 1} {
 			return nil, fmt.Errorf("codec: model checkerboard context does not map %d channels to %d (%v, %v)", 6*in.M, 2*in.M, shape, err)
 		}
+		if widths := m.ctx.ConvWidths(); len(widths) < 2 || widths[0] != in.Checkerboard {
+			return nil, fmt.Errorf("codec: model META checkerboard %d is not the hidden width of its CTX network (convolutions of %v channels)", in.Checkerboard, widths)
+		}
 	}
 	gains := sections["GAIN"]
 	if len(gains) != 2*4*in.Qualities*in.M {

@@ -15,7 +15,10 @@ import (
 // on the frame's own rate-distortion cost, through the synthesis transform,
 // finds latents that decode better for what they cost (Campos et al. 2019,
 // Yang et al. 2020). The hyperprior (z, so the means and scales) stays as
-// the analysis chose it.
+// the analysis chose it. With a checkerboard context, each step prices and
+// rounds the second-pass latents under the means and scales the context
+// derives from the current anchors, as the encoder will code them; the
+// rate's gradient through the context into the anchors is left out.
 //
 // The cost is the one the model was trained on: λ·255²·MSE + bits per
 // pixel, with λ of the frame's quality. The distortion's gradient goes
@@ -47,9 +50,9 @@ func (m *Model) lambdaAt(q256 uint16) float64 {
 
 // refineLatents moves y (after the encoder gains) towards a lower
 // rate-distortion cost for the image x ([1,3,H,W], padded; the w×h top-left
-// area counts) under the means (fixed point) and scale-table indices the
-// hyperprior gives.
-func (m *Model) refineLatents(y []float32, x *nn.Tensor, w, h int, means []int32, tables []uint16, q256 uint16, steps int) error {
+// area counts) under the means and scales (fixed point) and scale-table
+// indices the hyperprior gives.
+func (m *Model) refineLatents(y []float32, x *nn.Tensor, w, h int, means, scales []int32, tables []uint16, q256 uint16, steps int) error {
 	if len(m.Info.Lambdas) != m.Info.Qualities {
 		return fmt.Errorf("codec: refinement needs the model's %d λ values, META has %d", m.Info.Qualities, len(m.Info.Lambdas))
 	}
@@ -87,6 +90,7 @@ func (m *Model) refineLatents(y []float32, x *nn.Tensor, w, h int, means []int32
 		mean[i] = float64(means[i]) / (1 << nn.FixedFracBits)
 		sigma[i] = m.Info.Scales[tables[i]]
 	}
+	context := m.refineContext(means, scales, tables, yw, yh)
 	distortionWeight := float32(m.lambdaAt(q256) * 255 * 255 * 2 / float64(3*w*h))
 	rateWeight := 1 / float64(w*h)
 	yHat := nn.NewTensor(1, m.Info.M, yh, yw)
@@ -94,6 +98,9 @@ func (m *Model) refineLatents(y []float32, x *nn.Tensor, w, h int, means []int32
 	first, second := make([]float64, len(y)), make([]float64, len(y))
 	const beta1, beta2 = 0.9, 0.999
 	for step := range steps {
+		if err := context(y, mean, sigma); err != nil {
+			return err
+		}
 		for i, v := range y {
 			mu := mean[i]
 			yHat.Data[i] = float32(math.Round(float64(v)-mu)+mu) * gd[i/plane]
@@ -142,6 +149,34 @@ func (m *Model) refineLatents(y []float32, x *nn.Tensor, w, h int, means []int32
 		wg.Wait()
 	}
 	return nil
+}
+
+// refineContext returns what updates, before each refinement step, the
+// means and scales of the second-pass latents from the anchors of y; it
+// does nothing for a model without a checkerboard context.
+func (m *Model) refineContext(means, scales []int32, tables []uint16, yw, yh int) func(y []float32, mean, sigma []float64) error {
+	if m.ctx == nil {
+		return func([]float32, []float64, []float64) error { return nil }
+	}
+	_, rest, second := checkerboardOrder(m.Info.M, yw, yh)
+	sym := make([]int32, len(means))
+	corrected := make([]int64, len(means))
+	tab := make([]uint16, len(tables))
+	return func(y []float32, mean, sigma []float64) error {
+		for i, v := range y {
+			corrected[i] = int64(means[i])
+			sym[i] = clampSymbol(float32(float64(v) - float64(means[i])/(1<<nn.FixedFracBits)))
+		}
+		copy(tab, tables)
+		if err := m.applyContext(sym, corrected, scales, tab, second, yw, yh); err != nil {
+			return fmt.Errorf("codec: refinement: %w", err)
+		}
+		for _, i := range rest {
+			mean[i] = float64(corrected[i]) / (1 << nn.FixedFracBits)
+			sigma[i] = m.Info.Scales[tab[i]]
+		}
+		return nil
+	}
 }
 
 // bitsSlope is d/dr of −log2 P(r), P the mass of a unit bin centred on r

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"image"
 	"math"
+	"math/rand/v2"
 	"runtime"
 	"testing"
 
 	"github.com/lvc-codec/lvc/entropy"
 	"github.com/lvc-codec/lvc/models"
+	"github.com/lvc-codec/lvc/nn"
 )
 
 // rdCost is λ·255²·MSE + bits per pixel of a coded image, the cost
@@ -127,5 +129,78 @@ func TestRefinementSkipsInterFrames(t *testing.T) {
 		if !bytes.Equal(plain[i], refined[i]) {
 			t.Errorf("sub-stream %d of an inter frame changed with refinement", i)
 		}
+	}
+}
+
+// TestRefinementFollowsContext: with a checkerboard context, refinement
+// prices each second-pass latent under the mean and scale the encoder will
+// code it with, derived from the current anchors, and leaves the anchors'
+// under the hyperprior's.
+func TestRefinementFollowsContext(t *testing.T) {
+	m := contextModel(t)
+	const yw, yh = 8, 6
+	M, plane := m.Info.M, yw*yh
+	rng := rand.New(rand.NewPCG(5, 6))
+	means, scales := make([]int32, M*plane), make([]int32, M*plane)
+	tables := make([]uint16, M*plane)
+	y := make([]float32, M*plane)
+	mean, sigma := make([]float64, M*plane), make([]float64, M*plane)
+	for i := range y {
+		means[i], scales[i] = int32(rng.Int64N(4<<16)-2<<16), int32(rng.Int64N(8<<16))
+		tables[i] = m.scaleIdx.Index(int64(scales[i]))
+		y[i] = float32(means[i])/(1<<nn.FixedFracBits) + float32(rng.IntN(7)-3)
+		mean[i], sigma[i] = float64(means[i])/(1<<nn.FixedFracBits), m.Info.Scales[tables[i]]
+	}
+	hyperMean, hyperSigma := append([]float64(nil), mean...), append([]float64(nil), sigma...)
+	update := m.refineContext(means, scales, tables, yw, yh)
+	// What encodeFrame codes y with: symbols around the hyperprior's means,
+	// then the context's corrections at the second pass.
+	encoderPriors := func() ([]int64, []uint16) {
+		sym, corrected := make([]int32, len(y)), make([]int64, len(y))
+		tab := append([]uint16(nil), tables...)
+		for i, v := range y {
+			sym[i] = clampSymbol(v - float32(means[i])/(1<<nn.FixedFracBits))
+			corrected[i] = int64(means[i])
+		}
+		_, _, second := checkerboardOrder(M, yw, yh)
+		if err := m.applyContext(sym, corrected, scales, tab, second, yw, yh); err != nil {
+			t.Fatal(err)
+		}
+		return corrected, tab
+	}
+	check := func() []float64 {
+		if err := update(y, mean, sigma); err != nil {
+			t.Fatal(err)
+		}
+		corrected, tab := encoderPriors()
+		for i := range y {
+			wantMean, wantSigma := float64(corrected[i])/(1<<nn.FixedFracBits), m.Info.Scales[tab[i]]
+			if pos := i % plane; (pos/yw+pos%yw)%2 == 0 {
+				wantMean, wantSigma = hyperMean[i], hyperSigma[i]
+			}
+			if mean[i] != wantMean || sigma[i] != wantSigma {
+				t.Fatalf("latent %d: refinement prices it at mean %v scale %v, the encoder codes it at %v, %v", i, mean[i], sigma[i], wantMean, wantSigma)
+			}
+		}
+		return append([]float64(nil), mean...)
+	}
+	before := check()
+	// Moving one anchor moves the priors of the positions beside it, and
+	// only those.
+	const anchor = 2*yw + 4
+	y[anchor] += 3
+	after := check()
+	beside := map[int]bool{anchor - yw: true, anchor - 1: true, anchor + 1: true, anchor + yw: true}
+	moved := 0
+	for i := range after {
+		if after[i] != before[i] {
+			if !beside[i%plane] {
+				t.Fatalf("latent %d (position %d) moved with the anchor at %d", i, i%plane, anchor)
+			}
+			moved++
+		}
+	}
+	if moved == 0 {
+		t.Error("moving an anchor moved no second-pass prior")
 	}
 }

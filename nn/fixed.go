@@ -121,6 +121,17 @@ func (fg *FixedGraph) Pointwise() bool {
 	return true
 }
 
+// ConvWidths gives the output channels of each convolution, in order.
+func (fg *FixedGraph) ConvWidths() []int {
+	var widths []int
+	for _, l := range fg.layers {
+		if l.conv != nil {
+			widths = append(widths, l.conv.cout)
+		}
+	}
+	return widths
+}
+
 // toFixed rounds v*2^frac to an integer clamped to ±limit. Scaling by a
 // power of two and rounding are exact, so every platform gets the same
 // value; NaN and infinities, whose integer conversion varies by platform,
