@@ -30,10 +30,20 @@ type fixedLayer struct {
 
 type fixedConv struct {
 	cout, cin, k, pad int
-	w                 []int64 // [cout][cin][k][k], FixedFracBits fraction bits
-	bias              []int64 // 2*FixedFracBits fraction bits
-	relu              bool
+	// w holds, per group of fixedGroup output channels and per tap
+	// (input channel, row, column), the group's weights side by side,
+	// zero past cout; FixedFracBits fraction bits.
+	w    []int64
+	bias []int64 // 2*FixedFracBits fraction bits
+	relu bool
 }
+
+// The fixed-point micro-kernel computes fixedGroup output channels at
+// fixedBlockWidth positions at a time.
+const (
+	fixedGroup      = 4
+	fixedBlockWidth = 8
+)
 
 // LoadFixed compiles an ONNX model for fixed-point execution. It accepts
 // only square, stride-1, symmetric-padding convolutions, Relu and CRD
@@ -67,18 +77,9 @@ func LoadFixed(onnx []byte) (*FixedGraph, error) {
 			if o.residual {
 				return nil, fmt.Errorf("nn: node %s: residual add not supported in fixed point", s.name)
 			}
-			fc := &fixedConv{cout: o.cout, cin: o.cin, k: o.kh, pad: o.padT, relu: o.act == actRelu}
-			fc.w = make([]int64, len(o.weights))
-			for i, v := range o.weights {
-				if fc.w[i], err = toFixed(v, FixedFracBits, math.MaxInt32); err != nil {
-					return nil, fmt.Errorf("nn: node %s: weight %d: %w", s.name, i, err)
-				}
-			}
-			fc.bias = make([]int64, len(o.bias))
-			for i, v := range o.bias {
-				if fc.bias[i], err = toFixed(v, 2*FixedFracBits, 1<<62); err != nil {
-					return nil, fmt.Errorf("nn: node %s: bias %d: %w", s.name, i, err)
-				}
+			fc, err := newFixedConv(o)
+			if err != nil {
+				return nil, fmt.Errorf("nn: node %s: %w", s.name, err)
 			}
 			l.conv = fc
 			if o.d2s > 0 { // fused by the float compiler; here a layer of its own
@@ -107,6 +108,29 @@ func LoadFixed(onnx []byte) (*FixedGraph, error) {
 		return nil, errors.New("nn: fixed-point graph output is not the end of the chain")
 	}
 	return fg, nil
+}
+
+// newFixedConv rounds a convolution's weights and biases to fixed point,
+// the weights grouped for the micro-kernel.
+func newFixedConv(o *convOp) (*fixedConv, error) {
+	fc := &fixedConv{cout: o.cout, cin: o.cin, k: o.kh, pad: o.padT, relu: o.act == actRelu}
+	taps := o.cin * o.kh * o.kh
+	fc.w = make([]int64, (o.cout+fixedGroup-1)/fixedGroup*fixedGroup*taps)
+	var err error
+	for i, v := range o.weights {
+		co, t := i/taps, i%taps
+		at := (co/fixedGroup*taps+t)*fixedGroup + co%fixedGroup
+		if fc.w[at], err = toFixed(v, FixedFracBits, math.MaxInt32); err != nil {
+			return nil, fmt.Errorf("weight %d: %w", i, err)
+		}
+	}
+	fc.bias = make([]int64, len(o.bias))
+	for i, v := range o.bias {
+		if fc.bias[i], err = toFixed(v, 2*FixedFracBits, 1<<62); err != nil {
+			return nil, fmt.Errorf("bias %d: %w", i, err)
+		}
+	}
+	return fc, nil
 }
 
 // Pointwise reports whether every layer computes each position from that
@@ -190,67 +214,79 @@ func (fg *FixedGraph) Run(in []int32, c, h, w int) ([]int32, [3]int, error) {
 }
 
 // run convolves in padded coordinates: the input planes get a zero border
-// of fc.pad, and accumulators span the padded width, so that each kernel tap
-// is one long contiguous multiply-add over the whole plane. Four output
-// channels share each input load. The extra columns are dropped at the end.
+// of fc.pad, and positions span the padded width, so that each tap reads
+// the input at one fixed offset from the output position. The micro-kernel
+// sums a block of positions for a group of output channels over every tap
+// in registers; the extra columns are dropped at the end.
 func (fc *fixedConv) run(x []int32, h, w int) []int32 {
 	p := fc.pad
 	pw := w + 2*p
-	n := h * pw // accumulators per output channel, in padded width
-	// The last taps read up to 2p past the padded plane; keep them zero.
-	padded := make([]int64, fc.cin*(h+2*p)*pw+2*p)
+	n := h * pw // positions, in padded width
 	plane := (h + 2*p) * pw
+	// The last block's taps read up to 2p+fixedBlockWidth-1 past the
+	// padded planes; keep them zero.
+	padded := make([]int32, fc.cin*plane+2*p+fixedBlockWidth)
 	for ci := range fc.cin {
 		for y := range h {
-			dst := padded[ci*plane+(y+p)*pw+p:]
-			for xx, v := range x[(ci*h+y)*w : (ci*h+y+1)*w] {
-				dst[xx] = int64(v)
+			copy(padded[ci*plane+(y+p)*pw+p:], x[(ci*h+y)*w:(ci*h+y+1)*w])
+		}
+	}
+	taps := fc.cin * fc.k * fc.k
+	offs := make([]int, 0, taps)
+	for ci := range fc.cin {
+		for ky := range fc.k {
+			for kx := range fc.k {
+				offs = append(offs, ci*plane+ky*pw+kx)
 			}
 		}
 	}
+	rows := newPanelRows(offs)
 	out := make([]int32, fc.cout*h*w)
-	const group = 4
-	groups := (fc.cout + group - 1) / group
+	groups := (fc.cout + fixedGroup - 1) / fixedGroup
+	lo := int64(math.MinInt32)
+	if fc.relu {
+		lo = 0
+	}
 	var wg sync.WaitGroup
 	workers := min(runtime.GOMAXPROCS(0), groups)
 	for wk := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			acc := make([]int64, group*n)
+			var bias, acc [fixedGroup * fixedBlockWidth]int64
 			for g := wk; g < groups; g += workers {
-				o0 := g * group
-				og := min(group, fc.cout-o0)
+				o0 := g * fixedGroup
+				og := min(fixedGroup, fc.cout-o0)
+				weights := fc.w[g*taps*fixedGroup : (g+1)*taps*fixedGroup]
+				bias = [fixedGroup * fixedBlockWidth]int64{}
 				for j := range og {
-					clear(acc[j*n : (j+1)*n])
-					for i := range n {
-						acc[j*n+i] = fc.bias[o0+j]
+					for q := range fixedBlockWidth {
+						bias[j*fixedBlockWidth+q] = fc.bias[o0+j]
 					}
 				}
-				a0, a1, a2, a3 := acc[:n], acc[n:2*n], acc[2*n:3*n], acc[3*n:4*n]
-				for ci := range fc.cin {
-					for ky := range fc.k {
-						for kx := range fc.k {
-							src := padded[ci*plane+ky*pw+kx:][:n]
-							var wt [group]int64
-							for j := range og {
-								wt[j] = fc.w[(((o0+j)*fc.cin+ci)*fc.k+ky)*fc.k+kx]
+				for i0 := 0; i0 < n; i0 += fixedBlockWidth {
+					acc = bias
+					fixedBlock(rows, padded[i0:], weights, &acc)
+					if p == 0 && i0+fixedBlockWidth <= n { // laid out as the output
+						for j := range og {
+							dst := out[(o0+j)*n+i0:][:fixedBlockWidth]
+							for q, a := range acc[j*fixedBlockWidth:][:fixedBlockWidth] {
+								dst[q] = fixedRound(a, lo)
 							}
-							fixedMAC4(src, &wt, a0, a1, a2, a3)
 						}
+						continue
 					}
-				}
-				for j := range og {
-					res := out[(o0+j)*h*w : (o0+j+1)*h*w]
-					for y := range h {
-						row := acc[j*n+y*pw : j*n+y*pw+w]
-						for xx, a := range row {
-							v := (a + 1<<(FixedFracBits-1)) >> FixedFracBits
-							v = min(max(v, math.MinInt32), math.MaxInt32)
-							if fc.relu {
-								v = max(v, 0)
+					y0, x0 := i0/pw, i0%pw
+					for j := range og {
+						y, xx := y0, x0
+						dst := out[(o0+j)*h*w:][:h*w]
+						for q := range min(fixedBlockWidth, n-i0) {
+							if xx < w {
+								dst[y*w+xx] = fixedRound(acc[j*fixedBlockWidth+q], lo)
 							}
-							res[y*w+xx] = int32(v)
+							if xx++; xx == pw {
+								y, xx = y+1, 0
+							}
 						}
 					}
 				}
@@ -261,14 +297,38 @@ func (fc *fixedConv) run(x []int32, h, w int) []int32 {
 	return out
 }
 
-// fixedMAC4Go adds v[i]*w[j] to a_j[i] for four output channels j.
-func fixedMAC4Go(v []int64, w *[4]int64, a0, a1, a2, a3 []int64) {
-	w0, w1, w2, w3 := w[0], w[1], w[2], w[3]
-	a0, a1, a2, a3 = a0[:len(v)], a1[:len(v)], a2[:len(v)], a3[:len(v)]
-	for i, x := range v {
-		a0[i] += x * w0
-		a1[i] += x * w1
-		a2[i] += x * w2
-		a3[i] += x * w3
+// fixedRound takes a sum (2·FixedFracBits fraction bits) to an activation,
+// rounded half up, clamped to int32 and below to lo (0 for Relu).
+func fixedRound(a, lo int64) int32 {
+	return int32(min(max((a+1<<(FixedFracBits-1))>>FixedFracBits, lo), math.MaxInt32))
+}
+
+// fixedBlockGo adds Σ_t src[offs[t]+q]·w[4t+j] to acc[8j+q] for the
+// block's 8 positions q and 4 output channels j, over the taps t of rows,
+// two positions at a time so that the sums stay in registers.
+func fixedBlockGo(rows panelRows, src []int32, w []int64, acc *[fixedGroup * fixedBlockWidth]int64) {
+	offs := rows.offs
+	w = w[:fixedGroup*len(offs)]
+	for q := 0; q < fixedBlockWidth; q += 2 {
+		a00, a01 := acc[q], acc[q+1]
+		a10, a11 := acc[8+q], acc[8+q+1]
+		a20, a21 := acc[16+q], acc[16+q+1]
+		a30, a31 := acc[24+q], acc[24+q+1]
+		for t, off := range offs {
+			x0, x1 := int64(src[off+q]), int64(src[off+q+1])
+			wt := w[4*t : 4*t+4 : 4*t+4]
+			a00 += x0 * wt[0]
+			a01 += x1 * wt[0]
+			a10 += x0 * wt[1]
+			a11 += x1 * wt[1]
+			a20 += x0 * wt[2]
+			a21 += x1 * wt[2]
+			a30 += x0 * wt[3]
+			a31 += x1 * wt[3]
+		}
+		acc[q], acc[q+1] = a00, a01
+		acc[8+q], acc[8+q+1] = a10, a11
+		acc[16+q], acc[16+q+1] = a20, a21
+		acc[24+q], acc[24+q+1] = a30, a31
 	}
 }

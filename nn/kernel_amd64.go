@@ -13,9 +13,9 @@ var (
 	avx512Kernel = microKernel{"avx512", 64, kernelAVX512Slices}
 )
 
-// fixedMAC4 is the fixed-point inner loop; both versions are exact, so the
-// choice never changes a result.
-var fixedMAC4 = fixedMAC4Go
+// fixedBlock is the fixed-point micro-kernel; both versions are exact, so
+// the choice never changes a result.
+var fixedBlock = fixedBlockGo
 
 // gdnStore and squareScaled are the GDN's passes over a tile row,
 // biasStore, biasStorePairs and biasAdd a conv's, deinterleave, winogradIn and
@@ -34,7 +34,7 @@ var (
 
 func init() {
 	if cpu.X86.HasAVX2 {
-		fixedMAC4 = fixedMAC4Wide
+		fixedBlock = fixedBlockWide
 		gdnStore = gdnStoreWide
 		squareScaled = squareScaledWide
 		biasStore = biasStoreWide
@@ -83,13 +83,14 @@ func availableKernels() []microKernel {
 	return ks
 }
 
-func fixedMAC4Wide(v []int64, w *[4]int64, a0, a1, a2, a3 []int64) {
-	n := len(v) &^ 3
-	if n > 0 {
-		_, _, _, _ = a0[n-1], a1[n-1], a2[n-1], a3[n-1]
-		fixedMAC4AVX2(n, &v[0], w, &a0[0], &a1[0], &a2[0], &a3[0])
+func fixedBlockWide(rows panelRows, src []int32, w []int64, acc *[fixedGroup * fixedBlockWidth]int64) {
+	taps := len(rows.offs)
+	if taps == 0 {
+		return
 	}
-	fixedMAC4Go(v[n:], w, a0[n:], a1[n:], a2[n:], a3[n:])
+	// The assembly reads this far.
+	_, _ = w[fixedGroup*taps-1], src[rows.maxOff+fixedBlockWidth-1]
+	fixedBlockAVX2(taps, &src[0], &rows.offs[0], &w[0], acc)
 }
 
 func gdnStoreWide(inverse bool, x, norm, dst []float32, s, beta float32) {

@@ -2,46 +2,59 @@
 
 #include "textflag.h"
 
-// func fixedMAC4AVX2(n int, v *int64, w *[4]int64, a0 *int64, a1 *int64, a2 *int64, a3 *int64)
+// func fixedBlockAVX2(taps int, src *int32, offs *int, w *int64, acc *[32]int64)
 // Requires: AVX, AVX2
-TEXT ·fixedMAC4AVX2(SB), NOSPLIT, $0-56
-	MOVQ         n+0(FP), AX
-	MOVQ         v+8(FP), CX
-	MOVQ         w+16(FP), DX
-	MOVQ         a0+24(FP), BX
-	MOVQ         a1+32(FP), SI
-	MOVQ         a2+40(FP), DI
-	MOVQ         a3+48(FP), R8
-	VPBROADCASTQ (DX), Y0
-	VPBROADCASTQ 8(DX), Y1
-	VPBROADCASTQ 16(DX), Y2
-	VPBROADCASTQ 24(DX), Y3
-	XORQ         DX, DX
+TEXT ·fixedBlockAVX2(SB), NOSPLIT, $0-40
+	MOVQ    taps+0(FP), AX
+	MOVQ    src+8(FP), CX
+	MOVQ    offs+16(FP), DX
+	MOVQ    w+24(FP), BX
+	MOVQ    acc+32(FP), SI
+	VMOVDQU (SI), Y0
+	VMOVDQU 32(SI), Y1
+	VMOVDQU 64(SI), Y2
+	VMOVDQU 96(SI), Y3
+	VMOVDQU 128(SI), Y4
+	VMOVDQU 160(SI), Y5
+	VMOVDQU 192(SI), Y6
+	VMOVDQU 224(SI), Y7
 
-mac:
-	CMPQ    DX, AX
-	JGE     macdone
-	VMOVDQU (CX)(DX*8), Y4
-	VPMULDQ Y0, Y4, Y5
-	VMOVDQU (BX)(DX*8), Y6
-	VPADDQ  Y5, Y6, Y6
-	VMOVDQU Y6, (BX)(DX*8)
-	VPMULDQ Y1, Y4, Y5
-	VMOVDQU (SI)(DX*8), Y6
-	VPADDQ  Y5, Y6, Y6
-	VMOVDQU Y6, (SI)(DX*8)
-	VPMULDQ Y2, Y4, Y5
-	VMOVDQU (DI)(DX*8), Y6
-	VPADDQ  Y5, Y6, Y6
-	VMOVDQU Y6, (DI)(DX*8)
-	VPMULDQ Y3, Y4, Y4
-	VMOVDQU (R8)(DX*8), Y5
-	VPADDQ  Y4, Y5, Y5
-	VMOVDQU Y5, (R8)(DX*8)
-	ADDQ    $0x04, DX
-	JMP     mac
-
-macdone:
+tap:
+	MOVQ         (DX), DI
+	VPMOVSXDQ    (CX)(DI*4), Y8
+	VPMOVSXDQ    16(CX)(DI*4), Y9
+	VPBROADCASTQ (BX), Y10
+	VPMULDQ      Y10, Y8, Y11
+	VPMULDQ      Y10, Y9, Y10
+	VPADDQ       Y11, Y0, Y0
+	VPADDQ       Y10, Y1, Y1
+	VPBROADCASTQ 8(BX), Y10
+	VPMULDQ      Y10, Y8, Y11
+	VPMULDQ      Y10, Y9, Y10
+	VPADDQ       Y11, Y2, Y2
+	VPADDQ       Y10, Y3, Y3
+	VPBROADCASTQ 16(BX), Y10
+	VPMULDQ      Y10, Y8, Y11
+	VPMULDQ      Y10, Y9, Y10
+	VPADDQ       Y11, Y4, Y4
+	VPADDQ       Y10, Y5, Y5
+	VPBROADCASTQ 24(BX), Y10
+	VPMULDQ      Y10, Y8, Y8
+	VPMULDQ      Y10, Y9, Y9
+	VPADDQ       Y8, Y6, Y6
+	VPADDQ       Y9, Y7, Y7
+	ADDQ         $0x08, DX
+	ADDQ         $0x20, BX
+	DECQ         AX
+	JNZ          tap
+	VMOVDQU      Y0, (SI)
+	VMOVDQU      Y1, 32(SI)
+	VMOVDQU      Y2, 64(SI)
+	VMOVDQU      Y3, 96(SI)
+	VMOVDQU      Y4, 128(SI)
+	VMOVDQU      Y5, 160(SI)
+	VMOVDQU      Y6, 192(SI)
+	VMOVDQU      Y7, 224(SI)
 	VZEROUPPER
 	RET
 

@@ -7,7 +7,7 @@ var kernel = portable
 
 func availableKernels() []microKernel { return []microKernel{portable} }
 
-var fixedMAC4 = fixedMAC4Go
+var fixedBlock = fixedBlockGo
 
 var (
 	gdnStore       = gdnStoreGo

@@ -2,8 +2,8 @@
 
 package nn
 
-// fixedMAC4AVX2 adds v[i]*w[j] to a_j[i] for i < n, n a multiple of 4, with AVX2.
-func fixedMAC4AVX2(n int, v *int64, w *[4]int64, a0 *int64, a1 *int64, a2 *int64, a3 *int64)
+// fixedBlockAVX2 adds Σ_t src[offs[t]+p]·w[4t+j] to acc[8j+p], taps > 0, with AVX2.
+func fixedBlockAVX2(taps int, src *int32, offs *int, w *int64, acc *[32]int64)
 
 // gdnDivideAVX2 sets dst[i] = x*s / sqrt(norm+beta) for i < n, n a multiple of 8, with AVX2.
 func gdnDivideAVX2(n int, x *float32, norm *float32, dst *float32, s float32, beta float32)

@@ -386,31 +386,35 @@ func TestFixedGraphExactOutput(t *testing.T) {
 	}
 }
 
-func TestFixedMAC4MatchesPortable(t *testing.T) {
-	for _, n := range []int{0, 1, 3, 4, 5, 17, 416} {
-		v := make([]int64, n)
-		for i := range v {
-			v[i] = int64(int32(uint32(i*2654435761) ^ 0x5bd1e995)) // full int32 range, both signs
-		}
-		w := [4]int64{math.MaxInt32, math.MinInt32, -3, 65536}
-		want := make([][]int64, 4)
-		got := make([][]int64, 4)
-		for j := range 4 {
-			want[j] = make([]int64, n)
-			got[j] = make([]int64, n)
-			for i := range n {
-				want[j][i] = int64(i) << 40
-				got[j][i] = want[j][i]
+// TestFixedBlockMatchesPortable: the fixed-point micro-kernel sums exactly
+// what the portable one does, over inputs and weights spanning int32 and
+// sums beyond it, for any number of taps.
+func TestFixedBlockMatchesPortable(t *testing.T) {
+	for _, taps := range []int{0, 1, 3, 9, 1152} {
+		offs := make([]int, taps)
+		w := make([]int64, fixedGroup*taps)
+		extremes := []int64{math.MaxInt32, math.MinInt32 + 1, -3, 65536}
+		for i := range offs {
+			offs[i] = (i * 37) % 101 // out of order, repeated
+			for j := range fixedGroup {
+				w[fixedGroup*i+j] = extremes[(i+j)%4]
 			}
 		}
-		fixedMAC4Go(v, &w, want[0], want[1], want[2], want[3])
-		fixedMAC4(v, &w, got[0], got[1], got[2], got[3])
-		for j := range 4 {
-			for i := range n {
-				if got[j][i] != want[j][i] {
-					t.Fatalf("n=%d channel %d element %d: %d, portable %d", n, j, i, got[j][i], want[j][i])
-				}
-			}
+		rows := newPanelRows(append(offs, 0)[:max(taps, 1)])
+		rows.offs = rows.offs[:taps]
+		src := make([]int32, 101+fixedBlockWidth)
+		for i := range src {
+			src[i] = int32(uint32(i*2654435761) ^ 0x5bd1e995) // full int32 range, both signs
+		}
+		var want, got [fixedGroup * fixedBlockWidth]int64
+		for i := range want {
+			want[i] = int64(i-16) << 40
+		}
+		got = want
+		fixedBlockGo(rows, src, w, &want)
+		fixedBlock(rows, src, w, &got)
+		if got != want {
+			t.Fatalf("%d taps: %v, portable %v", taps, got, want)
 		}
 	}
 }

@@ -46,7 +46,7 @@ func step(v vecKind, a, b, offs reg.Register, acc []reg.VecVirtual, u int) {
 }
 
 func main() {
-	fixedMAC4()
+	fixedBlock()
 	gdnStore("gdnDivideAVX2", "x*s / sqrt(norm+beta)", VDIVPS)
 	gdnStore("gdnMultiplyAVX2", "x*s * sqrt(norm+beta)", VMULPS)
 	squareScaled()
@@ -108,39 +108,46 @@ func kernel(v vecKind) {
 	RET()
 }
 
-// fixedMAC4 generates the fixed-point inner loop: for i < n (a multiple of
-// 4), a_j[i] += v[i] * w[j] for four output channels j. VPMULDQ multiplies
-// the low signed 32 bits of each 64-bit lane exactly, and the callers keep
-// inputs and weights within int32, so the result equals the scalar loop.
-func fixedMAC4() {
-	TEXT("fixedMAC4AVX2", NOSPLIT, "func(n int, v *int64, w *[4]int64, a0, a1, a2, a3 *int64)")
-	Doc("fixedMAC4AVX2 adds v[i]*w[j] to a_j[i] for i < n, n a multiple of 4, with AVX2.")
-	n := Load(Param("n"), GP64())
-	v := Load(Param("v"), GP64())
+// fixedBlock generates the fixed-point micro-kernel: a block of 8
+// positions by 4 output channels, acc[j*8+p] += Σ_t src[offs[t]+p]·w[4t+j],
+// its 32 sums held in 8 registers over all taps. The int32 inputs are
+// sign-extended to 64-bit lanes, VPMULDQ multiplies the low signed 32 bits
+// of each lane exactly, and the weights are within int32, so the result
+// equals the scalar loop.
+func fixedBlock() {
+	TEXT("fixedBlockAVX2", NOSPLIT, "func(taps int, src *int32, offs *int, w *int64, acc *[32]int64)")
+	Doc("fixedBlockAVX2 adds Σ_t src[offs[t]+p]·w[4t+j] to acc[8j+p], taps > 0, with AVX2.")
+	taps := Load(Param("taps"), GP64())
+	src := Load(Param("src"), GP64())
+	offs := Load(Param("offs"), GP64())
 	w := Load(Param("w"), GP64())
-	as := []reg.Register{Load(Param("a0"), GP64()), Load(Param("a1"), GP64()), Load(Param("a2"), GP64()), Load(Param("a3"), GP64())}
-	ws := make([]reg.VecVirtual, 4)
-	for j := range ws {
-		ws[j] = YMM()
-		VPBROADCASTQ(Mem{Base: w, Disp: 8 * j}, ws[j])
+	acc := Load(Param("acc"), GP64())
+	sums := make([]reg.VecVirtual, 8)
+	for i := range sums {
+		sums[i] = YMM()
+		VMOVDQU(Mem{Base: acc, Disp: 32 * i}, sums[i])
 	}
-	i := GP64()
-	XORQ(i, i)
-	Label("mac")
-	CMPQ(i, n)
-	JGE(LabelRef("macdone"))
-	x := YMM()
-	VMOVDQU(Mem{Base: v, Index: i, Scale: 8}, x)
-	for j := range as {
-		p, acc := YMM(), YMM()
-		VPMULDQ(ws[j], x, p)
-		VMOVDQU(Mem{Base: as[j], Index: i, Scale: 8}, acc)
-		VPADDQ(p, acc, acc)
-		VMOVDQU(acc, Mem{Base: as[j], Index: i, Scale: 8})
+	Label("tap")
+	off := GP64()
+	MOVQ(Mem{Base: offs}, off)
+	x0, x1 := YMM(), YMM()
+	VPMOVSXDQ(Mem{Base: src, Index: off, Scale: 4}, x0)
+	VPMOVSXDQ(Mem{Base: src, Index: off, Scale: 4, Disp: 16}, x1)
+	for j := range 4 {
+		wj, p0, p1 := YMM(), YMM(), YMM()
+		VPBROADCASTQ(Mem{Base: w, Disp: 8 * j}, wj)
+		VPMULDQ(wj, x0, p0)
+		VPMULDQ(wj, x1, p1)
+		VPADDQ(p0, sums[2*j], sums[2*j])
+		VPADDQ(p1, sums[2*j+1], sums[2*j+1])
 	}
-	ADDQ(Imm(4), i)
-	JMP(LabelRef("mac"))
-	Label("macdone")
+	ADDQ(Imm(8), offs)
+	ADDQ(Imm(32), w)
+	DECQ(taps)
+	JNZ(LabelRef("tap"))
+	for i := range sums {
+		VMOVDQU(sums[i], Mem{Base: acc, Disp: 32 * i})
+	}
 	VZEROUPPER()
 	RET()
 }
