@@ -130,6 +130,9 @@ func TestCheckerboardCodesAroundCorrectedMeans(t *testing.T) {
 	img := testImage(70, 40)
 	const q256 = 2 << 8
 	pw, ph, yw, yh, _, _ := m.latentGeometry(70, 40)
+	if err := m.loadAnalysis(); err != nil {
+		t.Fatal(err)
+	}
 	y, err := m.runScaled(m.gA, imageToTensor(img, pw, ph), m.scalersA, m.widthsA, q256)
 	if err != nil {
 		t.Fatal(err)

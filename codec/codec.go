@@ -146,6 +146,9 @@ type reference struct {
 func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, ref *reference, refineSteps int) ([][]byte, container.FrameType, *Latents, *reference, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.loadAnalysis(); err != nil {
+		return nil, 0, nil, nil, err
+	}
 	b := img.Bounds()
 	pw, ph, yw, yh, zw, zh := m.latentGeometry(b.Dx(), b.Dy())
 	x := imageToTensor(img, pw, ph)

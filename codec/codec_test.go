@@ -570,3 +570,26 @@ func TestPerQualityZTables(t *testing.T) {
 		t.Errorf("one set of z tables for a per-quality model: %v", err)
 	}
 }
+
+// TestDecoderLeavesAnalysisUnloaded: a model that only decodes never
+// compiles g_a and h_a (about 10 MB of the shipped model's memory); the
+// first encode does.
+func TestDecoderLeavesAnalysisUnloaded(t *testing.T) {
+	var buf bytes.Buffer
+	if err := EncodeImage(&buf, tinyModel(t), testImage(70, 40), Options{Quality: 3}); err != nil {
+		t.Fatal(err)
+	}
+	m := tinyModel(t)
+	if _, err := DecodeImage(bytes.NewReader(buf.Bytes()), m); err != nil {
+		t.Fatal(err)
+	}
+	if m.gA != nil || m.hA != nil {
+		t.Error("decoding compiled the analysis networks")
+	}
+	if err := EncodeImage(io.Discard, m, testImage(70, 40), Options{Quality: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if m.gA == nil || m.hA == nil {
+		t.Error("encoding left the analysis networks unloaded")
+	}
+}

@@ -77,6 +77,9 @@ func checkModelGoldens(t *testing.T, m *Model, dir string) {
 		}
 		return x
 	}
+	if err := m.loadAnalysis(); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name    string
 		g       *nn.Graph

@@ -76,17 +76,21 @@ const maxScalerLayers = 16
 // between goroutines: frames are coded one at a time (each already uses
 // every core), because the networks reuse their buffers from run to run.
 type Model struct {
-	mu      sync.Mutex
-	ID      [16]byte
-	Info    ModelInfo
-	gA, gS  *nn.Graph
-	gSONNX  []byte
-	gSGrad  *nn.Graph // g_s with input gradients, loaded on first use (refinement)
-	hA      *nn.Graph
-	hS      *nn.FixedGraph
-	ctx     *nn.FixedGraph // the checkerboard context; nil without one
-	gainEnc [][]float32
-	gainDec [][]float32
+	mu   sync.Mutex
+	ID   [16]byte
+	Info ModelInfo
+	// The analysis networks are checked at load but kept only as ONNX
+	// until the first encode: a decoder never runs them, and their
+	// compiled weights are about 10 MB of a decode's peak memory.
+	gA, hA         *nn.Graph
+	gAONNX, hAONNX []byte
+	gS             *nn.Graph
+	gSONNX         []byte
+	gSGrad         *nn.Graph // g_s with input gradients, loaded on first use (refinement)
+	hS             *nn.FixedGraph
+	ctx            *nn.FixedGraph // the checkerboard context; nil without one
+	gainEnc        [][]float32
+	gainDec        [][]float32
 	// Per quality, the (I)GDN input scalers of g_a and g_s, one layer's
 	// vector after another (widthsA, widthsS); nil for models without them.
 	scalersA, scalersS [][]float32
@@ -282,7 +286,27 @@ func LoadModel(b []byte) (*Model, error) {
 	if m.scaleIdx, err = entropy.NewScaleQuantizer(in.Scales); err != nil {
 		return nil, fmt.Errorf("codec: model scales: %w", err)
 	}
+	m.gA, m.hA = nil, nil
+	m.gAONNX, m.hAONNX = sections["G_A "], sections["H_A "]
 	return m, nil
+}
+
+// loadAnalysis compiles g_a and h_a, which LoadModel checked and let go,
+// on a model's first encode; the caller holds m.mu.
+func (m *Model) loadAnalysis() error {
+	if m.gA != nil {
+		return nil
+	}
+	gA, err := nn.Load(m.gAONNX)
+	if err != nil {
+		return fmt.Errorf("codec: model g_a: %w", err)
+	}
+	hA, err := nn.Load(m.hAONNX)
+	if err != nil {
+		return fmt.Errorf("codec: model h_a: %w", err)
+	}
+	m.gA, m.hA = gA, hA
+	return nil
 }
 
 // loadScalers reads the SCAL section that META scaler_layers announces and
