@@ -46,9 +46,9 @@ func checkerboardOrder(channels, yw, yh int) (anchors, rest, second []int32) {
 }
 
 // contextChunk bounds how many positions one run of the CTX network takes,
-// and so its buffers (6M int32 inputs per position, twice that as the
-// kernel's int64 copy): about 2 MB for M = 192, where a 3840x2160 frame's
-// 16,320 second-pass positions at once would take 225 MB.
+// and so its buffers (6M int32 inputs per position, as much again in the
+// kernel's padded copy): about 1.2 MB for M = 192, where a 3840x2160 frame's
+// 16,320 second-pass positions at once would take 150 MB.
 const contextChunk = 128
 
 // contextCorrections runs the CTX network at the second-pass positions. It

@@ -198,12 +198,9 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 		modes = m.chooseModes(y.Data, means, tables, ref.yhat, plane, m.yTableBase(q256))
 	}
 	mean := m.applyModes(means, tables, modes, ref, plane)
-	symbolAround := func(i int) int32 {
-		return clampSymbol(float32(float64(y.Data[i]) - float64(mean[i])/(1<<nn.FixedFracBits)))
-	}
 	sym := make([]int32, len(y.Data))
-	for i := range sym {
-		sym[i] = symbolAround(i)
+	for i, v := range y.Data {
+		sym[i] = symbolAround(v, mean[i])
 	}
 	var order []int32
 	if m.ctx != nil && typ == container.Intra {
@@ -212,7 +209,7 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 			return nil, 0, nil, nil, err
 		}
 		for _, i := range rest { // the second pass's symbols, around the corrected means
-			sym[i] = symbolAround(int(i))
+			sym[i] = symbolAround(y.Data[i], mean[i])
 		}
 		order = append(anchors, rest...)
 	}
@@ -297,6 +294,11 @@ func (m *Model) toTableSet(tables []uint16, q256 uint16) {
 			tables[i] += base
 		}
 	}
+}
+
+// symbolAround is the symbol that codes y around a fixed-point mean.
+func symbolAround(y float32, mean int64) int32 {
+	return clampSymbol(float32(float64(y) - float64(mean)/(1<<nn.FixedFracBits)))
 }
 
 func clampSymbol(v float32) int32 {

@@ -165,7 +165,7 @@ func (m *Model) refineContext(means, scales []int32, tables []uint16, yw, yh int
 	return func(y []float32, mean, sigma []float64) error {
 		for i, v := range y {
 			corrected[i] = int64(means[i])
-			sym[i] = clampSymbol(float32(float64(v) - float64(means[i])/(1<<nn.FixedFracBits)))
+			sym[i] = symbolAround(v, corrected[i])
 		}
 		copy(tab, tables)
 		if err := m.applyContext(sym, corrected, scales, tab, second, yw, yh); err != nil {
