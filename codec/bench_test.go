@@ -39,6 +39,17 @@ func benchSetup(b testing.TB) (*Model, image.Image) {
 	return m, img
 }
 
+// BenchmarkLoadModel times a decoder's start-up: LoadModel of the shipped
+// model, which checks every network and compiles those a decode runs.
+func BenchmarkLoadModel(b *testing.B) {
+	b.ReportAllocs()
+	for range b.N {
+		if _, err := LoadModel(models.Default); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkEncode and BenchmarkDecode time one 768x512 Kodak image with the
 // shipped model; pixels/s is reported as MB/s of RGB input.
 func BenchmarkEncode(b *testing.B) { benchEncode(b, Options{Quality: 4}) }

@@ -84,6 +84,7 @@ type Model struct {
 	// compiled weights are about 10 MB of a decode's peak memory.
 	gA, hA         *nn.Graph
 	gAONNX, hAONNX []byte
+	inputsA        []string // g_a's input names, checked against META
 	gS             *nn.Graph
 	gSONNX         []byte
 	gSGrad         *nn.Graph // g_s with input gradients, loaded on first use (refinement)
@@ -160,13 +161,13 @@ func (m *Model) runScaled(g *nn.Graph, x *nn.Tensor, set [][]float32, widths []i
 func scalerInput(i int) string { return fmt.Sprintf("s%d", i) }
 
 // checkInputs makes sure a network takes x and exactly the scalers META says.
-func checkInputs(name string, g *nn.Graph, layers int) error {
+func checkInputs(name string, got []string, layers int) error {
 	want := []string{"x"}
 	for i := range layers {
 		want = append(want, scalerInput(i))
 	}
 	sort.Strings(want)
-	if got := g.InputNames(); !slices.Equal(got, want) {
+	if !slices.Equal(got, want) {
 		return fmt.Errorf("codec: model %s takes inputs %v, META says %v", name, got, want)
 	}
 	return nil
@@ -222,15 +223,17 @@ func LoadModel(b []byte) (*Model, error) {
 	if in.Checkerboard < 0 || in.Checkerboard > maxModelChannels || (in.Checkerboard > 0) != (sections["CTX "] != nil) {
 		return nil, fmt.Errorf("codec: model META checkerboard %d does not match its CTX section", in.Checkerboard)
 	}
+	// g_a and h_a are only checked here: a decoder never needs them, and
+	// the first encode compiles them (loadAnalysis).
 	var err error
-	if m.gA, err = nn.Load(sections["G_A "]); err != nil {
+	if m.inputsA, err = nn.Check(sections["G_A "]); err != nil {
 		return nil, fmt.Errorf("codec: model g_a: %w", err)
 	}
 	if m.gS, err = nn.Load(sections["G_S "]); err != nil {
 		return nil, fmt.Errorf("codec: model g_s: %w", err)
 	}
 	m.gSONNX = sections["G_S "]
-	if m.hA, err = nn.Load(sections["H_A "]); err != nil {
+	if _, err = nn.Check(sections["H_A "]); err != nil {
 		return nil, fmt.Errorf("codec: model h_a: %w", err)
 	}
 	if m.hS, err = nn.LoadFixed(sections["H_S "]); err != nil {
@@ -286,13 +289,12 @@ func LoadModel(b []byte) (*Model, error) {
 	if m.scaleIdx, err = entropy.NewScaleQuantizer(in.Scales); err != nil {
 		return nil, fmt.Errorf("codec: model scales: %w", err)
 	}
-	m.gA, m.hA = nil, nil
 	m.gAONNX, m.hAONNX = sections["G_A "], sections["H_A "]
 	return m, nil
 }
 
-// loadAnalysis compiles g_a and h_a, which LoadModel checked and let go,
-// on a model's first encode; the caller holds m.mu.
+// loadAnalysis compiles g_a and h_a, which LoadModel only checked, on a
+// model's first encode; the caller holds m.mu.
 func (m *Model) loadAnalysis() error {
 	if m.gA != nil {
 		return nil
@@ -316,13 +318,13 @@ func (m *Model) loadScalers(b []byte) error {
 	layers := in.ScalerLayers
 	switch {
 	case layers == nil && b == nil:
-		return errors.Join(checkInputs("g_a", m.gA, 0), checkInputs("g_s", m.gS, 0))
+		return errors.Join(checkInputs("g_a", m.inputsA, 0), checkInputs("g_s", m.gS.InputNames(), 0))
 	case layers == nil || b == nil:
 		return errors.New("codec: model SCAL section and META scaler_layers must come together")
 	case len(layers) != 2 || layers[0] < 0 || layers[1] < 0 || layers[0] > maxScalerLayers || layers[1] > maxScalerLayers:
 		return fmt.Errorf("codec: model META scaler_layers %v, want two counts up to %d", layers, maxScalerLayers)
 	}
-	if err := errors.Join(checkInputs("g_a", m.gA, layers[0]), checkInputs("g_s", m.gS, layers[1])); err != nil {
+	if err := errors.Join(checkInputs("g_a", m.inputsA, layers[0]), checkInputs("g_s", m.gS.InputNames(), layers[1])); err != nil {
 		return err
 	}
 	widths, err := scalerWidths(in)

@@ -26,11 +26,10 @@ func benchConvShape(b *testing.B, k, cin, cout, h, w int, kern microKernel, dire
 		b.Fatal(err)
 	}
 	// Either way, whatever winogradEligible would choose.
-	switch {
-	case direct && c.wino != nil:
-		c.wino, c.packed = nil, packWeights(wt.Data, cout, cin*k*k)
-	case !direct && c.wino == nil && k == 3:
-		c.wino, c.packed = winogradWeights(wt.Data, cout, cin), nil
+	if direct || k != 3 {
+		c.packed = packWeights(wt.Data, cout, cin*k*k)
+	} else {
+		c.wino = winogradWeights(wt.Data, cout, cin)
 	}
 	x := NewTensor(1, cin, h, w)
 	for i := range x.Data {

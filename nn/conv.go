@@ -155,13 +155,20 @@ func newConv(n onnxNode, in []*Tensor) (*convOp, error) {
 		c.bias = make([]float32, c.cout)
 	}
 	c.weights = w.Data
-	switch {
-	case c.winogradEligible():
-		c.wino = winogradWeights(w.Data, c.cout, c.cin)
-	case c.groups == 1:
-		c.packed = packWeights(w.Data, c.cout, c.cin*c.kh*c.kw)
-	}
 	return c, nil
+}
+
+// prepare lays the weights out for the kernels that will run them: packed
+// panels, or Winograd's transformed weights. Only a graph that runs needs
+// it, not one compiled to be checked or converted to fixed point.
+func (c *convOp) prepare() {
+	switch {
+	case c.packed != nil || c.wino != nil:
+	case c.winogradEligible():
+		c.wino = winogradWeights(c.weights, c.cout, c.cin)
+	case c.groups == 1:
+		c.packed = packWeights(c.weights, c.cout, c.cin*c.kh*c.kw)
+	}
 }
 
 // packWeights lays W[cout][k] out as panels of mr rows, k-major inside a

@@ -4,12 +4,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
-// FuzzLoad feeds arbitrary bytes to the ONNX reader and compiler, and runs
-// whatever loads on a small input, forwards and (LoadDifferentiable)
-// backwards: errors are fine, panics and runaway allocations are not.
+// FuzzLoad feeds arbitrary bytes to the ONNX reader and compiler, checks
+// that Check agrees with Load, and runs whatever loads on a small input,
+// forwards and (LoadDifferentiable) backwards: errors are fine, panics and
+// runaway allocations are not.
 func FuzzLoad(f *testing.F) {
 	files, _ := filepath.Glob("../testdata/nn/*.onnx")
 	bad, _ := filepath.Glob("../testdata/nn/bad/*.onnx")
@@ -21,8 +23,15 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		g, err := Load(data)
+		inputs, checkErr := Check(data)
+		if (err == nil) != (checkErr == nil) {
+			t.Fatalf("Load says %v, Check says %v", err, checkErr)
+		}
 		if err != nil {
 			return
+		}
+		if !slices.Equal(inputs, g.InputNames()) {
+			t.Fatalf("Check gives inputs %v, Load's graph takes %v", inputs, g.InputNames())
 		}
 		for _, c := range []int{1, 3, 4, 6, 8, 12} {
 			g.Run(NewTensor(1, c, 6, 5))

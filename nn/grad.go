@@ -35,6 +35,7 @@ func compileDifferentiable(og *onnxGraph) (*Graph, error) {
 	if err != nil {
 		return nil, err
 	}
+	g.prepareWeights()
 	g.back = make([]*backward, len(g.steps))
 	for i := range g.steps {
 		s := &g.steps[i]
@@ -106,7 +107,12 @@ func transposedConv(c *convOp) (*convOp, error) {
 		}
 	}
 	pads := []int64{int64(c.kh - 1 - c.padT), int64(c.kw - 1 - c.padL), int64(c.kh - 1 - c.padB), int64(c.kw - 1 - c.padR)}
-	return newConv(onnxNode{attrs: map[string]attribute{"pads": {ints: pads}}}, []*Tensor{nil, w})
+	t, err := newConv(onnxNode{attrs: map[string]attribute{"pads": {ints: pads}}}, []*Tensor{nil, w})
+	if err != nil {
+		return nil, err
+	}
+	t.prepare()
+	return t, nil
 }
 
 // A Tape is one recorded run of a differentiable graph. It stays valid until

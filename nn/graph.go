@@ -49,12 +49,26 @@ func Load(onnx []byte) (*Graph, error) {
 	if err != nil {
 		return nil, err
 	}
+	g.prepareWeights()
 	g.dropLoadTimeConstants()
 	return g, nil
 }
 
+// Check parses and compiles an ONNX model as Load does, with the same
+// errors, and gives its input names, without laying out its weights for
+// running: a caller that only checks a model, to load it later, pays for
+// it once.
+func Check(onnx []byte) (inputs []string, err error) {
+	g, err := parseAndCompile(onnx)
+	if err != nil {
+		return nil, err
+	}
+	return g.InputNames(), nil
+}
+
 // parseAndCompile reads an ONNX model and compiles its graph, keeping every
-// constant (LoadFixed converts the convolutions' unpacked weights).
+// constant and leaving the weights as ONNX has them (LoadFixed converts
+// them; prepareWeights lays them out for the float kernels).
 func parseAndCompile(onnx []byte) (*Graph, error) {
 	g, err := parseGraph(onnx)
 	if err != nil {
@@ -89,6 +103,15 @@ func packedConv(op op) *convOp {
 		return nil
 	}
 	return c
+}
+
+// prepareWeights lays out every convolution's weights for its kernel.
+func (g *Graph) prepareWeights() {
+	for _, s := range g.steps {
+		if c := packedConv(s.op); c != nil {
+			c.prepare()
+		}
+	}
 }
 
 // dropLoadTimeConstants lets go of the constants that only compiling needed:
@@ -201,6 +224,9 @@ func compile(g *onnxGraph) (*Graph, error) {
 			}
 			if total > maxFoldedElements {
 				return nil, fmt.Errorf("nn: node %s (%s): constant inputs of %d elements", label, n.opType, total)
+			}
+			if c := packedConv(o); c != nil {
+				c.prepare()
 			}
 			t, err := o.run(constIn, &bufferPool{})
 			if err != nil {

@@ -598,6 +598,7 @@ func TestScaledGDN(t *testing.T) {
 		if len(g.steps) != 1 || typeName(g.steps[0].op) != "*nn.gdnOp" {
 			t.Fatalf("inverse=%v: %d steps after fusion, want one GDN", inverse, len(g.steps))
 		}
+		g.prepareWeights()
 		want := NewTensor(1, c, h, w)
 		for p := range h * w {
 			for o := range c {
