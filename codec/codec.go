@@ -38,8 +38,9 @@ type Options struct {
 }
 
 // Latents are the quantized representation of one frame, as the decoder
-// reconstructs it: y_hat with shape [M, H/16, W/16] (before the decoder
-// gain), for pipelines that work on latents instead of pixels.
+// reconstructs it: y_hat with shape [M, Hp/16, Wp/16] (before the decoder
+// gain), Hp and Wp being the frame's size padded to a multiple of 64, for
+// pipelines that work on latents instead of pixels.
 type Latents struct {
 	Channels, Height, Width int
 	Data                    []float32
@@ -319,10 +320,10 @@ func (m *Model) decodeLatents(typ container.FrameType, streams [][]byte, w, h in
 	if typ == container.Inter {
 		want = 3
 		if ref == nil {
-			return nil, nil, errors.New("codec: inter frame without a preceding frame to refer to")
+			return nil, nil, errors.New("codec: inter frame without a decoded frame before it to refer to (a stream cut before its intra frame, or the frame before failed)")
 		}
 		if ref.q256 != q256 {
-			return nil, nil, errors.New("codec: inter frame at another quality than its reference (corrupt file)")
+			return nil, nil, fmt.Errorf("codec: inter frame at quality %v, its reference at %v (corrupt file)", float64(q256)/256, float64(ref.q256)/256)
 		}
 	}
 	if len(streams) != want {
@@ -434,7 +435,7 @@ func (m *Model) synthesize(lat *Latents, q256 uint16, w, h int, color container.
 		return nil, fmt.Errorf("codec: synthesis: %w", err)
 	}
 	if !shapeIs(x, 3, lat.Height*16, lat.Width*16) {
-		return nil, fmt.Errorf("codec: synthesis gives %v", x.Shape)
+		return nil, fmt.Errorf("codec: synthesis gives %v, want [1 3 %d %d]", x.Shape, lat.Height*16, lat.Width*16)
 	}
 	return tensorToImage(x, w, h, color), nil
 }
@@ -480,8 +481,11 @@ func NewEncoder(w io.Writer, m *Model, width, height int, color container.ColorF
 	if err != nil {
 		return nil, err
 	}
-	if width < 1 || height < 1 || width > container.MaxDimension || height > container.MaxDimension || width*height > MaxPixels {
+	if width < 1 || height < 1 || width > container.MaxDimension || height > container.MaxDimension {
 		return nil, fmt.Errorf("codec: image size %dx%d outside 1..%d per side", width, height, container.MaxDimension)
+	}
+	if width*height > MaxPixels {
+		return nil, fmt.Errorf("codec: image size %dx%d is over the limit of %d pixels", width, height, MaxPixels)
 	}
 	if opts.RefineSteps < 0 || opts.RefineSteps > MaxRefineSteps {
 		return nil, fmt.Errorf("codec: %d refinement steps outside 0..%d", opts.RefineSteps, MaxRefineSteps)
@@ -559,7 +563,7 @@ func NewDecoder(r io.Reader, m *Model, opts DecoderOptions) (*Decoder, error) {
 		return nil, fmt.Errorf("%w (file model %x, decoder model %s)", errModelMismatch, h.ModelID, m.IDString())
 	}
 	if h.Width*h.Height > MaxPixels {
-		return nil, fmt.Errorf("codec: image size %dx%d too large", h.Width, h.Height)
+		return nil, fmt.Errorf("codec: image size %dx%d is over the limit of %d pixels", h.Width, h.Height, MaxPixels)
 	}
 	return &Decoder{m: m, r: cr, opts: opts}, nil
 }
@@ -567,8 +571,19 @@ func NewDecoder(r io.Reader, m *Model, opts DecoderOptions) (*Decoder, error) {
 // Header returns the file header.
 func (d *Decoder) Header() container.Header { return d.r.Header() }
 
-// Next decodes the next frame; it returns io.EOF after the last.
+// Next decodes the next frame; it returns io.EOF after the last. After a
+// frame that fails (container.ErrChecksum among others) a caller may go on:
+// the inter frames that follow are errors until the next intra frame, since
+// their reference is lost.
 func (d *Decoder) Next() (*Frame, error) {
+	f, err := d.next()
+	if err != nil && err != io.EOF {
+		d.ref = nil
+	}
+	return f, err
+}
+
+func (d *Decoder) next() (*Frame, error) {
 	f, err := d.r.Next()
 	if err != nil {
 		return nil, err

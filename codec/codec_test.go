@@ -309,7 +309,7 @@ func TestInterFrameWithoutReference(t *testing.T) {
 	w, _ := container.NewWriter(&buf, container.Header{ModelID: m.ID, Width: 70, Height: 40, TimebaseNum: 1, TimebaseDen: 25})
 	w.WriteFrame(&container.Frame{Type: container.Inter, Quality: 3 << 8, Streams: streams})
 	w.Close()
-	if _, err := DecodeImage(&buf, m); err == nil || !strings.Contains(err.Error(), "without a preceding frame") {
+	if _, err := DecodeImage(&buf, m); err == nil || !strings.Contains(err.Error(), "without a decoded frame before it") {
 		t.Errorf("inter frame first: got %v", err)
 	}
 }
@@ -591,5 +591,71 @@ func TestDecoderLeavesAnalysisUnloaded(t *testing.T) {
 	}
 	if m.gA == nil || m.hA == nil {
 		t.Error("encoding left the analysis networks unloaded")
+	}
+}
+
+// TestDecoderDropsTheReferenceAfterAnError: when an inter frame is lost, the
+// next inter frame must not be decoded against the frame before the lost
+// one; it is an error until an intra frame comes.
+func TestDecoderDropsTheReferenceAfterAnError(t *testing.T) {
+	m := tinyModel(t)
+	var enc entropy.Encoder
+	intra, inter, _ := intraThenInter(t, m, testImage(70, 40), 3<<8, &enc)
+	var buf bytes.Buffer
+	w, _ := container.NewWriter(&buf, container.Header{ModelID: m.ID, Width: 70, Height: 40, TimebaseNum: 1, TimebaseDen: 25})
+	for i, f := range []*container.Frame{
+		{Type: container.Intra, Streams: intra},
+		{Type: container.Inter, Streams: inter},
+		{Type: container.Inter, Streams: inter},
+		{Type: container.Intra, Streams: intra},
+	} {
+		f.Quality, f.PTS = 3<<8, int64(i)
+		w.WriteFrame(f)
+	}
+	w.Close()
+	data := buf.Bytes()
+	// Frame 1's last payload byte: its checksum fails, the framing holds.
+	second := bytes.Index(data[bytes.Index(data, []byte("LVFR"))+4:], []byte("LVFR")) + bytes.Index(data, []byte("LVFR")) + 4
+	third := second + 4 + bytes.Index(data[second+4:], []byte("LVFR"))
+	data[third-1]++
+	d, err := NewDecoder(bytes.NewReader(data), m, DecoderOptions{LatentsOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errs []error
+	for {
+		_, err := d.Next()
+		if err == io.EOF {
+			break
+		}
+		errs = append(errs, err)
+	}
+	if len(errs) != 4 || errs[0] != nil || !errors.Is(errs[1], container.ErrChecksum) ||
+		errs[2] == nil || !strings.Contains(errs[2].Error(), "without a decoded frame") || errs[3] != nil {
+		t.Errorf("frames decoded with errors %v; want nil, a checksum error, no reference, nil", errs)
+	}
+}
+
+// TestPremultipliedInputIsUnpremultiplied: the *image.RGBA fast path reads
+// colour as the generic path does, straight, so transparency is dropped.
+func TestPremultipliedInputIsUnpremultiplied(t *testing.T) {
+	premul := image.NewRGBA(image.Rect(0, 0, 3, 1))
+	for x, c := range []color.NRGBA{{255, 0, 0, 128}, {10, 200, 30, 255}, {90, 60, 30, 200}} {
+		premul.Set(x, 0, c)
+	}
+	fast, generic := imageToTensor(premul, 3, 1), imageToTensor(struct{ image.Image }{premul}, 3, 1)
+	if !slices.Equal(fast.Data, generic.Data) {
+		t.Errorf("premultiplied RGBA reads as %v, through the generic path as %v", fast.Data, generic.Data)
+	}
+	if fast.Data[0] != 1 {
+		t.Errorf("half-transparent red reads as %v, want 1", fast.Data[0])
+	}
+}
+
+func TestModelHeaderReservedBytes(t *testing.T) {
+	b := mustRead(t, "../testdata/tiny.lvcm")
+	b[6] = 1
+	if _, err := LoadModel(b); err == nil || !strings.Contains(err.Error(), "bytes 5-7") {
+		t.Errorf("a model header with a non-zero reserved byte: %v", err)
 	}
 }

@@ -39,10 +39,14 @@ func imageToTensor(img image.Image, pw, ph int) *nn.Tensor {
 	for y := range h {
 		row := y * pw
 		switch src := img.(type) {
-		case *image.RGBA: // rare to be non-opaque; treated as straight colour
+		case *image.RGBA:
 			p := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):]
 			for x := range w {
-				r[row+x], g[row+x], bl[row+x] = float32(p[4*x])*s, float32(p[4*x+1])*s, float32(p[4*x+2])*s
+				c := color.NRGBA{p[4*x], p[4*x+1], p[4*x+2], 255}
+				if a := p[4*x+3]; a != 255 { // premultiplied: undo it as NRGBAModel does
+					c = color.NRGBAModel.Convert(color.RGBA{p[4*x], p[4*x+1], p[4*x+2], a}).(color.NRGBA)
+				}
+				r[row+x], g[row+x], bl[row+x] = float32(c.R)*s, float32(c.G)*s, float32(c.B)*s
 			}
 		case *image.NRGBA:
 			p := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):]

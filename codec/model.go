@@ -52,7 +52,8 @@ type ModelInfo struct {
 	KMACPerPixel map[string]float64 `json:"kmac_per_pixel"`
 	Step         int                `json:"step"`
 	// ScalerLayers counts the per-quality (I)GDN input scalers of g_a and
-	// g_s; the networks take them as inputs s0, s1, ... of shape [1, N, 1, 1].
+	// g_s; the networks take them as inputs s0, s1, ... of shape [1, C, 1, 1],
+	// C being the layer's width (N, or as ScalerWidths says).
 	ScalerLayers []int `json:"scaler_layers,omitempty"`
 	// ScalerWidths gives each of those layers' channel count, per network,
 	// when one differs from N (a widened stage of g_s); absent, all are N.
@@ -183,6 +184,9 @@ func LoadModel(b []byte) (*Model, error) {
 	}
 	if b[4] != 1 {
 		return nil, fmt.Errorf("codec: model format version %d, want 1", b[4])
+	}
+	if b[5] != 0 || b[6] != 0 || b[7] != 0 {
+		return nil, fmt.Errorf("codec: model header bytes 5-7 are %x, want zero (corrupt file)", b[5:8])
 	}
 	sections := map[string][]byte{}
 	for rest := b[8:]; len(rest) > 0; {

@@ -56,6 +56,9 @@ func (m *Model) refineLatents(y []float32, x *nn.Tensor, w, h int, means, scales
 	if len(m.Info.Lambdas) != m.Info.Qualities {
 		return fmt.Errorf("codec: refinement needs the model's %d λ values, META has %d", m.Info.Qualities, len(m.Info.Lambdas))
 	}
+	if m.Info.Family != "gaussian" { // bitsSlope prices rates under a Gaussian only
+		return fmt.Errorf("codec: refinement supports Gaussian models, not family %q", m.Info.Family)
+	}
 	for _, l := range m.Info.Lambdas {
 		if !(l > 0 && l < 1e6) {
 			return fmt.Errorf("codec: refinement: META λ %v out of range", l)

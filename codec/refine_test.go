@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/lvc-codec/lvc/entropy"
@@ -93,6 +94,19 @@ func TestRefineStepsBounds(t *testing.T) {
 		if _, err := NewEncoder(&bytes.Buffer{}, m, 16, 16, 0, Options{RefineSteps: steps}); err == nil {
 			t.Errorf("RefineSteps %d: no error", steps)
 		}
+	}
+}
+
+// TestRefinementNeedsAGaussianModel: refinement prices rates under a
+// Gaussian, so a Laplace model refuses it by name.
+func TestRefinementNeedsAGaussianModel(t *testing.T) {
+	m, err := LoadModel(withMeta(t, mustRead(t, "../testdata/tiny.lvcm"), func(meta map[string]any) { meta["family"] = "laplace" }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = EncodeImage(&bytes.Buffer{}, m, testImage(70, 40), Options{Quality: 3, RefineSteps: 2})
+	if err == nil || !strings.Contains(err.Error(), `not family "laplace"`) {
+		t.Errorf("refinement with a Laplace model: %v", err)
 	}
 }
 

@@ -159,7 +159,8 @@ type IndexEntry struct {
 }
 
 // A Writer writes a file frame by frame to any io.Writer. If the io.Writer
-// is also an io.WriteSeeker, Close rewrites the header with the frame count.
+// can also seek and write at an offset (a regular file), Close rewrites the
+// header with the frame count.
 type Writer struct {
 	w      io.Writer
 	h      Header
@@ -167,6 +168,10 @@ type Writer struct {
 	frames uint32
 	index  []IndexEntry
 	err    error
+	// rewrite, if not nil, writes the header again at start, where the
+	// stream began in the underlying file.
+	rewrite io.WriterAt
+	start   int64
 }
 
 // NewWriter writes the header. Set h.FrameCount if it is known up front,
@@ -176,6 +181,15 @@ func NewWriter(w io.Writer, h Header) (*Writer, error) {
 		return nil, err
 	}
 	wr := &Writer{w: w, h: h}
+	// A pipe cannot seek, and a file opened for appending refuses WriteAt:
+	// both keep the header as first written.
+	if wa, ok := w.(io.WriterAt); ok {
+		if s, ok := w.(io.Seeker); ok {
+			if at, err := s.Seek(0, io.SeekCurrent); err == nil {
+				wr.rewrite, wr.start = wa, at
+			}
+		}
+	}
 	wr.write(h.marshal())
 	return wr, wr.err
 }
@@ -230,8 +244,11 @@ func (w *Writer) WriteFrame(f *Frame) error {
 	return w.err
 }
 
-// Close writes the seek index if the header promised one and, on a seekable
-// writer, the final frame count. It does not close the underlying writer.
+// Close writes the seek index if the header promised one and, where it can
+// rewrite the header, the final frame count. A header that cannot be
+// rewritten keeps a frame count of 0 (unknown), which is valid; one that
+// promised another count than was written is an error. Close does not close
+// the underlying writer.
 func (w *Writer) Close() error {
 	if w.h.Indexed {
 		at := w.offset
@@ -248,31 +265,34 @@ func (w *Writer) Close() error {
 		b = append(b, trailerMagic[:]...)
 		w.write(b)
 	}
-	s, seekable := w.w.(io.WriteSeeker)
-	if !seekable && w.err == nil && w.h.FrameCount != 0 && w.h.FrameCount != w.frames {
-		return fmt.Errorf("container: header promised %d frames, %d written", w.h.FrameCount, w.frames)
+	if w.err != nil || w.h.FrameCount == w.frames {
+		return w.err
 	}
-	if seekable && w.err == nil && w.h.FrameCount != w.frames {
-		w.h.FrameCount = w.frames
-		if _, err := s.Seek(0, io.SeekStart); err != nil {
-			return err
+	why := errors.New("the writer cannot seek")
+	if w.rewrite != nil {
+		h := w.h
+		h.FrameCount = w.frames
+		if _, why = w.rewrite.WriteAt(h.marshal(), w.start); why == nil {
+			return nil
 		}
-		if _, err := s.Write(w.h.marshal()); err != nil {
-			return err
-		}
-		_, err := s.Seek(0, io.SeekEnd)
-		return err
 	}
-	return w.err
+	if w.h.FrameCount == 0 {
+		return nil // the header says the count is unknown, which stays true
+	}
+	return fmt.Errorf("container: header promised %d frames, %d written, and cannot be rewritten: %w", w.h.FrameCount, w.frames, why)
 }
 
 // A Reader reads a file sequentially from any io.Reader.
 type Reader struct {
 	r      *countingReader
 	h      Header
-	frames uint32
-	done   bool
+	frames uint32 // frame records read, including one whose checksum failed
+	err    error  // ends the stream: io.EOF or the error that left it unreadable
 }
+
+// ErrChecksum is wrapped by Reader.Next's error for a frame whose data does
+// not match its checksum. The reader has read past it, so the next call
+// gives the frame after it; any other error ends the stream.
 
 // NewReader reads and checks the header.
 func NewReader(r io.Reader) (*Reader, error) {
@@ -308,11 +328,22 @@ func truncated(err error) error {
 	return err
 }
 
-// Next returns the next frame, or io.EOF after the last one.
+var ErrChecksum = errors.New("checksum mismatch (corrupt file)")
+
+// Next returns the next frame, or io.EOF after the last one. After an error
+// other than ErrChecksum it keeps returning that error.
 func (r *Reader) Next() (*Frame, error) {
-	if r.done {
-		return nil, io.EOF
+	if r.err != nil {
+		return nil, r.err
 	}
+	f, err := r.next()
+	if err != nil && !errors.Is(err, ErrChecksum) {
+		r.err = err
+	}
+	return f, err
+}
+
+func (r *Reader) next() (*Frame, error) {
 	var magic [4]byte
 	n, err := io.ReadFull(r.r, magic[:])
 	if n == 0 && err == io.EOF {
@@ -335,6 +366,9 @@ func (r *Reader) Next() (*Frame, error) {
 		}
 		return nil, r.finish()
 	case frameMagic:
+		if r.h.FrameCount != 0 && r.frames == r.h.FrameCount {
+			return nil, fmt.Errorf("container: more frames than the header's %d (corrupt file)", r.h.FrameCount)
+		}
 	default:
 		return nil, fmt.Errorf("container: frame %d: bad record magic %q (corrupt file)", r.frames, magic[:])
 	}
@@ -353,14 +387,15 @@ func (r *Reader) Next() (*Frame, error) {
 	if _, err := io.ReadFull(r.r, sizes); err != nil {
 		return nil, fmt.Errorf("container: frame %d: %w", r.frames, truncated(err))
 	}
-	total := 0
+	// Summed as uint64, so no size wraps to negative where int has 32 bits.
+	var sum uint64
 	for i := range ns {
-		s := int(le.Uint32(sizes[4*i:]))
-		if s > MaxFrameBytes || total+s > MaxFrameBytes {
-			return nil, fmt.Errorf("container: frame %d: sub-stream size %d exceeds %d (corrupt file)", r.frames, s, MaxFrameBytes)
-		}
-		total += s
+		sum += uint64(le.Uint32(sizes[4*i:]))
 	}
+	if sum > MaxFrameBytes {
+		return nil, fmt.Errorf("container: frame %d: sub-streams of %d bytes in all exceed %d (corrupt file)", r.frames, sum, MaxFrameBytes)
+	}
+	total := int(sum)
 	crc := crc32.Checksum(fixed, castagnoli)
 	crc = crc32.Update(crc, castagnoli, sizes[:4*ns])
 	// Read in bounded steps, so a forged size costs only as much memory as
@@ -370,7 +405,8 @@ func (r *Reader) Next() (*Frame, error) {
 		return nil, fmt.Errorf("container: frame %d payload: %w", r.frames, truncated(err))
 	}
 	if crc32.Update(crc, castagnoli, payload) != le.Uint32(sizes[4*ns:]) {
-		return nil, fmt.Errorf("container: frame %d checksum mismatch (corrupt file)", r.frames)
+		r.frames++
+		return nil, fmt.Errorf("container: frame %d: %w", r.frames-1, ErrChecksum)
 	}
 	for i := range ns {
 		s := int(le.Uint32(sizes[4*i:]))
@@ -399,12 +435,8 @@ func readLimited(r io.Reader, n int) ([]byte, error) {
 }
 
 func (r *Reader) finish() error {
-	r.done = true
 	if r.h.FrameCount != 0 && r.frames < r.h.FrameCount {
 		return fmt.Errorf("container: file ends after %d of %d frames (truncated)", r.frames, r.h.FrameCount)
-	}
-	if r.h.FrameCount != 0 && r.frames > r.h.FrameCount {
-		return fmt.Errorf("container: %d frames where the header says %d (corrupt file)", r.frames, r.h.FrameCount)
 	}
 	return io.EOF
 }
@@ -441,9 +473,16 @@ func (r *Reader) skipIndex(at int64) error {
 // ReadIndex reads the seek index of a complete file through its trailer.
 // A file written without an index gives an error.
 func ReadIndex(rs io.ReadSeeker) ([]IndexEntry, error) {
+	size, err := rs.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, fmt.Errorf("container: finding the index: %w", err)
+	}
+	if size < headerSize+trailerSize {
+		return nil, errors.New("container: file too short for an index")
+	}
 	end, err := rs.Seek(-trailerSize, io.SeekEnd)
 	if err != nil {
-		return nil, errors.New("container: file too short for an index")
+		return nil, fmt.Errorf("container: finding the index: %w", err)
 	}
 	tr := make([]byte, trailerSize)
 	if _, err := io.ReadFull(rs, tr); err != nil {

@@ -2,9 +2,11 @@ package container
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -169,10 +171,139 @@ func TestForgedSizeDoesNotAllocate(t *testing.T) {
 	before.read()
 	_, _, err := readAll(data)
 	after.read()
-	if err == nil || !errors.Is(err, err) {
+	if err == nil {
 		t.Fatal("forged size accepted")
 	}
 	if grew := after.total - before.total; grew > 8<<20 {
 		t.Errorf("reading a forged size allocated %d bytes", grew)
+	}
+}
+
+// frameRecord gives the offset of frame i's record in a file written
+// without an index from sampleFrames.
+func frameRecord(i int) int {
+	at := headerSize
+	for _, f := range sampleFrames()[:i] {
+		at += 20 + 4*len(f.Streams)
+		for _, st := range f.Streams {
+			at += len(st)
+		}
+	}
+	return at
+}
+
+func TestSizesThatWouldWrapAreErrors(t *testing.T) {
+	var buf bytes.Buffer
+	writeFile(t, &buf, false)
+	le := binary.LittleEndian
+	for _, sizes := range [][2]uint32{{0x80000000, 1}, {MaxFrameBytes / 2, MaxFrameBytes/2 + 1}, {0xffffffff, 0xffffffff}} {
+		data := append([]byte(nil), buf.Bytes()...)
+		le.PutUint32(data[headerSize+16:], sizes[0])
+		le.PutUint32(data[headerSize+20:], sizes[1])
+		_, _, err := readAll(data)
+		if err == nil || !strings.Contains(err.Error(), "in all exceed") {
+			t.Errorf("sizes %#x: %v", sizes, err)
+		}
+	}
+}
+
+func TestReaderSkipsAFrameWithABadChecksumOnly(t *testing.T) {
+	var buf bytes.Buffer
+	writeFile(t, &buf, false)
+	data := buf.Bytes()
+	data[frameRecord(1)+20+4*2]++ // frame 1's stream data
+	r, err := NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, err := r.Next(); err != nil || f.PTS != 0 {
+		t.Fatalf("frame 0: %v, %v", f, err)
+	}
+	if _, err := r.Next(); !errors.Is(err, ErrChecksum) || !strings.Contains(err.Error(), "frame 1") {
+		t.Fatalf("frame 1: %v, want a checksum error", err)
+	}
+	if f, err := r.Next(); err != nil || f.PTS != 2 {
+		t.Fatalf("frame 2 after the bad one: %v, %v", f, err)
+	}
+	if _, err := r.Next(); err != io.EOF {
+		t.Fatalf("end: %v", err)
+	}
+
+	// A bad record magic leaves the reader lost: it stays at that error.
+	data[frameRecord(1)] = 'X'
+	r, _ = NewReader(bytes.NewReader(data))
+	r.Next()
+	_, first := r.Next()
+	_, again := r.Next()
+	if first == nil || first != again {
+		t.Errorf("after a bad magic: %v, then %v; want the same error", first, again)
+	}
+}
+
+func TestReaderRejectsFramesBeyondTheHeaderCount(t *testing.T) {
+	var buf bytes.Buffer
+	h := sampleHeader()
+	h.FrameCount = 2
+	w, err := NewWriter(onlyWriter{&buf}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range sampleFrames() {
+		w.WriteFrame(f)
+	}
+	if err := w.Close(); err == nil {
+		t.Error("a writer that cannot rewrite its header wrote 3 frames after promising 2 without error")
+	}
+	r, _ := NewReader(bytes.NewReader(buf.Bytes()))
+	for i := range 2 {
+		if _, err := r.Next(); err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+	}
+	if _, err := r.Next(); err == nil || !strings.Contains(err.Error(), "more frames than the header's 2") {
+		t.Errorf("third frame: %v", err)
+	}
+}
+
+// appendOnly can seek but refuses WriteAt, as a file opened with O_APPEND does.
+type appendOnly struct{ *os.File }
+
+func (appendOnly) WriteAt([]byte, int64) (int, error) {
+	return 0, errors.New("WriteAt on a file opened with O_APPEND")
+}
+
+func TestWriterRewritesTheHeaderOnlyWhereItCan(t *testing.T) {
+	// A stream that starts 5 bytes into a file gets its count there.
+	f, err := os.CreateTemp(t.TempDir(), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("hello"))
+	writeFile(t, f, false)
+	f.Close()
+	data, _ := os.ReadFile(f.Name())
+	if string(data[:5]) != "hello" {
+		t.Fatalf("the bytes before the stream were overwritten: %q", data[:5])
+	}
+	if h, frames, err := readAll(data[5:]); err != nil || h.FrameCount != 3 || len(frames) != 3 {
+		t.Errorf("stream after an offset: count %d, %d frames, %v", h.FrameCount, len(frames), err)
+	}
+
+	// Where the header cannot be rewritten, an unknown count stays 0 and
+	// Close succeeds.
+	g, err := os.CreateTemp(t.TempDir(), "y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	for _, w := range []io.Writer{onlyWriter{&bytes.Buffer{}}, appendOnly{g}} {
+		wr, err := NewWriter(w, sampleHeader())
+		if err != nil {
+			t.Fatal(err)
+		}
+		wr.WriteFrame(sampleFrames()[0])
+		if err := wr.Close(); err != nil {
+			t.Errorf("%T: %v", w, err)
+		}
 	}
 }

@@ -52,7 +52,7 @@ func main() {
 			return map[string]any{"error": err.Error()}
 		}
 		// The synthesis network's inputs: x, and for models with per-quality
-		// scalers s0, s1, ... of shape [1, N, 1, 1].
+		// scalers s0, s1, ... of shape [1, C, 1, 1], C being each layer's width.
 		scalers := []any{}
 		for _, s := range model.SynthesisScalers(f) {
 			scalers = append(scalers, float32Array(s))
