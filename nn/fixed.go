@@ -53,6 +53,12 @@ func LoadFixed(onnx []byte) (*FixedGraph, error) {
 	if err != nil {
 		return nil, err
 	}
+	return fixedGraph(g)
+}
+
+// fixedGraph converts a compiled float graph whose weights are as ONNX has
+// them.
+func fixedGraph(g *Graph) (*FixedGraph, error) {
 	if len(g.inputs) != 1 || len(g.outputs) != 1 {
 		return nil, errors.New("nn: fixed-point graphs take one input and give one output")
 	}
@@ -69,6 +75,11 @@ func LoadFixed(onnx []byte) (*FixedGraph, error) {
 		l := fixedLayer{name: s.name}
 		switch o := s.op.(type) {
 		case *convOp:
+			for _, id := range s.in[1:min(len(s.in), 3)] {
+				if by, ok := g.inexact[id]; ok {
+					return nil, fmt.Errorf("nn: node %s: its weights come from %s at load, whose float result may differ by platform; fixed-point graphs need exact weights", s.name, by)
+				}
+			}
 			// "Same" convolutions only: the padded-plane loop relies on it.
 			if o.groups != 1 || o.kh != o.kw || o.strideH != 1 || o.strideW != 1 ||
 				o.padT != o.padB || o.padL != o.padR || o.padT != o.padL || o.kh != 2*o.padT+1 || o.act == actLeaky {
@@ -180,6 +191,12 @@ func (fg *FixedGraph) Run(in []int32, c, h, w int) ([]int32, [3]int, error) {
 		case l.conv != nil:
 			if c != l.conv.cin {
 				return nil, [3]int{}, fmt.Errorf("nn: node %s: %d channels in, want %d", l.name, c, l.conv.cin)
+			}
+			// The network's shapes come from the file: bound what it may
+			// allocate, as the float executor does.
+			p := 2 * l.conv.pad
+			if _, err := checkedElements([]int{max(l.conv.cout, l.conv.cin), h + p, w + p}); err != nil {
+				return nil, [3]int{}, fmt.Errorf("nn: node %s: %w", l.name, err)
 			}
 			x = l.conv.run(x, h, w)
 			c = l.conv.cout

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -19,6 +20,10 @@ type Graph struct {
 	inputs  map[string]int
 	outputs []int
 	consts  map[int]*Tensor
+	// inexact names, for each constant that folding computed with a math
+	// function (Exp, Pow...), the node that did: its bits may differ by
+	// platform, which a fixed-point graph cannot take.
+	inexact map[int]string
 	pool    bufferPool
 	// stepTime, if set, gets each step's time (per-layer profiles in
 	// BenchmarkGraphFile).
@@ -82,6 +87,9 @@ func parseGraph(onnx []byte) (*onnxGraph, error) {
 	m, err := parseModel(onnx)
 	if err != nil {
 		return nil, err
+	}
+	if m.opset < 0 {
+		return nil, errors.New("nn: onnx model imports no ai.onnx opset")
 	}
 	if m.opset < 7 || m.opset > 18 {
 		return nil, fmt.Errorf("nn: onnx opset %d is not supported (7..18)", m.opset)
@@ -148,7 +156,7 @@ func (g *Graph) dropLoadTimeConstants() {
 }
 
 func compile(g *onnxGraph) (*Graph, error) {
-	gr := &Graph{inputs: map[string]int{}, consts: map[int]*Tensor{}}
+	gr := &Graph{inputs: map[string]int{}, consts: map[int]*Tensor{}, inexact: map[int]string{}}
 	slot := map[string]int{}
 	newSlot := func(name string) int {
 		slot[name] = gr.slots
@@ -168,6 +176,18 @@ func compile(g *onnxGraph) (*Graph, error) {
 	}
 	if len(gr.inputs) == 0 {
 		return nil, errors.New("nn: graph has no input")
+	}
+	// The fused forms carry lvc.* op types and attributes, which only fuse
+	// may set: the kernels trust them.
+	for _, n := range g.nodes {
+		if strings.HasPrefix(n.opType, "lvc.") {
+			return nil, fmt.Errorf("nn: node %s: op type %q is internal", n.name, n.opType)
+		}
+		for name := range n.attrs {
+			if strings.HasPrefix(name, "lvc.") {
+				return nil, fmt.Errorf("nn: node %s: attribute %q is internal", n.name, name)
+			}
+		}
 	}
 	nodes := fuse(g.nodes, g.initializers)
 	for _, n := range nodes {
@@ -215,7 +235,12 @@ func compile(g *onnxGraph) (*Graph, error) {
 		s.out = newSlot(n.outputs[0])
 		if allConst {
 			// Constant subgraphs (Identity, Pow of parameters, shapes) are
-			// evaluated once here.
+			// evaluated once here. A convolution's output can be far
+			// larger than its inputs, and a constant one has no use.
+			switch o.(type) {
+			case *convOp, *gdnOp:
+				return nil, fmt.Errorf("nn: node %s (%s): convolution of constants is not supported", label, n.opType)
+			}
 			total := 0
 			for _, c := range constIn {
 				if c != nil {
@@ -225,9 +250,6 @@ func compile(g *onnxGraph) (*Graph, error) {
 			if total > maxFoldedElements {
 				return nil, fmt.Errorf("nn: node %s (%s): constant inputs of %d elements", label, n.opType, total)
 			}
-			if c := packedConv(o); c != nil {
-				c.prepare()
-			}
 			t, err := o.run(constIn, &bufferPool{})
 			if err != nil {
 				return nil, fmt.Errorf("nn: node %s (%s): %w", label, n.opType, err)
@@ -236,6 +258,14 @@ func compile(g *onnxGraph) (*Graph, error) {
 				return nil, fmt.Errorf("nn: node %s (%s): constant of %d elements", label, n.opType, len(t.Data))
 			}
 			gr.consts[s.out] = t
+			for _, id := range s.in {
+				if by, ok := gr.inexact[id]; ok {
+					gr.inexact[s.out] = by
+				}
+			}
+			if platformDependent(o) {
+				gr.inexact[s.out] = label
+			}
 			continue
 		}
 		gr.steps = append(gr.steps, s)
@@ -412,7 +442,9 @@ func (g *Graph) execute(inputs map[string]*Tensor) ([]*Tensor, int, error) {
 		}
 		vals[s.out] = t
 		for _, id := range s.free {
-			if vals[id] != t {
+			// An input the op overwrote is its output, which lives on
+			// unless nothing reads it (id == s.out).
+			if vals[id] != t || id == s.out {
 				g.pool.put(vals[id])
 			}
 			vals[id] = nil

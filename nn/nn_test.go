@@ -683,3 +683,44 @@ func TestWinogradMatchesDirect(t *testing.T) {
 		}
 	}
 }
+
+// TestCompileRefuses: markers that only fuse may set, a convolution of
+// constants (its output can dwarf its inputs), and, in fixed point, weights
+// that a math function computed at load.
+func TestCompileRefuses(t *testing.T) {
+	w := NewTensor(2, 1, 1, 1)
+	w.Data[0], w.Data[1] = 0.5, -0.25
+	conv := func(attrs map[string]attribute) onnxNode {
+		return onnxNode{name: "c", opType: "Conv", inputs: []string{"x", "w"}, outputs: []string{"y"}, attrs: attrs}
+	}
+	for _, tc := range []struct {
+		name  string
+		nodes []onnxNode
+		want  string
+	}{
+		{"fused activation from the file", []onnxNode{conv(map[string]attribute{"lvc.act": {i: 3}})}, `attribute "lvc.act" is internal`},
+		{"fused GDN from the file", []onnxNode{{name: "g", opType: "lvc.GDN", inputs: []string{"x", "w"}, outputs: []string{"y"}}}, `op type "lvc.GDN" is internal`},
+		{"constant convolution", []onnxNode{
+			{name: "k", opType: "Conv", inputs: []string{"w", "w"}, outputs: []string{"big"}, attrs: map[string]attribute{"pads": {ints: []int64{64, 64, 64, 64}}}},
+			{name: "a", opType: "Sqrt", inputs: []string{"big"}, outputs: []string{"y"}},
+		}, "convolution of constants"},
+	} {
+		_, err := compile(&onnxGraph{nodes: tc.nodes, initializers: []namedTensor{{"w", w}}, inputs: []string{"x"}, outputs: []string{"y"}})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	for _, fn := range []string{"Exp", "Abs"} {
+		g, err := compile(&onnxGraph{nodes: []onnxNode{
+			{name: "f", opType: fn, inputs: []string{"w0"}, outputs: []string{"w"}},
+			conv(nil),
+		}, initializers: []namedTensor{{"w0", w}}, inputs: []string{"x"}, outputs: []string{"y"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = fixedGraph(g)
+		if exact := fn == "Abs"; exact != (err == nil) || !exact && !strings.Contains(err.Error(), "come from f") {
+			t.Errorf("fixed point with weights from %s: %v", fn, err)
+		}
+	}
+}

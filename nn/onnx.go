@@ -55,7 +55,7 @@ type namedTensor struct {
 	t    *Tensor
 }
 
-// wireField calls fn for every field of a protobuf message.
+// wireFields calls fn for every field of a protobuf message.
 func wireFields(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
@@ -90,7 +90,7 @@ func wireFields(b []byte, fn func(num protowire.Number, typ protowire.Type, v []
 	return nil
 }
 
-// repeatedInts reads a repeated int64 field, packed or not.
+// appendInts appends a repeated int64 field, packed or not, to dst.
 func appendInts(dst []int64, typ protowire.Type, v []byte, x uint64) ([]int64, error) {
 	if typ == protowire.VarintType {
 		return append(dst, int64(x)), nil

@@ -174,10 +174,6 @@ func newGDN(n onnxNode, in []*Tensor) (op, error) {
 		c.strideH != 1 || c.strideW != 1 {
 		return nil, errors.New("GDN needs a square 1x1 gamma")
 	}
-	if c.residual || c.act != actNone || c.d2s != 0 {
-		// Only fuse() makes these, and never on a GDN.
-		return nil, errors.New("GDN with a fused activation, depth-to-space or residual")
-	}
 	return &gdnOp{norm: c, inverse: n.attrs["inverse"].i == 1}, nil
 }
 
@@ -361,6 +357,19 @@ func binarySlices(kind string, dst, a, b []float32) {
 			dst[i] = float32(math.Pow(float64(v), float64(b[i])))
 		}
 	}
+}
+
+// platformDependent reports whether op's float results may differ between
+// platforms: it calls a math function (Exp, Log, Pow...) whose last bit is
+// not specified. Arithmetic and Sqrt are correctly rounded everywhere.
+func platformDependent(o op) bool {
+	switch o := o.(type) {
+	case unaryOp:
+		return o.kind == "Exp" || o.kind == "Log" || o.kind == "Sigmoid" || o.kind == "Tanh"
+	case *binaryOp:
+		return o.kind == "Pow"
+	}
+	return false
 }
 
 type unaryOp struct {

@@ -7,7 +7,10 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"image"
+	"io"
 	"syscall/js"
 	"time"
 	"unsafe"
@@ -19,7 +22,7 @@ import (
 
 func main() {
 	model, modelErr := codec.LoadModel(models.Default)
-	js.Global().Set("lvcDecode", js.FuncOf(func(this js.Value, args []js.Value) any {
+	export("lvcDecode", func(args []js.Value) any {
 		data, fail := fileArg("lvcDecode", args, modelErr)
 		if fail != nil {
 			return fail
@@ -34,10 +37,10 @@ func main() {
 		js.CopyBytesToJS(pix, rgba.Pix)
 		b := rgba.Bounds()
 		return map[string]any{"width": b.Dx(), "height": b.Dy(), "rgba": pix, "ms": time.Since(start).Milliseconds()}
-	}))
+	})
 	// The fast path: Go decodes the bitstream to the synthesis input, and the
 	// page runs the synthesis ONNX with onnxruntime-web.
-	js.Global().Set("lvcDecodeLatents", js.FuncOf(func(this js.Value, args []js.Value) any {
+	export("lvcDecodeLatents", func(args []js.Value) any {
 		data, fail := fileArg("lvcDecodeLatents", args, modelErr)
 		if fail != nil {
 			return fail
@@ -48,6 +51,9 @@ func main() {
 			return map[string]any{"error": err.Error()}
 		}
 		f, err := d.Next()
+		if err == io.EOF {
+			err = errors.New("codec: file has no frames")
+		}
 		if err != nil {
 			return map[string]any{"error": err.Error()}
 		}
@@ -62,8 +68,8 @@ func main() {
 		return map[string]any{"width": h.Width, "height": h.Height, "gray": h.Color == container.Gray,
 			"shape": []any{1, l.Channels, l.Height, l.Width}, "input": float32Array(model.SynthesisInput(f)),
 			"scalers": scalers, "ms": time.Since(start).Milliseconds()}
-	}))
-	js.Global().Set("lvcSynthesisONNX", js.FuncOf(func(this js.Value, args []js.Value) any {
+	})
+	export("lvcSynthesisONNX", func(args []js.Value) any {
 		if modelErr != nil {
 			return nil
 		}
@@ -71,13 +77,27 @@ func main() {
 		arr := js.Global().Get("Uint8Array").New(len(b))
 		js.CopyBytesToJS(arr, b)
 		return arr
-	}))
+	})
 	if modelErr == nil {
 		js.Global().Set("lvcModelID", model.IDString())
 	} else {
 		js.Global().Set("lvcModelID", "unavailable: "+modelErr.Error())
 	}
 	select {} // keep the exported functions alive
+}
+
+// export sets fn as the JavaScript global name. A panic, which would be a
+// bug, comes back as {error} instead of ending the Go program, after which
+// every call from the page would fail.
+func export(name string, fn func(args []js.Value) any) {
+	js.Global().Set(name, js.FuncOf(func(this js.Value, args []js.Value) (result any) {
+		defer func() {
+			if r := recover(); r != nil {
+				result = map[string]any{"error": fmt.Sprintf("%s: internal error: %v", name, r)}
+			}
+		}()
+		return fn(args)
+	}))
 }
 
 func float32Array(v []float32) js.Value {
