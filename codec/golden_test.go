@@ -110,7 +110,10 @@ func checkModelGoldens(t *testing.T, m *Model, dir string) {
 	for i, v := range out {
 		got[i] = float32(v) / (1 << nn.FixedFracBits)
 	}
-	closeTo(t, "h_s (fixed point)", got, read("h_s.out").Data, 2e-4)
+	// Weights and activations rounded to FixedFracBits move h_s's output
+	// from PyTorch's float result: by up to 2.5e-4 of its range on hp64l's
+	// goldens, under 2e-4 on earlier models'.
+	closeTo(t, "h_s (fixed point)", got, read("h_s.out").Data, 4e-4)
 	if m.ctx != nil {
 		checkContextGoldens(t, m, read("ctx.yhat"), read("h_s.out"), read("ctx.out"))
 	}
