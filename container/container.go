@@ -290,10 +290,6 @@ type Reader struct {
 	err    error  // ends the stream: io.EOF or the error that left it unreadable
 }
 
-// ErrChecksum is wrapped by Reader.Next's error for a frame whose data does
-// not match its checksum. The reader has read past it, so the next call
-// gives the frame after it; any other error ends the stream.
-
 // NewReader reads and checks the header.
 func NewReader(r io.Reader) (*Reader, error) {
 	b := make([]byte, headerSize)
@@ -328,6 +324,9 @@ func truncated(err error) error {
 	return err
 }
 
+// ErrChecksum is wrapped by Reader.Next's error for a frame whose data does
+// not match its checksum. The reader has read past it, so the next call
+// gives the frame after it; any other error ends the stream.
 var ErrChecksum = errors.New("checksum mismatch (corrupt file)")
 
 // Next returns the next frame, or io.EOF after the last one. After an error
@@ -480,8 +479,8 @@ func ReadIndex(rs io.ReadSeeker) ([]IndexEntry, error) {
 	if size < headerSize+trailerSize {
 		return nil, errors.New("container: file too short for an index")
 	}
-	end, err := rs.Seek(-trailerSize, io.SeekEnd)
-	if err != nil {
+	end := size - trailerSize
+	if _, err := rs.Seek(end, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("container: finding the index: %w", err)
 	}
 	tr := make([]byte, trailerSize)

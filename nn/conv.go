@@ -163,7 +163,6 @@ func newConv(n onnxNode, in []*Tensor) (*convOp, error) {
 // it, not one compiled to be checked or converted to fixed point.
 func (c *convOp) prepare() {
 	switch {
-	case c.packed != nil || c.wino != nil:
 	case c.winogradEligible():
 		c.wino = winogradWeights(c.weights, c.cout, c.cin)
 	case c.groups == 1:
