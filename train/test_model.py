@@ -187,6 +187,57 @@ class WidenTest(unittest.TestCase):
         self.assertEqual(self.wide.scaler_widths("g_s"), [N, N, N + 4])
 
 
+class WidenEntropyModelTest(unittest.TestCase):
+    """Adding a stage to h_s, or widening it or the checkerboard context's
+    hidden layer, keeps a trained model's means and scales exactly, and the
+    new channels then take part."""
+
+    def setUp(self):
+        torch.manual_seed(0)
+        self.base = randomized(HyperpriorModel(N, M, checkerboard=8))
+        self.z = torch.randn(2, N, 2, 3)
+
+    def widened(self, base, **wider):
+        model = HyperpriorModel(N, M, **{"checkerboard": 8, **wider})
+        missing, unexpected = model.load_widened(base.state_dict())
+        self.assertEqual((missing, unexpected), ([], []))
+        return model
+
+    def params(self, model):
+        with torch.no_grad():
+            mean, scale = model.h_s(self.z).chunk(2, 1)
+            y = torch.randn_like(mean) * 3
+            return model.context(y, mean, scale)[:2]
+
+    def test_starts_unchanged(self):
+        for wider in ({"hs_width": N}, {"hs_width": N + 8}, {"checkerboard": 16}, {"hs_width": N + 4, "checkerboard": 12}):
+            model = self.widened(self.base, **wider)
+            torch.manual_seed(3)
+            a = self.params(self.base)
+            torch.manual_seed(3)
+            b = self.params(model)
+            for u, v in zip(a, b):
+                self.assertLess((u - v).abs().max().item(), 1e-5, wider)
+
+    def test_a_stage_widens_again(self):
+        once = randomized(self.widened(self.base, hs_width=N + 4), seed=2)
+        twice = self.widened(once, hs_width=N + 8)
+        with torch.no_grad():
+            self.assertTrue(torch.allclose(once.h_s(self.z), twice.h_s(self.z), atol=1e-5))
+
+    def test_new_channels_learn(self):
+        model = self.widened(self.base, hs_width=N + 8, checkerboard=16)
+        mean, scale = model.h_s(self.z).chunk(2, 1)
+        mu, sigma, _ = model.context(torch.randn_like(mean) * 3, mean, scale)
+        (mu.square().mean() + sigma.square().mean()).backward()
+        self.assertGreater(model.h_s[-1].weight.grad[:, N:].abs().max().item(), 0)
+        self.assertGreater(model.context.out.weight.grad[:, 8:].abs().max().item(), 0)
+
+    def test_narrower_than_n_is_refused(self):
+        with self.assertRaises(ValueError):
+            HyperpriorModel(N, M, hs_width=N - 1)
+
+
 class RateProxyTest(unittest.TestCase):
     """The rounded rate proxy is the likelihood of what the codec writes:
     free of noise, and lower than the noise proxy where scales are small."""
@@ -284,6 +335,7 @@ class OptionsTest(unittest.TestCase):
                     args["checkerboard"] = 8 if fs and not fine else 0
                     args["fine_width"] = N + 2 if dec else N
                     args["coarse_block"] = enc != skip
+                    args["hs_width"] = N + 4 if fs != dec else 0
                     model = HyperpriorModel(**args)
                     saved = {"n": N, "m": M, "family": "gaussian", "lambdas": model.lambdas,
                              "model": model.state_dict()}

@@ -299,10 +299,13 @@ def main():
     ap.add_argument("--checkerboard", type=int, nargs="?", const=64, default=0, metavar="HIDDEN",
                     help="code y in two passes, the second conditioned on the first's ŷ around each position "
                          "(model.py CheckerboardContext, HIDDEN channels, default 64); it starts as the plain "
-                         "hyperprior")
+                         "hyperprior, or, from --init with a narrower context, as that context (load_widened)")
     ap.add_argument("--fine-width", type=int, default=0, metavar="W",
                     help="widen g_s's last stage (1/2 resolution) to W channels (model.py load_widened); "
                          "the model starts computing what it did")
+    ap.add_argument("--hs-width", type=int, default=0, metavar="W",
+                    help="add a 3x3 conv to W channels and a Relu at the end of h_s (W >= N), or widen it to W; "
+                         "from --init, it starts as the identity (model.py load_widened)")
     ap.add_argument("--rate-proxy", choices=["noise", "round"], default="noise",
                     help="rate of y and z with uniform noise, or of the rounded values (straight-through), "
                          "which is what the files cost (model.py HyperpriorModel.rate_proxy); the training "
@@ -354,13 +357,14 @@ def main():
     args.coarse_block = args.coarse_block or saved.get("coarse_block", False)
     args.checkerboard = args.checkerboard or saved.get("checkerboard", 0)
     args.fine_width = args.fine_width or saved.get("fine_width", 0)
+    args.hs_width = args.hs_width or saved.get("hs_width", 0)
     model = HyperpriorModel(args.n, args.m, family=args.family, lambda_list=lams,
                             feature_scalers=args.feature_scalers, encoder_blocks=args.encoder_blocks,
                             decoder_blocks=args.decoder_blocks,
                             linear_skip=args.linear_skip, fine_block=args.fine_block,
                             context_slices=args.context_slices, encoder_fine_block=args.encoder_fine_block,
                             coarse_block=args.coarse_block,
-                            checkerboard=args.checkerboard, fine_width=args.fine_width)
+                            checkerboard=args.checkerboard, fine_width=args.fine_width, hs_width=args.hs_width)
     model.rate_proxy = args.rate_proxy
     opt = make_optimizer(model, args)
     step = 0
