@@ -167,12 +167,18 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 			y.Data[c*plane+i] *= ge[c]
 		}
 	}
+	if hasNaN(y.Data) {
+		return nil, 0, nil, nil, errors.New("codec: the analysis transform gave NaN latents (a broken model?)")
+	}
 	zf, err := m.hA.Run(y)
 	if err != nil {
 		return nil, 0, nil, nil, fmt.Errorf("codec: hyper-analysis: %w", err)
 	}
 	if !shapeIs(zf, m.Info.N, zh, zw) {
 		return nil, 0, nil, nil, fmt.Errorf("codec: hyper-analysis gives %v, want [1 %d %d %d]", zf.Shape, m.Info.N, zh, zw)
+	}
+	if hasNaN(zf.Data) {
+		return nil, 0, nil, nil, errors.New("codec: the hyper-analysis gave NaN latents (a broken model?)")
 	}
 	z := make([]int32, len(zf.Data))
 	for i, v := range zf.Data {
@@ -192,6 +198,9 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 	if !inter && refineSteps > 0 {
 		if err := m.refineLatents(y.Data, x, b.Dx(), b.Dy(), means, scales, tables, q256, refineSteps); err != nil {
 			return nil, 0, nil, nil, err
+		}
+		if hasNaN(y.Data) {
+			return nil, 0, nil, nil, errors.New("codec: refinement gave NaN latents")
 		}
 	}
 	if inter {
@@ -300,6 +309,17 @@ func (m *Model) toTableSet(tables []uint16, q256 uint16) {
 // symbolAround is the symbol that codes y around a fixed-point mean.
 func symbolAround(y float32, mean int64) int32 {
 	return clampSymbol(float32(float64(y) - float64(mean)/(1<<nn.FixedFracBits)))
+}
+
+// hasNaN reports a NaN, which clampSymbol would turn into a symbol that
+// depends on the platform (int32(NaN) is undefined).
+func hasNaN(v []float32) bool {
+	for _, x := range v {
+		if x != x {
+			return true
+		}
+	}
+	return false
 }
 
 func clampSymbol(v float32) int32 {

@@ -659,3 +659,16 @@ func TestModelHeaderReservedBytes(t *testing.T) {
 		t.Errorf("a model header with a non-zero reserved byte: %v", err)
 	}
 }
+
+// TestNaNLatentsAreRefused: a NaN latent would become a platform-dependent
+// symbol (int32(NaN)), so the encoder stops instead. Only a broken model
+// makes one; here a gain is broken after loading.
+func TestNaNLatentsAreRefused(t *testing.T) {
+	m := tinyModel(t)
+	m.gainEnc[0][0] = float32(math.NaN())
+	img := image.NewRGBA(image.Rect(0, 0, 40, 24))
+	err := EncodeImage(io.Discard, m, img, Options{Quality: 0})
+	if err == nil || !strings.Contains(err.Error(), "NaN") {
+		t.Fatalf("got %v, want an error naming NaN latents", err)
+	}
+}

@@ -114,6 +114,9 @@ func NewScaleQuantizer(scales []float64) (*ScaleQuantizer, error) {
 	if len(scales) == 0 || len(scales) > MaxTables {
 		return nil, errors.New("entropy: bad scale table length")
 	}
+	if !(scales[0] > 0) || scales[0] > maxScale {
+		return nil, fmt.Errorf("entropy: scale table starts at %v, want (0, %v]", scales[0], maxScale)
+	}
 	q := &ScaleQuantizer{}
 	for i := 1; i < len(scales); i++ {
 		if !(scales[i] > scales[i-1]) || !(scales[i-1] > 0) || scales[i] > maxScale {

@@ -1,7 +1,9 @@
 package entropy
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -260,7 +262,13 @@ func TestCorruptInputNeverPanics(t *testing.T) {
 			caught++
 		}
 	}
-	t.Logf("%d of %d bit flips detected", caught, 8*len(buf)/7+1)
+	// A flip in the final states' words, or one that turns the stream into
+	// another valid one, goes unseen; most must not.
+	flips := (8*len(buf) + 6) / 7
+	t.Logf("%d of %d bit flips detected", caught, flips)
+	if caught < flips*9/10 {
+		t.Errorf("only %d of %d bit flips detected", caught, flips)
+	}
 }
 
 func TestScaleQuantizerPicksNearestInLog(t *testing.T) {
@@ -382,5 +390,61 @@ func TestDeterministicBytes(t *testing.T) {
 	got := hex.EncodeToString(sum[:])
 	if got != goldenStreamSHA256 {
 		t.Fatalf("stream hash %s, want %s", got, goldenStreamSHA256)
+	}
+}
+
+// TestEscapeLengthMustBeExact: an escape whose length field is longer than
+// its number needs decodes to a value Encode writes in fewer bits, so the
+// decoder refuses it; otherwise one value would have two streams.
+func TestEscapeLengthMustBeExact(t *testing.T) {
+	ts := fixtureTables(t, "gaussian16.lvct", Gaussian, 16)
+	const table = 10
+	below := ts.offset[table] - 1 // the first value under the table: e = 0
+	stream := func(nb, ev uint32) []byte {
+		var e Encoder
+		x := [numStates]uint32{ransLow, ransLow, ransLow, ransLow}
+		c := ts.cdf[ts.start[table]:]
+		esc := ts.length[table] - 1
+		if nb > 0 {
+			e.put(&x[0], ev, 1, uint(nb))
+		}
+		e.put(&x[0], nb, 1, escapeLenBits)
+		e.put(&x[0], c[esc], c[esc+1]-c[esc], ts.precision)
+		for i := numStates - 1; i >= 0; i-- {
+			e.words = append(e.words, uint16(x[i]>>16), uint16(x[i]))
+		}
+		var out []byte
+		for i := len(e.words) - 1; i >= 0; i-- {
+			out = binary.LittleEndian.AppendUint16(out, e.words[i])
+		}
+		return out
+	}
+	var e Encoder
+	want, err := e.Encode(nil, []int32{below}, []uint16{table}, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(stream(0, 0), want) {
+		t.Fatal("the test's stream builder does not write what Encode does")
+	}
+	got := make([]int32, 1)
+	if err := Decode(want, got, []uint16{table}, ts); err != nil || got[0] != below {
+		t.Fatalf("canonical escape: %d, %v", got[0], err)
+	}
+	for _, nb := range []uint32{1, 5} {
+		if err := Decode(stream(nb, 0), got, []uint16{table}, ts); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("e = 0 written in %d bits: got %v, want ErrCorrupt", nb, err)
+		}
+	}
+}
+
+func TestScaleQuantizerChecksEveryScale(t *testing.T) {
+	for _, scales := range [][]float64{{math.NaN()}, {-1}, {0}, {1e9}, {0, 1}, {math.NaN(), 1}, {1, 1}, {2, 1}} {
+		if _, err := NewScaleQuantizer(scales); err == nil {
+			t.Errorf("scales %v accepted", scales)
+		}
+	}
+	if _, err := NewScaleQuantizer([]float64{0.5}); err != nil {
+		t.Error(err)
 	}
 }

@@ -11,13 +11,25 @@ import (
 // the symbol count, so short inputs reach the end-of-stream paths too.
 func FuzzDecode(f *testing.F) {
 	ts := fixtureTables(f, "gaussian16.lvct", Gaussian, 16)
-	vals, idx := sampleWorkload(ts, 300, 11)
+	tablesFor := func(n int) []uint16 {
+		tables := make([]uint16, n)
+		for i := range tables {
+			tables[i] = uint16(i*13) % uint16(ts.NumTables())
+		}
+		return tables
+	}
+	// Seeds that decode cleanly under the body's tables, escapes included,
+	// so the mutations start where the success checks run.
 	var e Encoder
-	good, err := e.Encode(nil, vals, idx, ts)
+	vals, _ := sampleWorkload(ts, 300, 11)
+	vals[7], vals[150] = 5000, -MaxMagnitude
+	good, err := e.Encode(nil, vals, tablesFor(300), ts)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(append([]byte{44, 1}, good...))
+	empty, _ := e.Encode(nil, nil, nil, ts)
+	f.Add(append([]byte{0, 0}, empty...))
 	f.Add([]byte{0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) < 2 {
@@ -25,10 +37,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		n := int(binary.LittleEndian.Uint16(data)) % 2048
 		out := make([]int32, n)
-		tables := make([]uint16, n)
-		for i := range tables {
-			tables[i] = uint16(i*13) % uint16(ts.NumTables())
-		}
+		tables := tablesFor(n)
 		// The same stream decoded in two parts, split where the count's
 		// high bits say, must give the same values and the same verdict.
 		parts := make([]int32, n)
@@ -56,7 +65,7 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		for _, v := range out {
-			if v > 1<<maxEscapeBits || v < -(1<<maxEscapeBits) {
+			if v > MaxMagnitude || v < -MaxMagnitude {
 				t.Fatalf("decoded value %d out of range", v)
 			}
 		}

@@ -216,6 +216,12 @@ func (dec *Decoder) Decode(values []int32, tables []uint16, ts *TableSet) error 
 			} else if nb > 0 {
 				ev, v = d.raw(v, uint(nb))
 			}
+			if nb > 0 && ev>>(nb-1) == 0 {
+				// Encode writes e in exactly bits.Len32(e) bits; a longer
+				// field would give the same values a second stream.
+				*st = v
+				return ErrCorrupt
+			}
 			if ev&1 == 0 {
 				s = -int32(ev>>1) - 1
 			} else {
