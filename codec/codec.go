@@ -632,6 +632,9 @@ func (d *Decoder) next() (*Frame, error) {
 	return out, nil
 }
 
+// ErrVideo is DecodeImage's error for a file of several frames.
+var ErrVideo = errors.New("codec: file has more than one frame; decode it as video")
+
 // DecodeImage decodes the first frame of an .lvc file and checks that no
 // data follows it.
 func DecodeImage(r io.Reader, m *Model) (image.Image, error) {
@@ -648,7 +651,7 @@ func DecodeImage(r io.Reader, m *Model) (image.Image, error) {
 	}
 	if _, err := d.Next(); err != io.EOF {
 		if err == nil {
-			err = errors.New("codec: file has more than one frame; decode it as video")
+			err = ErrVideo
 		}
 		return nil, err
 	}

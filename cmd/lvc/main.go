@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"image"
+	"image/color"
 	_ "image/gif"
 	_ "image/jpeg"
 	"image/png"
@@ -31,7 +32,7 @@ const usage = `lvc: a learned image codec
 
 Usage:
   lvc encode IN -o OUT.lvc [-q Q | --bpp X] [--intra N] [--refine STEPS] [--model FILE]
-  lvc decode IN.lvc -o OUT.(png|ppm|pgm|y4m) [--model FILE]
+  lvc decode IN.lvc -o OUT.(png|ppm|pgm|y4m) [--model FILE]   (-o -: PNG on standard output)
   lvc info IN.lvc
   lvc psnr REFERENCE IMAGE
   lvc model info [FILE]
@@ -57,6 +58,9 @@ Exit status: 0 on success, 1 on a failed operation, 2 on bad usage.
 
 type usageError struct{ msg string }
 
+// errHelp is -h after a command: run prints the usage and succeeds.
+var errHelp = errors.New("help requested")
+
 func (e usageError) Error() string { return e.msg }
 
 func main() {
@@ -74,6 +78,15 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
+	err := runCommand(args, stdout, stderr)
+	if errors.Is(err, errHelp) {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return err
+}
+
+func runCommand(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return usageError{"no command"}
@@ -83,9 +96,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, usage)
 		return nil
 	case "encode":
-		return encodeCmd(args[1:], stderr)
+		return encodeCmd(args[1:], stdout, stderr)
 	case "decode":
-		return decodeCmd(args[1:], stderr)
+		return decodeCmd(args[1:], stdout, stderr)
 	case "info":
 		return infoCmd(args[1:], stdout)
 	case "psnr":
@@ -102,7 +115,9 @@ func parse(fs *flag.FlagSet, args []string, positional int) ([]string, error) {
 	fs.SetOutput(io.Discard)
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+			return nil, errHelp
+		} else if err != nil {
 			return nil, usageError{err.Error()}
 		}
 		args = fs.Args()
@@ -129,29 +144,7 @@ func loadModel(path string) (*codec.Model, error) {
 	return codec.LoadModel(b)
 }
 
-// writeAtomically writes through a temporary file in the target directory
-// and renames it, so a failure never leaves a partial output.
-func writeAtomically(path string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := write(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
-}
-
-func encodeCmd(args []string, stderr io.Writer) error {
+func encodeCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("encode", flag.ContinueOnError)
 	out := fs.String("o", "", "output .lvc file")
 	q := fs.Float64("q", -1, "quality index")
@@ -166,24 +159,38 @@ func encodeCmd(args []string, stderr io.Writer) error {
 	if *out == "" {
 		return usageError{"encode needs -o OUT.lvc"}
 	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if given["q"] && given["bpp"] {
+		return usageError{"give -q or --bpp, not both"}
+	}
+	if given["q"] && !(*q >= 0) {
+		return usageError{fmt.Sprintf("-q %v: quality indices start at 0", *q)}
+	}
+	if given["bpp"] && !(*bpp > 0) {
+		return usageError{fmt.Sprintf("--bpp %v: the target must be above 0", *bpp)}
+	}
 	if *intra < 1 {
 		return usageError{"--intra must be at least 1"}
 	}
 	if *refine < 0 || *refine > codec.MaxRefineSteps {
 		return usageError{fmt.Sprintf("--refine must be 0..%d", codec.MaxRefineSteps)}
 	}
-	if *q >= 0 && *bpp > 0 {
-		return usageError{"give -q or --bpp, not both"}
-	}
 	m, err := loadModel(*modelPath)
 	if err != nil {
 		return err
 	}
+	if top := float64(m.Info.Qualities - 1); *q > top {
+		return usageError{fmt.Sprintf("-q %v: this model's qualities run from 0 to %v", *q, top)}
+	}
 	if strings.EqualFold(filepath.Ext(pos[0]), ".y4m") {
-		if *bpp > 0 {
+		if given["bpp"] {
 			return usageError{"--bpp is for images; give -q for video"}
 		}
-		return encodeVideo(m, pos[0], *out, *q, *intra, *refine, stderr)
+		return encodeVideo(m, pos[0], *out, *q, *intra, *refine, stdout, stderr)
+	}
+	if given["intra"] {
+		fmt.Fprintf(stderr, "lvc: --intra is for video; %s is an image\n", pos[0])
 	}
 	img, err := readImage(pos[0])
 	if err != nil {
@@ -198,8 +205,11 @@ func encodeCmd(args []string, stderr io.Writer) error {
 	var data []byte
 	quality := *q
 	switch {
-	case *bpp > 0:
+	case given["bpp"]:
 		quality, data, err = searchBPP(m, img, *bpp, *refine)
+		if err == nil && float64(8*len(data))/pixels > *bpp {
+			fmt.Fprintf(stderr, "lvc: even quality 0 takes %.4f bpp, more than --bpp %v\n", float64(8*len(data))/pixels, *bpp)
+		}
 	default:
 		if quality < 0 {
 			quality = float64(m.Info.Qualities) / 2
@@ -209,7 +219,7 @@ func encodeCmd(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomically(*out, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
+	if err := writeAtomically(*out, stdout, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "%s: %dx%d, quality %.2f, %d bytes, %.4f bpp, %v\n", *out, b.Dx(), b.Dy(), quality,
@@ -275,7 +285,7 @@ func readImage(path string) (image.Image, error) {
 	return img, nil
 }
 
-func decodeCmd(args []string, stderr io.Writer) error {
+func decodeCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
 	out := fs.String("o", "", "output .png file")
 	modelPath := fs.String("model", "", "model file (default: the embedded model)")
@@ -285,6 +295,13 @@ func decodeCmd(args []string, stderr io.Writer) error {
 	}
 	if *out == "" {
 		return usageError{"decode needs -o OUT.png"}
+	}
+	switch strings.ToLower(filepath.Ext(*out)) {
+	case ".png", ".ppm", ".pgm", ".y4m":
+	default:
+		if *out != "-" {
+			return usageError{fmt.Sprintf("decode writes .png, .ppm, .pgm or .y4m (or - for PNG on standard output), not %s", *out)}
+		}
 	}
 	m, err := loadModel(*modelPath)
 	if err != nil {
@@ -296,15 +313,18 @@ func decodeCmd(args []string, stderr io.Writer) error {
 	}
 	defer f.Close()
 	if strings.EqualFold(filepath.Ext(*out), ".y4m") {
-		return decodeVideo(m, f, pos[0], *out, stderr)
+		return decodeVideo(m, f, pos[0], *out, stdout, stderr)
 	}
 	start := time.Now()
 	img, err := codec.DecodeImage(f, m)
+	if errors.Is(err, codec.ErrVideo) {
+		return fmt.Errorf("%s: %w: -o OUT.y4m", pos[0], err)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
 	elapsed := time.Since(start)
-	if err := writeAtomically(*out, func(w io.Writer) error { return writeImage(w, *out, img) }); err != nil {
+	if err := writeAtomically(*out, stdout, func(w io.Writer) error { return writeImage(w, *out, img) }); err != nil {
 		return err
 	}
 	b := img.Bounds()
@@ -313,7 +333,8 @@ func decodeCmd(args []string, stderr io.Writer) error {
 }
 
 // writeImage writes PNG, or uncompressed PPM/PGM (fast, for timing and
-// pipelines) when the name ends in .ppm or .pgm.
+// pipelines) when the name ends in .ppm or .pgm; decodeCmd has checked the
+// name.
 func writeImage(w io.Writer, name string, img image.Image) error {
 	ext := strings.ToLower(filepath.Ext(name))
 	if ext != ".ppm" && ext != ".pgm" {
@@ -416,9 +437,11 @@ func psnrCmd(args []string, stdout io.Writer) error {
 	var se float64
 	for y := range ab.Dy() {
 		for x := range ab.Dx() {
-			r1, g1, b1, _ := a.At(ab.Min.X+x, ab.Min.Y+y).RGBA()
-			r2, g2, b2, _ := b.At(bb.Min.X+x, bb.Min.Y+y).RGBA()
-			for _, d := range [3]float64{float64(r1>>8) - float64(r2>>8), float64(g1>>8) - float64(g2>>8), float64(b1>>8) - float64(b2>>8)} {
+			// Unpremultiplied colour, which is what the codec keeps of a
+			// transparent image.
+			p := color.NRGBAModel.Convert(a.At(ab.Min.X+x, ab.Min.Y+y)).(color.NRGBA)
+			q := color.NRGBAModel.Convert(b.At(bb.Min.X+x, bb.Min.Y+y)).(color.NRGBA)
+			for _, d := range [3]float64{float64(p.R) - float64(q.R), float64(p.G) - float64(q.G), float64(p.B) - float64(q.B)} {
 				se += d * d
 			}
 		}
@@ -479,12 +502,12 @@ func modelCmd(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		return writeAtomically(*out, func(w io.Writer) error { _, err := w.Write(b); return err })
+		return writeAtomically(*out, stdout, func(w io.Writer) error { _, err := w.Write(b); return err })
 	}
 	return usageError{fmt.Sprintf("unknown model subcommand %q", args[0])}
 }
 
-func encodeVideo(m *codec.Model, in, out string, q float64, intra, refine int, stderr io.Writer) error {
+func encodeVideo(m *codec.Model, in, out string, q float64, intra, refine int, stdout, stderr io.Writer) error {
 	f, err := os.Open(in)
 	if err != nil {
 		return err
@@ -497,12 +520,11 @@ func encodeVideo(m *codec.Model, in, out string, q float64, intra, refine int, s
 	if q < 0 {
 		q = float64(m.Info.Qualities) / 2
 	}
-	// Frames have a fixed size, so a regular file tells its frame count.
-	total := estimateFrames(in, y.h.frameSize())
+	total := estimateFrames(f, y)
 	start := time.Now()
 	frames := 0
 	var size int64
-	err = writeAtomically(out, func(w io.Writer) error {
+	err = writeAtomically(out, stdout, func(w io.Writer) error {
 		color := container.RGB
 		if y.h.chroma == "mono" {
 			color = container.Gray
@@ -520,10 +542,16 @@ func encodeVideo(m *codec.Model, in, out string, q float64, intra, refine int, s
 			if err == io.EOF {
 				break
 			}
+			if errors.Is(err, errTruncatedFrame) && frames > 0 {
+				fmt.Fprintf(stderr, "\nlvc: %s: frame %d is truncated; kept the %d before it\n", in, frames, frames)
+				break
+			}
 			if err != nil {
+				endProgress(stderr, frames)
 				return fmt.Errorf("%s: frame %d: %w", in, frames, err)
 			}
 			if err := e.WriteImage(img); err != nil {
+				endProgress(stderr, frames)
 				return err
 			}
 			frames++
@@ -554,31 +582,30 @@ func encodeVideo(m *codec.Model, in, out string, q float64, intra, refine int, s
 	return nil
 }
 
+// endProgress ends the progress line before an error is printed.
+func endProgress(stderr io.Writer, frames int) {
+	if frames > 0 {
+		fmt.Fprintln(stderr)
+	}
+}
+
 // estimateFrames derives the frame count of a Y4M file from its size,
-// assuming frame headers without parameters ("FRAME\n"); 0 if it does not fit.
-func estimateFrames(path string, frameSize int) uint32 {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
+// assuming frame headers without parameters ("FRAME\n"); 0 if it does not
+// fit, or if f is not a regular file (a pipe's size says nothing).
+func estimateFrames(f *os.File, y *y4mReader) uint32 {
 	st, err := f.Stat()
-	if err != nil {
+	if err != nil || !st.Mode().IsRegular() {
 		return 0
 	}
-	head, err := readLine(bufio.NewReader(f), "header")
-	if err != nil {
-		return 0
-	}
-	body := st.Size() - int64(len(head)) - 1
-	per := int64(frameSize) + 6
+	body := st.Size() - int64(y.headerLen)
+	per := int64(y.h.frameSize()) + 6
 	if body <= 0 || body%per != 0 {
 		return 0
 	}
 	return uint32(body / per)
 }
 
-func decodeVideo(m *codec.Model, r io.Reader, in, out string, stderr io.Writer) error {
+func decodeVideo(m *codec.Model, r io.Reader, in, out string, stdout, stderr io.Writer) error {
 	d, err := codec.NewDecoder(r, m, codec.DecoderOptions{})
 	if err != nil {
 		return fmt.Errorf("%s: %w", in, err)
@@ -586,7 +613,7 @@ func decodeVideo(m *codec.Model, r io.Reader, in, out string, stderr io.Writer) 
 	h := d.Header()
 	start := time.Now()
 	frames := 0
-	err = writeAtomically(out, func(w io.Writer) error {
+	err = writeAtomically(out, stdout, func(w io.Writer) error {
 		yw, err := newY4MWriter(w, h.Width, h.Height, h.TimebaseDen, h.TimebaseNum, h.Color == container.Gray)
 		if err != nil {
 			return err
@@ -597,9 +624,11 @@ func decodeVideo(m *codec.Model, r io.Reader, in, out string, stderr io.Writer) 
 				break
 			}
 			if err != nil {
+				endProgress(stderr, frames)
 				return fmt.Errorf("%s: frame %d: %w", in, frames, err)
 			}
 			if err := yw.write(f.Image); err != nil {
+				endProgress(stderr, frames)
 				return err
 			}
 			frames++

@@ -131,14 +131,82 @@ func TestErrorsLeaveNoOutput(t *testing.T) {
 
 func TestUsageErrors(t *testing.T) {
 	var ue usageError
-	for _, args := range [][]string{{}, {"frobnicate"}, {"encode"}, {"encode", "a.png"}, {"decode", "a", "b", "-o", "c"}, {"encode", "a.png", "-o", "b", "-q", "1", "--bpp", "1"}, {"encode", "a.png", "-o", "b", "--refine", "-1"}} {
+	for _, args := range [][]string{{}, {"frobnicate"}, {"encode"}, {"encode", "a.png"}, {"decode", "a", "b", "-o", "c"}, {"encode", "a.png", "-o", "b", "-q", "1", "--bpp", "1"}, {"encode", "a.png", "-o", "b", "--refine", "-1"},
+		{"encode", "a.png", "-o", "b", "-q", "-3"}, {"encode", "a.png", "-o", "b", "-q", "8"}, {"encode", "a.png", "-o", "b", "--bpp", "0"},
+		{"encode", "a.png", "-o", "b", "--bpp", "-0.5"}, {"decode", "a.lvc", "-o", "b.jpg"}} {
 		if _, _, err := runCLI(args...); !errors.As(err, &ue) {
 			t.Errorf("%q: got %v, want a usage error", args, err)
 		}
 	}
-	out, _, err := runCLI("help")
-	if err != nil || !strings.Contains(out, "Examples:") {
-		t.Errorf("help: %v", err)
+	for _, args := range [][]string{{"help"}, {"encode", "-h"}, {"decode", "x", "--help"}} {
+		out, _, err := runCLI(args...)
+		if err != nil || !strings.Contains(out, "Examples:") {
+			t.Errorf("%q: %v", args, err)
+		}
+	}
+}
+
+// TestOutputTargets: "-" is standard output; an output that is a symbolic
+// link is written through, and one that exists keeps its mode; a new one
+// gets the umask's.
+func TestOutputTargets(t *testing.T) {
+	dir := t.TempDir()
+	in, enc := filepath.Join(dir, "in.png"), filepath.Join(dir, "x.lvc")
+	writePNG(t, in, 40, 24)
+	if _, _, err := runCLI("encode", in, "-o", enc, "-q", "1"); err != nil {
+		t.Fatal(err)
+	}
+	want := mustRead(t, enc)
+	out, _, err := runCLI("encode", in, "-o", "-", "-q", "1")
+	if err != nil || out != string(want) {
+		t.Errorf("encode -o -: %v, %d bytes on stdout, want %d", err, len(out), len(want))
+	}
+	if _, err := os.Stat("-"); err == nil {
+		os.Remove("-")
+		t.Error("encode -o - wrote a file named -")
+	}
+	png, _, err := runCLI("decode", enc, "-o", "-")
+	if err != nil || !strings.HasPrefix(png, "\x89PNG") {
+		t.Errorf("decode -o -: %v, %q", err, png[:min(8, len(png))])
+	}
+
+	real, link := filepath.Join(dir, "real.lvc"), filepath.Join(dir, "link.lvc")
+	os.WriteFile(real, nil, 0o600)
+	if err := os.Symlink(real, link); err != nil {
+		t.Skip(err)
+	}
+	if _, _, err := runCLI("encode", in, "-o", link, "-q", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Error("the symbolic link was replaced")
+	}
+	if st, err := os.Stat(real); err != nil || st.Size() != int64(len(want)) || st.Mode().Perm() != 0o600 {
+		t.Errorf("the link's target: %v, %v", st, err)
+	}
+	fresh := filepath.Join(dir, "fresh.lvc")
+	if _, _, err := runCLI("encode", in, "-o", fresh, "-q", "1"); err != nil {
+		t.Fatal(err)
+	}
+	probe := filepath.Join(dir, "probe")
+	f, _ := os.OpenFile(probe, os.O_CREATE|os.O_WRONLY, 0o666)
+	f.Close()
+	a, _ := os.Stat(fresh)
+	b, _ := os.Stat(probe)
+	if a.Mode().Perm() != b.Mode().Perm() {
+		t.Errorf("a new output has mode %v, a new file %v", a.Mode().Perm(), b.Mode().Perm())
+	}
+}
+
+// TestBPPTargetBelowQualityZero: the search keeps quality 0 and says it
+// overshot.
+func TestBPPTargetBelowQualityZero(t *testing.T) {
+	dir := t.TempDir()
+	in, enc := filepath.Join(dir, "in.png"), filepath.Join(dir, "x.lvc")
+	writePNG(t, in, 40, 24)
+	_, stderr, err := runCLI("encode", in, "-o", enc, "--bpp", "0.0001")
+	if err != nil || !strings.Contains(stderr, "even quality 0") {
+		t.Errorf("%v, stderr %q", err, stderr)
 	}
 }
 

@@ -15,9 +15,12 @@ import (
 )
 
 // Y4M (YUV4MPEG2) video: a text header line, then frames of "FRAME" plus
-// parameters and a newline, then the planes. lvc reads 4:2:0, 4:4:4 and
-// mono, in the limited (video) range unless XCOLORRANGE=FULL says otherwise,
-// and converts with BT.601, which is what Y4M files in practice carry.
+// parameters and a newline, then the planes. lvc reads 8-bit 4:2:0, 4:4:4
+// and mono, and converts with BT.601, which is what Y4M files in practice
+// carry. Colour is in the limited (video) range unless XCOLORRANGE=FULL
+// says otherwise; mono is full range unless XCOLORRANGE=LIMITED does, as
+// ffmpeg treats gray. Chroma is upsampled by replication whatever its
+// siting, and lvc writes 4:2:0 (JPEG siting) or mono.
 
 const maxY4MHeader = 1024
 
@@ -27,6 +30,10 @@ type y4mHeader struct {
 	chroma         string // "420", "444" or "mono"
 	fullRange      bool
 }
+
+// errTruncatedFrame is the reader's error for a frame cut short, as at the
+// end of an interrupted capture.
+var errTruncatedFrame = errors.New("y4m: frame truncated")
 
 func (h *y4mHeader) frameSize() int {
 	luma := h.width * h.height
@@ -40,9 +47,10 @@ func (h *y4mHeader) frameSize() int {
 }
 
 type y4mReader struct {
-	r   *bufio.Reader
-	h   y4mHeader
-	buf []byte
+	r         *bufio.Reader
+	h         y4mHeader
+	headerLen int // bytes, newline included
+	buf       []byte
 }
 
 func readLine(r *bufio.Reader, what string) (string, error) {
@@ -59,7 +67,7 @@ func readLine(r *bufio.Reader, what string) (string, error) {
 			return string(line), nil
 		}
 		if len(line) >= maxY4MHeader {
-			return "", fmt.Errorf("y4m: %s line longer than %d bytes", what, maxY4MHeader)
+			return "", fmt.Errorf("%s line longer than %d bytes", what, maxY4MHeader)
 		}
 		line = append(line, b)
 	}
@@ -72,6 +80,7 @@ func newY4MReader(r io.Reader) (*y4mReader, error) {
 		return nil, fmt.Errorf("y4m: reading header: %w", err)
 	}
 	fields := strings.Fields(line)
+	rangeTag := ""
 	if len(fields) == 0 || fields[0] != "YUV4MPEG2" {
 		return nil, errors.New("y4m: not a YUV4MPEG2 file")
 	}
@@ -95,23 +104,30 @@ func newY4MReader(r io.Reader) (*y4mReader, error) {
 			}
 			h.fpsNum, h.fpsDen = uint32(n), uint32(d)
 		case 'C':
-			switch {
-			case strings.HasPrefix(val, "420"):
+			switch val {
+			case "420", "420jpeg", "420mpeg2", "420paldv":
 				h.chroma = "420"
-			case val == "444":
+			case "444":
 				h.chroma = "444"
-			case val == "mono":
+			case "mono":
 				h.chroma = "mono"
 			default:
-				err = fmt.Errorf("colour space C%s is not supported (420, 444 or mono)", val)
+				if strings.Contains(val, "p") || strings.HasPrefix(val, "mono1") { // C420p10, Cmono16...
+					err = fmt.Errorf("colour space C%s: only 8-bit Y4M is supported", val)
+				} else {
+					err = fmt.Errorf("colour space C%s is not supported (420, 444 or mono)", val)
+				}
 			}
 		case 'I':
 			if val != "p" && val != "?" {
 				err = fmt.Errorf("interlaced video (I%s) is not supported", val)
 			}
 		case 'X':
-			if val == "COLORRANGE=FULL" {
-				h.fullRange = true
+			switch val {
+			case "COLORRANGE=FULL":
+				rangeTag = "full"
+			case "COLORRANGE=LIMITED":
+				rangeTag = "limited"
 			}
 		}
 		if err != nil {
@@ -123,7 +139,8 @@ func newY4MReader(r io.Reader) (*y4mReader, error) {
 		return nil, fmt.Errorf("y4m: frame size %dx%d outside the supported size (%d per side, %d pixels)",
 			h.width, h.height, container.MaxDimension, codec.MaxPixels)
 	}
-	return &y4mReader{r: br, h: h, buf: make([]byte, h.frameSize())}, nil
+	h.fullRange = rangeTag == "full" || rangeTag == "" && h.chroma == "mono"
+	return &y4mReader{r: br, h: h, headerLen: len(line) + 1, buf: make([]byte, h.frameSize())}, nil
 }
 
 // next returns the next frame as an image, or io.EOF after the last.
@@ -139,7 +156,7 @@ func (y *y4mReader) next() (image.Image, error) {
 		return nil, errors.New("y4m: frame marker missing (corrupt file)")
 	}
 	if _, err := io.ReadFull(y.r, y.buf); err != nil {
-		return nil, errors.New("y4m: last frame truncated")
+		return nil, errTruncatedFrame
 	}
 	return yuvToRGB(&y.h, y.buf), nil
 }
@@ -204,7 +221,8 @@ func clamp8(v float64) byte {
 	return byte(v)
 }
 
-// y4mWriter writes 4:2:0 limited-range BT.601 frames (mono for gray).
+// y4mWriter writes 4:2:0 limited-range BT.601 frames, or full-range mono
+// for gray.
 type y4mWriter struct {
 	w     *bufio.Writer
 	mono  bool
@@ -213,11 +231,11 @@ type y4mWriter struct {
 
 func newY4MWriter(w io.Writer, width, height int, fpsNum, fpsDen uint32, mono bool) (*y4mWriter, error) {
 	bw := bufio.NewWriter(w)
-	c := "C420jpeg"
+	c := "C420jpeg XCOLORRANGE=LIMITED"
 	if mono {
-		c = "Cmono"
+		c = "Cmono XCOLORRANGE=FULL"
 	}
-	_, err := fmt.Fprintf(bw, "YUV4MPEG2 W%d H%d F%d:%d Ip A1:1 %s XCOLORRANGE=LIMITED\n", width, height, fpsNum, fpsDen, c)
+	_, err := fmt.Fprintf(bw, "YUV4MPEG2 W%d H%d F%d:%d Ip A1:1 %s\n", width, height, fpsNum, fpsDen, c)
 	return &y4mWriter{w: bw, mono: mono, width: width}, err
 }
 
@@ -230,10 +248,14 @@ func (y *y4mWriter) write(img image.Image) error {
 		r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+yy).RGBA()
 		return float64(r >> 8), float64(g >> 8), float64(bl >> 8)
 	}
+	scale, offset := 219.0/255, 16.0
+	if y.mono {
+		scale, offset = 1, 0
+	}
 	for yy := range h {
 		for x := range w {
 			r, g, bl := rgb(x, yy)
-			out.WriteByte(clamp8(16 + (0.299*r+0.587*g+0.114*bl)*219/255))
+			out.WriteByte(clamp8(offset + (0.299*r+0.587*g+0.114*bl)*scale))
 		}
 	}
 	if !y.mono {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"image"
 	"io"
 	"math"
 	"os"
@@ -77,6 +78,8 @@ func TestY4MBadInput(t *testing.T) {
 		"bad rate":    "YUV4MPEG2 W4 H4 F0:1\n",
 		"422":         "YUV4MPEG2 W4 H4 C422\n",
 		"long line":   "YUV4MPEG2 " + strings.Repeat("X", 2000) + "\n",
+		"10-bit":      "YUV4MPEG2 W4 H4 C420p10 XYSCSS=420P10\n",
+		"16-bit mono": "YUV4MPEG2 W4 H4 Cmono16\n",
 	} {
 		if _, err := newY4MReader(strings.NewReader(data)); err == nil {
 			t.Errorf("%s: header accepted", name)
@@ -89,8 +92,55 @@ func TestY4MBadInput(t *testing.T) {
 	if _, err := r.next(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.next(); err == nil || err == io.EOF {
+	if _, err := r.next(); err != errTruncatedFrame {
 		t.Errorf("truncated frame: got %v", err)
+	}
+	if _, err := newY4MReader(strings.NewReader("YUV4MPEG2 W4 H4 C420p10\n")); err == nil || !strings.Contains(err.Error(), "8-bit") {
+		t.Errorf("10-bit: got %v, want it named", err)
+	}
+}
+
+// TestY4MRange: colour is limited range and mono full range unless the
+// header says otherwise, and mono written by lvc reads back unchanged.
+func TestY4MRange(t *testing.T) {
+	for _, c := range []struct {
+		header string
+		in     byte
+		want   uint8
+	}{
+		{"Cmono", 10, 10}, {"Cmono XCOLORRANGE=LIMITED", 16, 0}, {"Cmono XCOLORRANGE=FULL", 10, 10},
+		{"C444", 16, 0}, {"C444 XCOLORRANGE=FULL", 16, 16},
+	} {
+		n := 4
+		if !strings.HasPrefix(c.header, "Cmono") {
+			n = 12
+		}
+		data := strings.Repeat(string([]byte{c.in}), 4) + strings.Repeat("\x80", n-4)
+		r, err := newY4MReader(strings.NewReader("YUV4MPEG2 W2 H2 " + c.header + "\nFRAME\n" + data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := r.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _, _, _ := img.At(0, 0).RGBA(); uint8(got>>8) != c.want {
+			t.Errorf("%s: %d reads as %d, want %d", c.header, c.in, got>>8, c.want)
+		}
+	}
+	var buf bytes.Buffer
+	w, _ := newY4MWriter(&buf, 2, 1, 25, 1, true)
+	g := image.NewGray(image.Rect(0, 0, 2, 1))
+	g.Pix[0], g.Pix[1] = 3, 250
+	w.write(g)
+	w.flush()
+	r, err := newY4MReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := r.next()
+	if err != nil || back.(*image.Gray).Pix[0] != 3 || back.(*image.Gray).Pix[1] != 250 {
+		t.Errorf("mono round trip: %v %v", back, err)
 	}
 }
 
@@ -118,4 +168,21 @@ func FuzzPNM(f *testing.F) {
 			t.Fatal("empty image decoded")
 		}
 	})
+}
+
+// TestY4MTruncatedLastFrame: a capture cut short keeps its whole frames,
+// with a warning, as ffmpeg does.
+func TestY4MTruncatedLastFrame(t *testing.T) {
+	dir := t.TempDir()
+	in, enc := filepath.Join(dir, "cut.y4m"), filepath.Join(dir, "cut.lvc")
+	frame := "FRAME\n" + strings.Repeat("\x70", 16*16+2*8*8)
+	os.WriteFile(in, []byte("YUV4MPEG2 W16 H16 F25:1 C420jpeg\n"+frame+frame+frame[:100]), 0o644)
+	_, stderr, err := runCLI("encode", in, "-o", enc, "-q", "0")
+	if err != nil || !strings.Contains(stderr, "frame 2 is truncated") {
+		t.Fatalf("%v, stderr %q", err, stderr)
+	}
+	out, _, err := runCLI("info", enc)
+	if err != nil || !strings.Contains(out, "frames:    2") {
+		t.Errorf("info: %v\n%s", err, out)
+	}
 }

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+)
+
+// Outputs are written through a temporary file beside the target and
+// renamed over it, so a failed or interrupted run never leaves a partial
+// file. "-" is standard output, and a target that exists but is not a
+// regular file (a device, a FIFO) is written in place.
+
+// pending holds the temporary files being written, for the signal handler.
+var pending sync.Map
+
+var catchSignals = sync.OnceFunc(func() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ch
+		pending.Range(func(name, _ any) bool {
+			os.Remove(name.(string))
+			return true
+		})
+		fmt.Fprintln(os.Stderr, "lvc: interrupted")
+		os.Exit(130)
+	}()
+})
+
+func writeAtomically(path string, stdout io.Writer, write func(io.Writer) error) error {
+	if path == "-" {
+		return write(stdout)
+	}
+	// Write through a symbolic link to the file it names, not over it.
+	if resolved, err := filepath.EvalSymlinks(path); err == nil {
+		path = resolved
+	}
+	mode, existing := os.FileMode(0o666), false // a new file's mode, less the umask OpenFile applies
+	if st, err := os.Stat(path); err == nil {
+		if !st.Mode().IsRegular() {
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			if err := write(f); err != nil {
+				f.Close()
+				return err
+			}
+			return f.Close()
+		}
+		mode, existing = st.Mode().Perm(), true
+	}
+	catchSignals()
+	f, err := createTemp(path, mode)
+	if err != nil {
+		return err
+	}
+	pending.Store(f.Name(), nil)
+	defer func() {
+		os.Remove(f.Name())
+		pending.Delete(f.Name())
+	}()
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	if existing { // keep the replaced file's mode, which the umask may have narrowed
+		if err := f.Chmod(mode); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// createTemp is os.CreateTemp with a chosen mode: CreateTemp's 0600 would
+// outlive the rename.
+func createTemp(path string, mode os.FileMode) (*os.File, error) {
+	dir, base := filepath.Split(path)
+	for range 100 {
+		name := filepath.Join(dir, fmt.Sprintf(".%s.tmp%d", base, rand.Uint32()))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, mode)
+		if !errors.Is(err, os.ErrExist) {
+			return f, err
+		}
+	}
+	return nil, fmt.Errorf("%s: could not create a temporary file beside it", path)
+}
