@@ -119,7 +119,7 @@ func NewScaleQuantizer(scales []float64) (*ScaleQuantizer, error) {
 	}
 	q := &ScaleQuantizer{}
 	for i := 1; i < len(scales); i++ {
-		if !(scales[i] > scales[i-1]) || !(scales[i-1] > 0) || scales[i] > maxScale {
+		if !(scales[i] > scales[i-1]) || scales[i] > maxScale {
 			return nil, fmt.Errorf("entropy: scale table not ascending and positive at %d", i)
 		}
 		// sqrt and products of two floats are correctly rounded in IEEE 754,

@@ -159,6 +159,9 @@ func encodeCmd(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		return usageError{"encode needs -o OUT.lvc"}
 	}
+	if _, err := outputTarget(*out); err != nil {
+		return err
+	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	if given["q"] && given["bpp"] {
@@ -302,6 +305,9 @@ func decodeCmd(args []string, stdout, stderr io.Writer) error {
 		if *out != "-" {
 			return usageError{fmt.Sprintf("decode writes .png, .ppm, .pgm or .y4m (or - for PNG on standard output), not %s", *out)}
 		}
+	}
+	if _, err := outputTarget(*out); err != nil {
+		return err
 	}
 	m, err := loadModel(*modelPath)
 	if err != nil {
@@ -460,10 +466,14 @@ func modelCmd(args []string, stdout io.Writer) error {
 		return usageError{"model needs a subcommand: info or pack"}
 	}
 	switch args[0] {
+	case "-h", "-help", "--help":
+		return errHelp
 	case "info":
 		fs := flag.NewFlagSet("model info", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
-		if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 1 {
+		if err := fs.Parse(args[1:]); errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		} else if err != nil || fs.NArg() > 1 {
 			return usageError{"model info takes at most one file"}
 		}
 		m, err := loadModel(fs.Arg(0))
@@ -529,10 +539,12 @@ func encodeVideo(m *codec.Model, in, out string, q float64, intra, refine int, s
 		if y.h.chroma == "mono" {
 			color = container.Gray
 		}
-		// One tick per frame: the timebase is the frame duration.
-		// w is the temporary file: seekable, so Close can set the final
-		// frame count if the estimate was wrong.
-		e, err := codec.NewEncoder(w, m, y.h.width, y.h.height, color, codec.Options{
+		// One tick per frame: the timebase is the frame duration. When w
+		// is a file (the temporary file, standard output, a FIFO) the
+		// container gets its WriteAt, with which Close sets the final
+		// frame count where the file allows it.
+		sink, count := countWrites(w)
+		e, err := codec.NewEncoder(sink, m, y.h.width, y.h.height, color, codec.Options{
 			Quality: q, TimebaseNum: y.h.fpsDen, TimebaseDen: y.h.fpsNum, FrameCount: total, IntraPeriod: intra, RefineSteps: refine})
 		if err != nil {
 			return err
@@ -568,10 +580,8 @@ func encodeVideo(m *codec.Model, in, out string, q float64, intra, refine int, s
 		if err := e.Close(); err != nil {
 			return err
 		}
-		if s, ok := w.(io.Seeker); ok {
-			size, err = s.Seek(0, io.SeekCurrent)
-		}
-		return err
+		size = count()
+		return nil
 	})
 	if err != nil {
 		return err
@@ -580,6 +590,41 @@ func encodeVideo(m *codec.Model, in, out string, q float64, intra, refine int, s
 	fmt.Fprintf(stderr, "%s: %d frames %dx%d, %d bytes, %.1f kbit/s, %.4f bpp, %v\n", out, frames, y.h.width, y.h.height,
 		size, float64(8*size)/secs/1000, float64(8*size)/float64(frames*y.h.width*y.h.height), time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+type countingWriter struct {
+	io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.Writer.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// countingFile keeps the file's WriteAt and Seek; the header rewrite they
+// serve adds no bytes.
+type countingFile struct {
+	*os.File
+	n int64
+}
+
+func (c *countingFile) Write(p []byte) (int, error) {
+	n, err := c.File.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// countWrites wraps w to count the bytes written through it: the size of
+// a stream written to a pipe, which cannot tell it.
+func countWrites(w io.Writer) (io.Writer, func() int64) {
+	if f, ok := w.(*os.File); ok {
+		c := &countingFile{File: f}
+		return c, func() int64 { return c.n }
+	}
+	c := &countingWriter{Writer: w}
+	return c, func() int64 { return c.n }
 }
 
 // endProgress ends the progress line before an error is printed.

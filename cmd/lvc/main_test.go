@@ -138,7 +138,7 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("%q: got %v, want a usage error", args, err)
 		}
 	}
-	for _, args := range [][]string{{"help"}, {"encode", "-h"}, {"decode", "x", "--help"}} {
+	for _, args := range [][]string{{"help"}, {"encode", "-h"}, {"decode", "x", "--help"}, {"model", "-h"}, {"model", "info", "-h"}} {
 		out, _, err := runCLI(args...)
 		if err != nil || !strings.Contains(out, "Examples:") {
 			t.Errorf("%q: %v", args, err)
@@ -172,6 +172,7 @@ func TestOutputTargets(t *testing.T) {
 
 	real, link := filepath.Join(dir, "real.lvc"), filepath.Join(dir, "link.lvc")
 	os.WriteFile(real, nil, 0o600)
+	os.Chmod(real, 0o666) // wider than the umask gives a new file
 	if err := os.Symlink(real, link); err != nil {
 		t.Skip(err)
 	}
@@ -181,8 +182,20 @@ func TestOutputTargets(t *testing.T) {
 	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
 		t.Error("the symbolic link was replaced")
 	}
-	if st, err := os.Stat(real); err != nil || st.Size() != int64(len(want)) || st.Mode().Perm() != 0o600 {
+	if st, err := os.Stat(real); err != nil || st.Size() != int64(len(want)) || st.Mode().Perm() != 0o666 {
 		t.Errorf("the link's target: %v, %v", st, err)
+	}
+	dangling, target := filepath.Join(dir, "dangling.lvc"), filepath.Join(dir, "target.lvc")
+	os.Symlink("target.lvc", dangling) // relative, and the file does not exist yet
+	if _, _, err := runCLI("encode", in, "-o", dangling, "-q", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Lstat(dangling); err != nil || st.Mode()&os.ModeSymlink == 0 || string(mustRead(t, target)) != string(want) {
+		t.Error("a dangling link was not written through to its target")
+	}
+	_, _, err = runCLI("encode", in, "-o", dir, "-q", "1")
+	if err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Errorf("a directory as output: got %v", err)
 	}
 	fresh := filepath.Join(dir, "fresh.lvc")
 	if _, _, err := runCLI("encode", in, "-o", fresh, "-q", "1"); err != nil {

@@ -22,25 +22,60 @@ var pending sync.Map
 
 var catchSignals = sync.OnceFunc(func() {
 	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
-		<-ch
+		sig := <-ch
 		pending.Range(func(name, _ any) bool {
 			os.Remove(name.(string))
 			return true
 		})
-		fmt.Fprintln(os.Stderr, "lvc: interrupted")
-		os.Exit(130)
+		// Die of the signal, so that a shell running lvc in a loop stops
+		// too; exit 128+n if it does not kill.
+		signal.Reset(sig)
+		if p, err := os.FindProcess(os.Getpid()); err == nil {
+			p.Signal(sig)
+		}
+		if s, ok := sig.(syscall.Signal); ok {
+			os.Exit(128 + int(s))
+		}
+		os.Exit(1)
 	}()
 })
 
+// outputTarget resolves the file an output name stands for: "-" as is,
+// symbolic links followed to their target, existing or not. It refuses a
+// directory, before any work is done.
+func outputTarget(path string) (string, error) {
+	if path == "-" {
+		return path, nil
+	}
+	for range 40 {
+		st, err := os.Lstat(path)
+		if err != nil || st.Mode()&os.ModeSymlink == 0 {
+			if err == nil && st.IsDir() {
+				return "", fmt.Errorf("%s is a directory", path)
+			}
+			return path, nil
+		}
+		link, err := os.Readlink(path)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(link) {
+			link = filepath.Join(filepath.Dir(path), link)
+		}
+		path = link
+	}
+	return "", fmt.Errorf("%s: too many levels of symbolic links", path)
+}
+
 func writeAtomically(path string, stdout io.Writer, write func(io.Writer) error) error {
+	path, err := outputTarget(path)
+	if err != nil {
+		return err
+	}
 	if path == "-" {
 		return write(stdout)
-	}
-	// Write through a symbolic link to the file it names, not over it.
-	if resolved, err := filepath.EvalSymlinks(path); err == nil {
-		path = resolved
 	}
 	mode, existing := os.FileMode(0o666), false // a new file's mode, less the umask OpenFile applies
 	if st, err := os.Stat(path); err == nil {
@@ -62,7 +97,6 @@ func writeAtomically(path string, stdout io.Writer, write func(io.Writer) error)
 	if err != nil {
 		return err
 	}
-	pending.Store(f.Name(), nil)
 	defer func() {
 		os.Remove(f.Name())
 		pending.Delete(f.Name())
@@ -83,15 +117,20 @@ func writeAtomically(path string, stdout io.Writer, write func(io.Writer) error)
 	return os.Rename(f.Name(), path)
 }
 
-// createTemp is os.CreateTemp with a chosen mode: CreateTemp's 0600 would
-// outlive the rename.
+// createTemp is os.CreateTemp with a chosen mode (CreateTemp's 0600 would
+// outlive the rename), registered with the signal handler before it exists.
 func createTemp(path string, mode os.FileMode) (*os.File, error) {
 	dir, base := filepath.Split(path)
 	for range 100 {
 		name := filepath.Join(dir, fmt.Sprintf(".%s.tmp%d", base, rand.Uint32()))
+		pending.Store(name, nil)
 		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, mode)
+		if err == nil {
+			return f, nil
+		}
+		pending.Delete(name)
 		if !errors.Is(err, os.ErrExist) {
-			return f, err
+			return nil, err
 		}
 	}
 	return nil, fmt.Errorf("%s: could not create a temporary file beside it", path)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -30,6 +31,9 @@ type y4mHeader struct {
 	chroma         string // "420", "444" or "mono"
 	fullRange      bool
 }
+
+// highBitDepth matches ffmpeg's colour spaces of more than 8 bits: C420p10, Cmono16...
+var highBitDepth = regexp.MustCompile(`^(4[0-9]{2}p[0-9]+|mono[0-9]+)$`)
 
 // errTruncatedFrame is the reader's error for a frame cut short, as at the
 // end of an interrupted capture.
@@ -112,7 +116,7 @@ func newY4MReader(r io.Reader) (*y4mReader, error) {
 			case "mono":
 				h.chroma = "mono"
 			default:
-				if strings.Contains(val, "p") || strings.HasPrefix(val, "mono1") { // C420p10, Cmono16...
+				if highBitDepth.MatchString(val) {
 					err = fmt.Errorf("colour space C%s: only 8-bit Y4M is supported", val)
 				} else {
 					err = fmt.Errorf("colour space C%s is not supported (420, 444 or mono)", val)
@@ -149,14 +153,19 @@ func (y *y4mReader) next() (image.Image, error) {
 	if err == io.EOF {
 		return nil, io.EOF
 	}
+	if err == io.ErrUnexpectedEOF {
+		return nil, errTruncatedFrame
+	}
 	if err != nil {
 		return nil, fmt.Errorf("y4m: %w", err)
 	}
 	if !strings.HasPrefix(line, "FRAME") {
 		return nil, errors.New("y4m: frame marker missing (corrupt file)")
 	}
-	if _, err := io.ReadFull(y.r, y.buf); err != nil {
+	if _, err := io.ReadFull(y.r, y.buf); err == io.EOF || err == io.ErrUnexpectedEOF {
 		return nil, errTruncatedFrame
+	} else if err != nil {
+		return nil, fmt.Errorf("y4m: %w", err)
 	}
 	return yuvToRGB(&y.h, y.buf), nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"image"
 	"io"
 	"math"
@@ -98,6 +99,14 @@ func TestY4MBadInput(t *testing.T) {
 	if _, err := newY4MReader(strings.NewReader("YUV4MPEG2 W4 H4 C420p10\n")); err == nil || !strings.Contains(err.Error(), "8-bit") {
 		t.Errorf("10-bit: got %v, want it named", err)
 	}
+	if _, err := newY4MReader(strings.NewReader("YUV4MPEG2 W4 H4 C444alpha\n")); err == nil || strings.Contains(err.Error(), "8-bit") {
+		t.Errorf("C444alpha: got %v, want it called unsupported, not high bit depth", err)
+	}
+	r, _ = newY4MReader(strings.NewReader("YUV4MPEG2 W4 H4 C420jpeg\n" + frame + "FRA"))
+	r.next()
+	if _, err := r.next(); err != errTruncatedFrame {
+		t.Errorf("truncated frame marker: got %v", err)
+	}
 }
 
 // TestY4MRange: colour is limited range and mono full range unless the
@@ -184,5 +193,22 @@ func TestY4MTruncatedLastFrame(t *testing.T) {
 	out, _, err := runCLI("info", enc)
 	if err != nil || !strings.Contains(out, "frames:    2") {
 		t.Errorf("info: %v\n%s", err, out)
+	}
+
+	// To a pipe, which cannot seek: the same bytes, and the size counted.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte)
+	go func() { b, _ := io.ReadAll(pr); got <- b }()
+	var errb bytes.Buffer
+	err = run([]string{"encode", in, "-o", "-", "-q", "0"}, pw, &errb)
+	pw.Close()
+	piped := <-got
+	want := mustRead(t, enc)
+	// The header differs: a pipe keeps frame count 0 (FORMAT.md §1).
+	if err != nil || len(piped) != len(want) || !bytes.Equal(piped[48:], want[48:]) || !strings.Contains(errb.String(), fmt.Sprintf("%d bytes", len(want))) {
+		t.Errorf("encode to a pipe: %v, %d bytes against %d, stderr %q", err, len(piped), len(want), errb.String())
 	}
 }
