@@ -337,6 +337,17 @@ def main():
     # A checkpoint or --init file fixes the model's shape; --n/--m/--family
     # only shape a model that starts from scratch.
     ck = torch.load(ckpt_path) if os.path.exists(ckpt_path) else None
+    settings_path = os.path.join(args.run, "settings.json")
+    if ck and os.path.exists(settings_path):
+        # A resumed run keeps its schedule and origin: options not given
+        # again come from its settings, so `make train RUN=...` continues it
+        # as started instead of on the defaults.
+        given = {a.split("=")[0] for a in sys.argv[1:] if a.startswith("--")}
+        with open(settings_path) as f:
+            before = json.load(f)
+        for key, value in before.items():
+            if hasattr(args, key) and "--" + key.replace("_", "-") not in given:
+                setattr(args, key, value)
     w = torch.load(args.init, map_location="cpu") if ck is None and args.init else None
     src = ck or w
     saved = HyperpriorModel.options(src) if src else {}
@@ -358,6 +369,10 @@ def main():
     args.checkerboard = args.checkerboard or saved.get("checkerboard", 0)
     args.fine_width = args.fine_width or saved.get("fine_width", 0)
     args.hs_width = args.hs_width or saved.get("hs_width", 0)
+    if ck and (args.hs_width, args.checkerboard, args.fine_width) != \
+            (saved.get("hs_width", 0), saved.get("checkerboard", 0), saved.get("fine_width", 0)):
+        sys.exit(f"train: {ckpt_path} holds a model of other widths; widen from its weights in a new run "
+                 "(--init with export.py weights)")
     model = HyperpriorModel(args.n, args.m, family=args.family, lambda_list=lams,
                             feature_scalers=args.feature_scalers, encoder_blocks=args.encoder_blocks,
                             decoder_blocks=args.decoder_blocks,

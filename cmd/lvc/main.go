@@ -43,7 +43,8 @@ every --intra'th frame (default 12) is coded on its own; the frames between
 are coded against the frame before. Quality indices run from 0
 (smallest file) to the model's highest (see 'lvc model info'); fractions
 interpolate. --bpp searches the quality that comes closest to X bits per
-pixel without exceeding it.
+pixel without exceeding it (and warns when even quality 0 exceeds it).
+-o - writes to standard output.
 
 Examples:
   lvc encode photo.jpg -o photo.lvc -q 5
