@@ -405,7 +405,11 @@ func TestEscapeLengthMustBeExact(t *testing.T) {
 		x := [numStates]uint32{ransLow, ransLow, ransLow, ransLow}
 		c := ts.cdf[ts.start[table]:]
 		esc := ts.length[table] - 1
-		if nb > 0 {
+		if nb > 16 { // as Encode writes a long escape: low bits, then the high 16
+			lo := uint(nb - 16)
+			e.put(&x[0], ev&(1<<lo-1), 1, lo)
+			e.put(&x[0], ev>>lo, 1, 16)
+		} else if nb > 0 {
 			e.put(&x[0], ev, 1, uint(nb))
 		}
 		e.put(&x[0], nb, 1, escapeLenBits)
@@ -431,7 +435,10 @@ func TestEscapeLengthMustBeExact(t *testing.T) {
 	if err := Decode(want, got, []uint16{table}, ts); err != nil || got[0] != below {
 		t.Fatalf("canonical escape: %d, %v", got[0], err)
 	}
-	for _, nb := range []uint32{1, 5} {
+	if got[0] = 0; Decode(stream(18, 1<<17), got, []uint16{table}, ts) != nil || got[0] != below-1<<16 {
+		t.Fatalf("canonical 18-bit escape: %d", got[0])
+	}
+	for _, nb := range []uint32{1, 5, 17} {
 		if err := Decode(stream(nb, 0), got, []uint16{table}, ts); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("e = 0 written in %d bits: got %v, want ErrCorrupt", nb, err)
 		}
