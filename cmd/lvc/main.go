@@ -32,7 +32,7 @@ const usage = `lvc: a learned image codec
 
 Usage:
   lvc encode IN -o OUT.lvc [-q Q | --bpp X] [--intra N] [--refine STEPS] [--model FILE]
-  lvc decode IN.lvc -o OUT.(png|ppm|pgm|y4m) [--model FILE]   (-o -: PNG on standard output)
+  lvc decode IN.lvc -o OUT.(png|ppm|pgm|y4m) [--chroma 420|444] [--model FILE]
   lvc info IN.lvc
   lvc psnr REFERENCE IMAGE
   lvc model info [FILE]
@@ -42,7 +42,7 @@ IN may be PNG, JPEG, WebP, BMP, TIFF, GIF, PPM/PGM, or Y4M video. In video,
 every --intra'th frame (default 12) is coded on its own; the frames between
 are coded against the frame before. Quality indices run from 0
 (smallest file) to the model's highest (see 'lvc model info'); fractions
-interpolate. --bpp searches the quality that comes closest to X bits per
+interpolate. Decoded Y4M is 4:2:0 unless --chroma 444. --bpp searches the quality that comes closest to X bits per
 pixel without exceeding it (and warns when even quality 0 exceeds it).
 -o - writes to standard output.
 
@@ -293,12 +293,20 @@ func decodeCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
 	out := fs.String("o", "", "output .png file")
 	modelPath := fs.String("model", "", "model file (default: the embedded model)")
+	chroma := fs.String("chroma", "420", "chroma subsampling of Y4M output: 420 or 444 (gray video is always mono)")
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
 	}
 	if *out == "" {
 		return usageError{"decode needs -o OUT.png"}
+	}
+	video := strings.EqualFold(filepath.Ext(*out), ".y4m")
+	if *chroma != "420" && *chroma != "444" {
+		return usageError{fmt.Sprintf("--chroma is 420 or 444, not %q", *chroma)}
+	}
+	if *chroma != "420" && !video {
+		return usageError{"--chroma applies to Y4M output only"}
 	}
 	switch strings.ToLower(filepath.Ext(*out)) {
 	case ".png", ".ppm", ".pgm", ".y4m":
@@ -319,8 +327,8 @@ func decodeCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer f.Close()
-	if strings.EqualFold(filepath.Ext(*out), ".y4m") {
-		return decodeVideo(m, f, pos[0], *out, stdout, stderr)
+	if video {
+		return decodeVideo(m, f, pos[0], *out, *chroma, stdout, stderr)
 	}
 	start := time.Now()
 	img, err := codec.DecodeImage(f, m)
@@ -651,7 +659,7 @@ func estimateFrames(f *os.File, y *y4mReader) uint32 {
 	return uint32(body / per)
 }
 
-func decodeVideo(m *codec.Model, r io.Reader, in, out string, stdout, stderr io.Writer) error {
+func decodeVideo(m *codec.Model, r io.Reader, in, out, chroma string, stdout, stderr io.Writer) error {
 	d, err := codec.NewDecoder(r, m, codec.DecoderOptions{})
 	if err != nil {
 		return fmt.Errorf("%s: %w", in, err)
@@ -660,7 +668,10 @@ func decodeVideo(m *codec.Model, r io.Reader, in, out string, stdout, stderr io.
 	start := time.Now()
 	frames := 0
 	err = writeAtomically(out, stdout, func(w io.Writer) error {
-		yw, err := newY4MWriter(w, h.Width, h.Height, h.TimebaseDen, h.TimebaseNum, h.Color == container.Gray)
+		if h.Color == container.Gray {
+			chroma = "mono"
+		}
+		yw, err := newY4MWriter(w, h.Width, h.Height, h.TimebaseDen, h.TimebaseNum, chroma)
 		if err != nil {
 			return err
 		}

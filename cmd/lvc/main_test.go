@@ -133,7 +133,8 @@ func TestUsageErrors(t *testing.T) {
 	var ue usageError
 	for _, args := range [][]string{{}, {"frobnicate"}, {"encode"}, {"encode", "a.png"}, {"decode", "a", "b", "-o", "c"}, {"encode", "a.png", "-o", "b", "-q", "1", "--bpp", "1"}, {"encode", "a.png", "-o", "b", "--refine", "-1"},
 		{"encode", "a.png", "-o", "b", "-q", "-3"}, {"encode", "a.png", "-o", "b", "-q", "8"}, {"encode", "a.png", "-o", "b", "--bpp", "0"},
-		{"encode", "a.png", "-o", "b", "--bpp", "-0.5"}, {"decode", "a.lvc", "-o", "b.jpg"}} {
+		{"encode", "a.png", "-o", "b", "--bpp", "-0.5"}, {"decode", "a.lvc", "-o", "b.jpg"},
+		{"decode", "a.lvc", "-o", "b.y4m", "--chroma", "422"}, {"decode", "a.lvc", "-o", "b.png", "--chroma", "444"}} {
 		if _, _, err := runCLI(args...); !errors.As(err, &ue) {
 			t.Errorf("%q: got %v, want a usage error", args, err)
 		}

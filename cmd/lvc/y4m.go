@@ -230,22 +230,26 @@ func clamp8(v float64) byte {
 	return byte(v)
 }
 
-// y4mWriter writes 4:2:0 limited-range BT.601 frames, or full-range mono
-// for gray.
+// y4mWriter writes limited-range BT.601 frames, 4:2:0 or 4:4:4, or
+// full-range mono for gray.
 type y4mWriter struct {
-	w     *bufio.Writer
-	mono  bool
-	width int
+	w      *bufio.Writer
+	chroma string // "420", "444" or "mono", as in y4mHeader
 }
 
-func newY4MWriter(w io.Writer, width, height int, fpsNum, fpsDen uint32, mono bool) (*y4mWriter, error) {
-	bw := bufio.NewWriter(w)
-	c := "C420jpeg XCOLORRANGE=LIMITED"
-	if mono {
-		c = "Cmono XCOLORRANGE=FULL"
+func newY4MWriter(w io.Writer, width, height int, fpsNum, fpsDen uint32, chroma string) (*y4mWriter, error) {
+	tags := map[string]string{
+		"420":  "C420jpeg XCOLORRANGE=LIMITED",
+		"444":  "C444 XCOLORRANGE=LIMITED",
+		"mono": "Cmono XCOLORRANGE=FULL",
 	}
+	c, ok := tags[chroma]
+	if !ok {
+		return nil, fmt.Errorf("y4m: no chroma format %q", chroma)
+	}
+	bw := bufio.NewWriter(w)
 	_, err := fmt.Fprintf(bw, "YUV4MPEG2 W%d H%d F%d:%d Ip A1:1 %s\n", width, height, fpsNum, fpsDen, c)
-	return &y4mWriter{w: bw, mono: mono, width: width}, err
+	return &y4mWriter{w: bw, chroma: chroma}, err
 }
 
 func (y *y4mWriter) write(img image.Image) error {
@@ -258,7 +262,7 @@ func (y *y4mWriter) write(img image.Image) error {
 		return float64(r >> 8), float64(g >> 8), float64(bl >> 8)
 	}
 	scale, offset := 219.0/255, 16.0
-	if y.mono {
+	if y.chroma == "mono" {
 		scale, offset = 1, 0
 	}
 	for yy := range h {
@@ -267,27 +271,34 @@ func (y *y4mWriter) write(img image.Image) error {
 			out.WriteByte(clamp8(offset + (0.299*r+0.587*g+0.114*bl)*scale))
 		}
 	}
-	if !y.mono {
-		cw, ch := (w+1)/2, (h+1)/2
-		cb, cr := make([]byte, cw*ch), make([]byte, cw*ch)
-		for cy := range ch {
-			for cx := range cw {
-				var sb, sr, n float64
-				for dy := 0; dy < 2 && 2*cy+dy < h; dy++ {
-					for dx := 0; dx < 2 && 2*cx+dx < w; dx++ {
-						r, g, bl := rgb(2*cx+dx, 2*cy+dy)
-						sb += -0.168736*r - 0.331264*g + 0.5*bl
-						sr += 0.5*r - 0.418688*g - 0.081312*bl
-						n++
-					}
-				}
-				cb[cy*cw+cx] = clamp8(128 + sb/n*224/255)
-				cr[cy*cw+cx] = clamp8(128 + sr/n*224/255)
-			}
-		}
-		out.Write(cb)
-		out.Write(cr)
+	if y.chroma == "mono" {
+		_, err := y.w.Write(out.Bytes())
+		return err
 	}
+	// Each chroma sample averages the pixels it covers: 2x2 in 4:2:0, one in 4:4:4.
+	step := 2
+	if y.chroma == "444" {
+		step = 1
+	}
+	cw, ch := (w+step-1)/step, (h+step-1)/step
+	cb, cr := make([]byte, cw*ch), make([]byte, cw*ch)
+	for cy := range ch {
+		for cx := range cw {
+			var sb, sr, n float64
+			for dy := 0; dy < step && step*cy+dy < h; dy++ {
+				for dx := 0; dx < step && step*cx+dx < w; dx++ {
+					r, g, bl := rgb(step*cx+dx, step*cy+dy)
+					sb += -0.168736*r - 0.331264*g + 0.5*bl
+					sr += 0.5*r - 0.418688*g - 0.081312*bl
+					n++
+				}
+			}
+			cb[cy*cw+cx] = clamp8(128 + sb/n*224/255)
+			cr[cy*cw+cx] = clamp8(128 + sr/n*224/255)
+		}
+	}
+	out.Write(cb)
+	out.Write(cr)
 	_, err := y.w.Write(out.Bytes())
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"image"
+	"image/color"
 	"io"
 	"math"
 	"os"
@@ -27,6 +28,13 @@ func TestY4MRoundTripThroughCodec(t *testing.T) {
 	if err != nil || !strings.Contains(out, "frames:    3") || !strings.Contains(out, "1001/30000") ||
 		strings.Count(out, "intra ") != 2 || strings.Count(out, "inter ") != 1 {
 		t.Fatalf("info: %v\n%s", err, out)
+	}
+	full := filepath.Join(dir, "v444.y4m")
+	if _, _, err := runCLI("decode", enc, "-o", full, "--chroma", "444"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(full); !bytes.Contains(b[:min(len(b), 80)], []byte(" C444 ")) || len(b) < 3*3*176*144 {
+		t.Errorf("--chroma 444 wrote %d bytes, header %q", len(b), b[:min(len(b), 60)])
 	}
 	if _, _, err := runCLI("decode", enc, "-o", dec); err != nil {
 		t.Fatal(err)
@@ -138,7 +146,7 @@ func TestY4MRange(t *testing.T) {
 		}
 	}
 	var buf bytes.Buffer
-	w, _ := newY4MWriter(&buf, 2, 1, 25, 1, true)
+	w, _ := newY4MWriter(&buf, 2, 1, 25, 1, "mono")
 	g := image.NewGray(image.Rect(0, 0, 2, 1))
 	g.Pix[0], g.Pix[1] = 3, 250
 	w.write(g)
@@ -150,6 +158,54 @@ func TestY4MRange(t *testing.T) {
 	back, err := r.next()
 	if err != nil || back.(*image.Gray).Pix[0] != 3 || back.(*image.Gray).Pix[1] != 250 {
 		t.Errorf("mono round trip: %v %v", back, err)
+	}
+}
+
+// 4:4:4 output keeps each pixel's colour, which 4:2:0 averages over 2x2.
+func TestY4MWriterChroma(t *testing.T) {
+	img := image.NewRGBA(image.Rect(0, 0, 2, 2))
+	colours := []color.RGBA{{250, 10, 10, 255}, {10, 250, 10, 255}, {10, 10, 250, 255}, {200, 200, 20, 255}}
+	for i, c := range colours {
+		img.Set(i%2, i/2, c)
+	}
+	for _, c := range []struct {
+		chroma  string
+		maxDiff int
+	}{{"444", 4}, {"420", 1000}} {
+		var buf bytes.Buffer
+		w, err := newY4MWriter(&buf, 2, 2, 25, 1, c.chroma)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.write(img)
+		w.flush()
+		r, err := newY4MReader(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.h.chroma != c.chroma {
+			t.Errorf("%s: header reads back as %s", c.chroma, r.h.chroma)
+		}
+		back, err := r.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		worst := 0
+		for i, want := range colours {
+			got := color.RGBAModel.Convert(back.At(i%2, i/2)).(color.RGBA)
+			for _, d := range []int{int(got.R) - int(want.R), int(got.G) - int(want.G), int(got.B) - int(want.B)} {
+				worst = max(worst, d, -d)
+			}
+		}
+		if c.chroma == "444" && worst > c.maxDiff {
+			t.Errorf("444: a channel is off by %d", worst)
+		}
+		if c.chroma == "420" && worst < 50 {
+			t.Errorf("420 kept distinct colours in a 2x2 block (worst %d): is it subsampling?", worst)
+		}
+	}
+	if _, err := newY4MWriter(io.Discard, 2, 2, 25, 1, "422"); err == nil {
+		t.Error("4:2:2 output accepted")
 	}
 }
 
