@@ -549,6 +549,15 @@ func (e *Encoder) WriteImage(img image.Image) error {
 	return err
 }
 
+// Size is the number of bytes of the stream written so far; after Close,
+// the file's size.
+func (e *Encoder) Size() int64 {
+	if !e.started {
+		return 0
+	}
+	return e.cw.Size()
+}
+
 // Close finishes the file.
 func (e *Encoder) Close() error {
 	if !e.started {

@@ -244,6 +244,10 @@ func (w *Writer) WriteFrame(f *Frame) error {
 	return w.err
 }
 
+// Size is the number of bytes written so far, the seek index included
+// once Close has written it.
+func (w *Writer) Size() int64 { return w.offset }
+
 // Close writes the seek index if the header promised one and, where it can
 // rewrite the header, the final frame count. A header that cannot be
 // rewritten keeps a frame count of 0 (unknown), which is valid; one that

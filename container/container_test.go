@@ -22,7 +22,8 @@ func sampleFrames() []*Frame {
 	}
 }
 
-func writeFile(t testing.TB, w io.Writer, index bool) {
+// writeFile writes the sample frames and returns the size the Writer reports.
+func writeFile(t testing.TB, w io.Writer, index bool) int64 {
 	h := sampleHeader()
 	h.Indexed = index
 	wr, err := NewWriter(w, h)
@@ -37,6 +38,7 @@ func writeFile(t testing.TB, w io.Writer, index bool) {
 	if err := wr.Close(); err != nil {
 		t.Fatal(err)
 	}
+	return wr.Size()
 }
 
 func readAll(data []byte) (Header, []*Frame, error) {
@@ -68,18 +70,22 @@ func TestRoundTripSeekableAndStreaming(t *testing.T) {
 	}{{"seekable+index", true, true}, {"pipe+index", true, false}, {"pipe", false, false}} {
 		t.Run(c.name, func(t *testing.T) {
 			var data []byte
+			var size int64
 			if c.seek {
 				f, err := os.CreateTemp(t.TempDir(), "x")
 				if err != nil {
 					t.Fatal(err)
 				}
-				writeFile(t, f, c.index)
+				size = writeFile(t, f, c.index)
 				f.Close()
 				data, _ = os.ReadFile(f.Name())
 			} else {
 				var buf bytes.Buffer
-				writeFile(t, onlyWriter{&buf}, c.index)
+				size = writeFile(t, onlyWriter{&buf}, c.index)
 				data = buf.Bytes()
+			}
+			if size != int64(len(data)) {
+				t.Errorf("Size() is %d, the file %d bytes", size, len(data))
 			}
 			h, frames, err := readAll(data)
 			if err != nil {

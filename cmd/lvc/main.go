@@ -552,8 +552,7 @@ func encodeVideo(m *codec.Model, in, out string, q float64, intra, refine int, s
 		// is a file (the temporary file, standard output, a FIFO) the
 		// container gets its WriteAt, with which Close sets the final
 		// frame count where the file allows it.
-		sink, count := countWrites(w)
-		e, err := codec.NewEncoder(sink, m, y.h.width, y.h.height, color, codec.Options{
+		e, err := codec.NewEncoder(w, m, y.h.width, y.h.height, color, codec.Options{
 			Quality: q, TimebaseNum: y.h.fpsDen, TimebaseDen: y.h.fpsNum, FrameCount: total, IntraPeriod: intra, RefineSteps: refine})
 		if err != nil {
 			return err
@@ -589,7 +588,7 @@ func encodeVideo(m *codec.Model, in, out string, q float64, intra, refine int, s
 		if err := e.Close(); err != nil {
 			return err
 		}
-		size = count()
+		size = e.Size()
 		return nil
 	})
 	if err != nil {
@@ -599,41 +598,6 @@ func encodeVideo(m *codec.Model, in, out string, q float64, intra, refine int, s
 	fmt.Fprintf(stderr, "%s: %d frames %dx%d, %d bytes, %.1f kbit/s, %.4f bpp, %v\n", out, frames, y.h.width, y.h.height,
 		size, float64(8*size)/secs/1000, float64(8*size)/float64(frames*y.h.width*y.h.height), time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-type countingWriter struct {
-	io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.Writer.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// countingFile keeps the file's WriteAt and Seek; the header rewrite they
-// serve adds no bytes.
-type countingFile struct {
-	*os.File
-	n int64
-}
-
-func (c *countingFile) Write(p []byte) (int, error) {
-	n, err := c.File.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// countWrites wraps w to count the bytes written through it: the size of
-// a stream written to a pipe, which cannot tell it.
-func countWrites(w io.Writer) (io.Writer, func() int64) {
-	if f, ok := w.(*os.File); ok {
-		c := &countingFile{File: f}
-		return c, func() int64 { return c.n }
-	}
-	c := &countingWriter{Writer: w}
-	return c, func() int64 { return c.n }
 }
 
 // endProgress ends the progress line before an error is printed.
