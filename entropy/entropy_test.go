@@ -3,7 +3,6 @@ package entropy
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -414,14 +413,7 @@ func TestEscapeLengthMustBeExact(t *testing.T) {
 		}
 		e.put(&x[0], nb, 1, escapeLenBits)
 		e.put(&x[0], c[esc], c[esc+1]-c[esc], ts.precision)
-		for i := numStates - 1; i >= 0; i-- {
-			e.words = append(e.words, uint16(x[i]>>16), uint16(x[i]))
-		}
-		var out []byte
-		for i := len(e.words) - 1; i >= 0; i-- {
-			out = binary.LittleEndian.AppendUint16(out, e.words[i])
-		}
-		return out
+		return e.flush(nil, &x)
 	}
 	var e Encoder
 	want, err := e.Encode(nil, []int32{below}, []uint16{table}, ts)

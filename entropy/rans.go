@@ -77,13 +77,19 @@ func (e *Encoder) Encode(dst []byte, values []int32, tables []uint16, ts *TableS
 		}
 		e.put(st, c[s], c[s+1]-c[s], prec)
 	}
+	return e.flush(dst, &x), nil
+}
+
+// flush pushes the final states and appends the words to dst in the order
+// the decoder reads them.
+func (e *Encoder) flush(dst []byte, x *[numStates]uint32) []byte {
 	for i := numStates - 1; i >= 0; i-- {
 		e.words = append(e.words, uint16(x[i]>>16), uint16(x[i]))
 	}
 	for i := len(e.words) - 1; i >= 0; i-- {
 		dst = binary.LittleEndian.AppendUint16(dst, e.words[i])
 	}
-	return dst, nil
+	return dst
 }
 
 func (e *Encoder) put(x *uint32, start, freq uint32, prec uint) {
