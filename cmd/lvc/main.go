@@ -42,9 +42,9 @@ IN may be PNG, JPEG, WebP, BMP, TIFF, GIF, PPM/PGM, or Y4M video. In video,
 every --intra'th frame (default 12) is coded on its own; the frames between
 are coded against the frame before. Quality indices run from 0
 (smallest file) to the model's highest (see 'lvc model info'); fractions
-interpolate. Decoded Y4M is 4:2:0 unless --chroma 444. --bpp searches the quality that comes closest to X bits per
+interpolate. --bpp searches the quality that comes closest to X bits per
 pixel without exceeding it (and warns when even quality 0 exceeds it).
--o - writes to standard output.
+Decoded Y4M is 4:2:0 unless --chroma 444. -o - writes to standard output.
 
 Examples:
   lvc encode photo.jpg -o photo.lvc -q 5
