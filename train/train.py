@@ -413,12 +413,23 @@ def main():
         json.dump(settings, f, indent=1)
 
     t0 = time.time()
-    images = load_training_images(os.path.join(DATA, "train"), args.patch, full_size=args.scale_augment)
+    images = load_training_images(os.path.join(DATA, "train"), 0, full_size=args.scale_augment)
+    found = len(images)
     if args.scale_augment:
         images = [e for e in images if fits_scaled(e, args.patch)]
+    else:
+        images = [e for e in images if min(e[0].shape[:2]) >= args.patch]
     batch_of = random_scaled_batch if args.scale_augment else random_batch
     kodak = kodak_images(args.eval_images)
     print(f"{len(images)} training images loaded in {time.time() - t0:.0f}s", flush=True)
+    if len(images) < found:
+        # A larger crop silently trains on fewer photos (at 256 pixels a
+        # third of them, hp64u3), which can cost more than the crop gains.
+        print(f"warning: {found - len(images)} of {found} photos are too small for {args.patch}-pixel crops"
+              + ("" if args.scale_augment else " (--scale-augment cuts crops from the full-size photos)"),
+              flush=True)
+    if not images:
+        sys.exit(f"train: no training photo is large enough for {args.patch}-pixel crops")
 
     rng = random.Random(args.seed * 1000003 + step)
     torch.manual_seed(args.seed * 7919 + step)
