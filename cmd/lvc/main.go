@@ -38,7 +38,7 @@ Usage:
   lvc model info [FILE]
   lvc model pack DIR -o OUT.lvcm
 
-IN may be PNG, JPEG, WebP, BMP, TIFF, GIF, PPM/PGM, or Y4M video. In video,
+IN may be PNG, JPEG, WebP, BMP, TIFF, GIF, PNM/PAM, or Y4M video. In video,
 every --intra'th frame (default 12) is coded on its own; the frames between
 are coded against the frame before. Quality indices run from 0
 (smallest file) to the model's highest (see 'lvc model info'); fractions

@@ -225,16 +225,6 @@ func FuzzY4MReader(f *testing.F) {
 	})
 }
 
-func FuzzPNM(f *testing.F) {
-	f.Add([]byte("P6\n2 1\n255\n\x01\x02\x03\x04\x05\x06"))
-	f.Add([]byte("P5 # comment\n3 2 255\n123456"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if img, err := decodePNM(bytes.NewReader(data)); err == nil && img.Bounds().Empty() {
-			t.Fatal("empty image decoded")
-		}
-	})
-}
-
 // TestY4MTruncatedLastFrame: a capture cut short keeps its whole frames,
 // with a warning, as ffmpeg does.
 func TestY4MTruncatedLastFrame(t *testing.T) {
