@@ -20,8 +20,11 @@ import (
 // and mono, and converts with BT.601, which is what Y4M files in practice
 // carry. Colour is in the limited (video) range unless XCOLORRANGE=FULL
 // says otherwise; mono is full range unless XCOLORRANGE=LIMITED does, as
-// ffmpeg treats gray. Chroma is upsampled by replication whatever its
-// siting, and lvc writes 4:2:0 (JPEG siting) or mono.
+// ffmpeg treats gray. 4:2:0 chroma is upsampled bilinearly from where the
+// header says it is sited: centred (420jpeg, and 420 without a siting),
+// co-sited with the left luma column (420mpeg2, which ffmpeg writes for
+// H.264 sources), or with the top-left luma sample (420paldv). lvc writes
+// 4:2:0 with JPEG siting, or mono.
 
 const maxY4MHeader = 1024
 
@@ -30,6 +33,9 @@ type y4mHeader struct {
 	fpsNum, fpsDen uint32
 	chroma         string // "420", "444" or "mono"
 	fullRange      bool
+	// Where 4:2:0 chroma samples sit: beside their luma pixels (false:
+	// between them, half a pixel right or down), by axis.
+	cositedX, cositedY bool
 }
 
 // highBitDepth matches ffmpeg's colour spaces of more than 8 bits: C420p10, Cmono16...
@@ -111,6 +117,7 @@ func newY4MReader(r io.Reader) (*y4mReader, error) {
 			switch val {
 			case "420", "420jpeg", "420mpeg2", "420paldv":
 				h.chroma = "420"
+				h.cositedX, h.cositedY = val != "420" && val != "420jpeg", val == "420paldv"
 			case "444":
 				h.chroma = "444"
 			case "mono":
@@ -190,18 +197,24 @@ func yuvToRGB(h *y4mHeader, buf []byte) image.Image {
 	if h.fullRange {
 		ys, cs = 1, 1
 	}
+	chromaAt := func(plane []byte, x, y int) float64 { return float64(plane[x+y*cw]) }
+	if h.chroma == "420" {
+		across, down := chromaTaps(w, cw, h.cositedX), chromaTaps(ht, ch, h.cositedY)
+		chromaAt = func(plane []byte, x, y int) float64 {
+			a, d := across[x], down[y]
+			top := float64(plane[a.lo+d.lo*cw])*(1-a.hiWeight) + float64(plane[a.hi+d.lo*cw])*a.hiWeight
+			bottom := float64(plane[a.lo+d.hi*cw])*(1-a.hiWeight) + float64(plane[a.hi+d.hi*cw])*a.hiWeight
+			return top*(1-d.hiWeight) + bottom*d.hiWeight
+		}
+	}
 	for y := range ht {
 		for x := range w {
-			ci := x + y*cw
-			if h.chroma == "420" {
-				ci = x/2 + (y/2)*cw
-			}
 			luma := float64(yp[y*w+x])
 			if !h.fullRange {
 				luma -= 16
 			}
 			luma *= ys
-			cb, cr := (float64(up[ci])-128)*cs, (float64(vp[ci])-128)*cs
+			cb, cr := (chromaAt(up, x, y)-128)*cs, (chromaAt(vp, x, y)-128)*cs
 			p := img.Pix[y*img.Stride+4*x:]
 			p[0] = clamp8(luma + 1.402*cr)
 			p[1] = clamp8(luma - 0.344136*cb - 0.714136*cr)
@@ -210,6 +223,30 @@ func yuvToRGB(h *y4mHeader, buf []byte) image.Image {
 		}
 	}
 	return img
+}
+
+// chromaTap is, for one luma position on one axis, the two chroma samples
+// either side of it and the weight of the second.
+type chromaTap struct {
+	lo, hi   int
+	hiWeight float64
+}
+
+// chromaTaps maps each of n luma positions to the chroma samples (of
+// chromaN at half resolution) to interpolate, clamping at the edges.
+func chromaTaps(n, chromaN int, cosited bool) []chromaTap {
+	taps := make([]chromaTap, n)
+	for i := range taps {
+		// Position in chroma samples: a centred sample k sits at luma 2k+0.5.
+		pos := float64(i) / 2
+		if !cosited {
+			pos -= 0.25
+		}
+		pos = min(max(pos, 0), float64(chromaN-1))
+		k := int(pos)
+		taps[i] = chromaTap{lo: k, hi: min(k+1, chromaN-1), hiWeight: pos - float64(k)}
+	}
+	return taps
 }
 
 func lumaToFull(v byte, full bool) byte {

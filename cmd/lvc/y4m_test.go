@@ -161,6 +161,58 @@ func TestY4MRange(t *testing.T) {
 	}
 }
 
+// TestY4MChromaSiting: a step between two chroma samples is interpolated
+// from where the header sites them. Full-range gray luma with Cb 128 then
+// 168 gives blue 128, then 128+1.772*40 = 199.
+func TestY4MChromaSiting(t *testing.T) {
+	for _, c := range []struct {
+		tag        string
+		blue, down [4]uint8 // row 0 across, column 1 down
+	}{
+		// Centred: chroma k sits at luma 2k+0.5 on both axes.
+		{"C420jpeg", [4]uint8{128, 146, 181, 199}, [4]uint8{146, 146, 146, 146}},
+		{"C420", [4]uint8{128, 146, 181, 199}, [4]uint8{146, 146, 146, 146}},
+		// Co-sited with the even luma columns, centred vertically.
+		{"C420mpeg2", [4]uint8{128, 163, 199, 199}, [4]uint8{163, 163, 163, 163}},
+		{"C420paldv", [4]uint8{128, 163, 199, 199}, [4]uint8{163, 163, 163, 163}},
+	} {
+		// 4x4 luma 128, chroma 2x2: Cb columns 128 and 168, Cr 128.
+		frame := strings.Repeat("\x80", 16) + "\x80\xa8\x80\xa8" + strings.Repeat("\x80", 4)
+		r, err := newY4MReader(strings.NewReader("YUV4MPEG2 W4 H4 " + c.tag + " XCOLORRANGE=FULL\nFRAME\n" + frame))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := r.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var blue, down [4]uint8
+		for i := range 4 {
+			blue[i] = img.(*image.NRGBA).NRGBAAt(i, 0).B
+			down[i] = img.(*image.NRGBA).NRGBAAt(1, i).B
+		}
+		if blue != c.blue || down != c.down {
+			t.Errorf("%s: blue across %v, down %v; want %v, %v", c.tag, blue, down, c.blue, c.down)
+		}
+	}
+	// Vertically: a step between chroma rows, co-sited only in 420paldv.
+	for tag, want := range map[string][4]uint8{"C420jpeg": {128, 146, 181, 199}, "C420paldv": {128, 163, 199, 199}} {
+		frame := strings.Repeat("\x80", 16) + "\x80\x80\xa8\xa8" + strings.Repeat("\x80", 4)
+		r, _ := newY4MReader(strings.NewReader("YUV4MPEG2 W4 H4 " + tag + " XCOLORRANGE=FULL\nFRAME\n" + frame))
+		img, err := r.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got [4]uint8
+		for i := range 4 {
+			got[i] = img.(*image.NRGBA).NRGBAAt(0, i).B
+		}
+		if got != want {
+			t.Errorf("%s: blue down %v, want %v", tag, got, want)
+		}
+	}
+}
+
 // 4:4:4 output keeps each pixel's colour, which 4:2:0 averages over 2x2.
 func TestY4MWriterChroma(t *testing.T) {
 	img := image.NewRGBA(image.Rect(0, 0, 2, 2))
