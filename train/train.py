@@ -251,7 +251,7 @@ def evaluate(model, images, qualities):
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(allow_abbrev=False)  # `given` below matches options by full name
     ap.add_argument("--run", required=True)
     ap.add_argument("--steps", type=int, default=40000)
     ap.add_argument("--n", type=int, default=64)
@@ -341,13 +341,14 @@ def main():
     # only shape a model that starts from scratch.
     ck = torch.load(ckpt_path) if os.path.exists(ckpt_path) else None
     settings_path = os.path.join(args.run, "settings.json")
+    given = {a.split("=")[0].replace("--no-", "--") for a in sys.argv[1:] if a.startswith("--")}
     if ck and os.path.exists(settings_path):
         # A resumed run keeps its schedule and origin: options not given
         # again come from its settings, so `make train RUN=...` continues it
         # as started instead of on the defaults.
-        given = {a.split("=")[0].replace("--no-", "--") for a in sys.argv[1:] if a.startswith("--")}
         with open(settings_path) as f:
             before = json.load(f)
+        before.setdefault("scale_augment", False)  # runs from before the option
         for key, value in before.items():
             if hasattr(args, key) and "--" + key.replace("_", "-") not in given:
                 setattr(args, key, value)
@@ -404,7 +405,8 @@ def main():
         print(f"initialized from {args.init} (trained {w.get('step')} steps), schedule at step {step}", flush=True)
     # A resumed run keeps the part it was training.
     args.train_only = args.train_only or (ck or {}).get("train_only")
-    args.scale_augment = args.scale_augment or (ck or {}).get("scale_augment", False)
+    if ck and "--scale-augment" not in given:
+        args.scale_augment = ck.get("scale_augment", False)
     if args.train_only:
         trained = [n for n, p in model.named_parameters() if n.startswith(args.train_only)]
         if not trained:

@@ -18,8 +18,8 @@ import (
 // Netpbm input, registered with the image package: PBM, PGM and PPM in
 // their plain (P1-P3) and raw (P4-P6) forms, and PAM (P7) with the tuple
 // types BLACKANDWHITE, GRAYSCALE and RGB, with or without _ALPHA. Samples
-// of any maximum value up to 65535 are scaled to 8 bits, the codec's input
-// precision, as 16-bit PNG is.
+// of any maximum value up to 65535 are scaled, rounded, to 8 bits: the
+// codec's input precision.
 func init() {
 	for _, f := range []struct{ name, magic string }{
 		{"pbm", "P1"}, {"pgm", "P2"}, {"ppm", "P3"},
@@ -70,9 +70,8 @@ func readPNMHeader(r *bufio.Reader) (pnmHeader, error) {
 	return h, h.check()
 }
 
-// pnmNumber skips white space and comments, then reads a decimal number and
-// the byte after it.
-func pnmNumber(r *bufio.Reader) (int, error) {
+// nextPNMToken returns the first byte after white space and comments.
+func nextPNMToken(r *bufio.Reader) (byte, error) {
 	c, err := r.ReadByte()
 	for err == nil && (isPNMSpace(c) || c == '#') {
 		if c == '#' {
@@ -82,6 +81,13 @@ func pnmNumber(r *bufio.Reader) (int, error) {
 		}
 		c, err = r.ReadByte()
 	}
+	return c, err
+}
+
+// pnmNumber skips white space and comments, then reads a decimal number and
+// the white-space byte after it.
+func pnmNumber(r *bufio.Reader) (int, error) {
+	c, err := nextPNMToken(r)
 	n, digits := 0, 0
 	for err == nil && c >= '0' && c <= '9' {
 		if n > maxPNMNumber {
@@ -95,6 +101,12 @@ func pnmNumber(r *bufio.Reader) (int, error) {
 		return 0, io.ErrUnexpectedEOF
 	case digits == 0:
 		return 0, fmt.Errorf("%q where a number should be", c)
+	case err == nil && c == '#':
+		// A comment right after a number ends with the line, whose end is
+		// the white space after the number (as in libnetpbm).
+		for err == nil && c != '\n' && c != '\r' {
+			c, err = r.ReadByte()
+		}
 	case err == nil && !isPNMSpace(c):
 		return 0, fmt.Errorf("%q after a number", c)
 	}
@@ -107,6 +119,9 @@ func isPNMSpace(c byte) bool {
 
 // readPAMHeader reads the lines after "P7" up to ENDHDR.
 func readPAMHeader(r *bufio.Reader) (pnmHeader, error) {
+	if c, err := r.ReadByte(); err != nil || c != '\n' {
+		return pnmHeader{}, errors.New("pam: P7 is not alone on its line (an XV thumbnail?)")
+	}
 	h := pnmHeader{width: -1, height: -1, depth: -1, maxval: -1}
 	var tupleType []string
 	for read := 0; ; {
@@ -137,6 +152,9 @@ func readPAMHeader(r *bufio.Reader) (pnmHeader, error) {
 		if len(fields) != 2 {
 			return pnmHeader{}, fmt.Errorf("pam: %s needs one value", key)
 		}
+		if *field != -1 {
+			return pnmHeader{}, fmt.Errorf("pam: %s given twice", key)
+		}
 		n, err := strconv.Atoi(fields[1])
 		if err != nil || n < 0 || n > maxPNMNumber {
 			return pnmHeader{}, fmt.Errorf("pam: %s %.20q is not a valid number", key, fields[1])
@@ -157,7 +175,7 @@ func readPAMHeader(r *bufio.Reader) (pnmHeader, error) {
 			return pnmHeader{}, fmt.Errorf("pam: tuple type %.40q is not supported (only BLACKANDWHITE, GRAYSCALE and RGB, with or without _ALPHA)", tt)
 		}
 		if want != h.depth {
-			return pnmHeader{}, fmt.Errorf("pam: tuple type %s has depth %d, not %d", tt, want, h.depth)
+			return pnmHeader{}, fmt.Errorf("pam: TUPLTYPE %s needs DEPTH %d; the header says %d", tt, want, h.depth)
 		}
 	} else if h.depth < 1 || h.depth > 4 {
 		return pnmHeader{}, fmt.Errorf("pam: depth %d without a tuple type", h.depth)
@@ -169,9 +187,8 @@ func (h pnmHeader) check() error {
 	if h.maxval < 1 || h.maxval > 65535 {
 		return fmt.Errorf("pnm: maximum value %d (1 to 65535 are valid)", h.maxval)
 	}
-	if h.width < 1 || h.height < 1 || h.width > container.MaxDimension || h.height > container.MaxDimension ||
-		h.width*h.height > codec.MaxPixels {
-		return fmt.Errorf("pnm: size %dx%d not supported", h.width, h.height)
+	if h.width < 1 || h.height < 1 {
+		return fmt.Errorf("pnm: size %dx%d", h.width, h.height)
 	}
 	return nil
 }
@@ -201,6 +218,10 @@ func decodePNM(r io.Reader) (image.Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	if h.width > container.MaxDimension || h.height > container.MaxDimension || h.width*h.height > codec.MaxPixels {
+		return nil, fmt.Errorf("pnm: %dx%d is outside the supported size (%d per side, %d pixels)",
+			h.width, h.height, container.MaxDimension, codec.MaxPixels)
+	}
 	row := make([]uint16, h.width*h.depth)
 	readRow := h.rowReader(br)
 	to8 := func(v uint16) uint8 { return uint8((uint32(v)*255 + uint32(h.maxval)/2) / uint32(h.maxval)) }
@@ -213,7 +234,9 @@ func decodePNM(r io.Reader) (image.Image, error) {
 		if err := readRow(row); err != nil {
 			return nil, err
 		}
-		pix = slices.Grow(pix, stride)
+		if cap(pix)-len(pix) < stride { // double, but never past the whole image
+			pix = slices.Grow(pix, min(max(len(pix), stride), stride*h.height-len(pix)))
+		}
 		p := pix[len(pix) : len(pix)+stride]
 		pix = pix[:len(pix)+stride]
 		for x := range h.width {
@@ -246,10 +269,7 @@ func (h pnmHeader) rowReader(r *bufio.Reader) func(row []uint16) error {
 	case h.bitmap && h.plain:
 		return func(row []uint16) error {
 			for i := range row {
-				c, err := r.ReadByte()
-				for err == nil && isPNMSpace(c) {
-					c, err = r.ReadByte()
-				}
+				c, err := nextPNMToken(r)
 				if err != nil {
 					return truncated
 				}

@@ -23,7 +23,8 @@ import (
 // ffmpeg treats gray. 4:2:0 chroma is upsampled bilinearly from where the
 // header says it is sited: centred (420jpeg, and 420 without a siting),
 // co-sited with the left luma column (420mpeg2, which ffmpeg writes for
-// H.264 sources), or with the top-left luma sample (420paldv). lvc writes
+// H.264 sources), or with the top-left luma sample (420paldv, which is
+// strictly Cb and Cr on alternate lines; ffmpeg reads it so too). lvc writes
 // 4:2:0 with JPEG siting, or mono.
 
 const maxY4MHeader = 1024

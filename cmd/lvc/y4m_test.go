@@ -196,9 +196,14 @@ func TestY4MChromaSiting(t *testing.T) {
 		}
 	}
 	// Vertically: a step between chroma rows, co-sited only in 420paldv.
-	for tag, want := range map[string][4]uint8{"C420jpeg": {128, 146, 181, 199}, "C420paldv": {128, 163, 199, 199}} {
+	for tag, want := range map[string][4]uint8{
+		"C420jpeg": {128, 146, 181, 199}, "C420mpeg2": {128, 146, 181, 199}, "C420paldv": {128, 163, 199, 199},
+	} {
 		frame := strings.Repeat("\x80", 16) + "\x80\x80\xa8\xa8" + strings.Repeat("\x80", 4)
-		r, _ := newY4MReader(strings.NewReader("YUV4MPEG2 W4 H4 " + tag + " XCOLORRANGE=FULL\nFRAME\n" + frame))
+		r, err := newY4MReader(strings.NewReader("YUV4MPEG2 W4 H4 " + tag + " XCOLORRANGE=FULL\nFRAME\n" + frame))
+		if err != nil {
+			t.Fatal(err)
+		}
 		img, err := r.next()
 		if err != nil {
 			t.Fatal(err)
@@ -209,6 +214,30 @@ func TestY4MChromaSiting(t *testing.T) {
 		}
 		if got != want {
 			t.Errorf("%s: blue down %v, want %v", tag, got, want)
+		}
+	}
+	// Odd sizes: the last luma column and row past the last chroma sample
+	// clamp to it. W3 H3 has 2x2 chroma; W1 H1 one sample.
+	for _, c := range []struct {
+		header, planes string
+		want           []uint8 // blue along row 0
+	}{
+		{"W3 H3 C420jpeg", strings.Repeat("\x80", 9) + "\x80\xa8\x80\xa8" + strings.Repeat("\x80", 4), []uint8{128, 146, 181}},
+		{"W3 H3 C420mpeg2", strings.Repeat("\x80", 9) + "\x80\xa8\x80\xa8" + strings.Repeat("\x80", 4), []uint8{128, 163, 199}},
+		{"W1 H1 C420jpeg", "\x80\xa8\x80", []uint8{199}},
+	} {
+		r, err := newY4MReader(strings.NewReader("YUV4MPEG2 " + c.header + " XCOLORRANGE=FULL\nFRAME\n" + c.planes))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := r.next()
+		if err != nil {
+			t.Fatalf("%s: %v", c.header, err)
+		}
+		for x, want := range c.want {
+			if got := img.(*image.NRGBA).NRGBAAt(x, 0).B; got != want {
+				t.Errorf("%s: blue at %d is %d, want %d", c.header, x, got, want)
+			}
 		}
 	}
 }
