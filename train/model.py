@@ -302,9 +302,16 @@ class HyperpriorModel(nn.Module):
     def __init__(self, n=64, m=96, qualities=NUM_QUALITIES, family="gaussian", lambda_list=None,
                  feature_scalers=False, encoder_blocks=False, decoder_blocks=False, linear_skip=False,
                  fine_block=0, context_slices=0, encoder_fine_block=False, checkerboard=0, fine_width=None,
-                 coarse_block=False, hs_width=0):
+                 coarse_block=False, hs_width=0, analysis_width=0):
         super().__init__()
         self.n, self.m, self.family = n, m, family
+        # analysis_width widens every hidden layer of g_a beyond n: the
+        # encoder has time to spare (encode goal 300 ms, decode 150), and
+        # latents fitted through g_s reach 0.8 dB more at the top than g_a's
+        # (BENCHMARKS.md), so a better analysis is quality at no decoding cost.
+        na = self.analysis_width = analysis_width or n
+        if na < n:
+            raise ValueError(f"analysis_width {na} is narrower than N={n}")
         # fine_width widens g_s's last stage, the 1/2-resolution features
         # between its last upsampling and the output, beyond n: the stage
         # that draws the finest detail, which caps the top qualities.
@@ -331,10 +338,10 @@ class HyperpriorModel(nn.Module):
         def block(name, ch, wanted):
             return [(name, ResBlock(ch))] if wanted else []
         self.g_a = nn.Sequential(OrderedDict([
-            ("0", conv(3, n, 5, 2)), ("1", GDN(n)), *block("resf", n, encoder_fine_block),
-            ("2", conv(n, n, 5, 2)), ("3", GDN(n)),
-            *block("res0", n, encoder_blocks), ("4", conv(n, n, 5, 2)), ("5", GDN(n)),
-            *block("res1", n, encoder_blocks), ("6", conv(n, m, 5, 2)), *block("res2", m, encoder_blocks)]))
+            ("0", conv(3, na, 5, 2)), ("1", GDN(na)), *block("resf", na, encoder_fine_block),
+            ("2", conv(na, na, 5, 2)), ("3", GDN(na)),
+            *block("res0", na, encoder_blocks), ("4", conv(na, na, 5, 2)), ("5", GDN(na)),
+            *block("res1", na, encoder_blocks), ("6", conv(na, m, 5, 2)), *block("res2", m, encoder_blocks)]))
         self.g_s = nn.Sequential(OrderedDict([
             *block("resc", m, coarse_block), ("0", Up(m, n)), ("1", GDN(n, inverse=True)), *block("res0", n, decoder_blocks),
             ("2", Up(n, n)), ("3", GDN(n, inverse=True)), *block("res1", n, decoder_blocks),
@@ -381,7 +388,7 @@ class HyperpriorModel(nn.Module):
         # shape its nonlinearities differently at each rate. They start at 1,
         # which leaves a trained model's function unchanged.
         # g_s's last layer is fine_width wide; the others use the first n.
-        for name, net, width in (("log_fs_a", self.g_a, n), ("log_fs_s", self.g_s, fw)):
+        for name, net, width in (("log_fs_a", self.g_a, na), ("log_fs_s", self.g_s, fw)):
             self.register_parameter(name, nn.Parameter(torch.zeros(qualities, self.gdn_count(net), width))
                                     if feature_scalers else None)
 
@@ -394,16 +401,23 @@ class HyperpriorModel(nn.Module):
     # block's last conv, the IGDN, and the inputs of the layers that read
     # the stage; for h_s's added stage and the checkerboard context's hidden
     # layer, the outputs of the convs that make it and the inputs of the one
-    # that reads it.
+    # that reads it. "io" marks a conv inside a widened stack (g_a's), which
+    # grows along both: its old outputs get zero weights from the new inputs.
     WIDENED_AXES = {"g_s.4.0.weight": 0, "g_s.4.0.bias": 0, "g_s.5.beta_p": 0, "g_s.5.gamma_p": (0, 1),
                     "g_s.res2.body.0.weight": 1, "g_s.res2.body.4.weight": 0, "g_s.res2.body.4.bias": 0,
                     "g_s.6.0.weight": 1, "log_fs_s": 2,
                     "h_s.wide.weight": 0, "h_s.wide.bias": 0, "h_s.4.weight": 1,
                     "context.spatial.weight": 0, "context.spatial.bias": 0, "context.params.weight": 0,
-                    "context.params.bias": 0, "context.out.weight": 1}
+                    "context.params.bias": 0, "context.out.weight": 1,
+                    "g_a.0.weight": 0, "g_a.0.bias": 0, "g_a.2.weight": "io", "g_a.2.bias": 0,
+                    "g_a.4.weight": "io", "g_a.4.bias": 0, "g_a.6.weight": 1, "log_fs_a": 2,
+                    **{f"g_a.{gdn}.{key}": axes for gdn in (1, 3, 5)
+                       for key, axes in (("beta_p", 0), ("gamma_p", (0, 1)))},
+                    **{f"g_a.{block}.body.{layer}.{key}": axes for block in ("resf", "res0", "res1")
+                       for layer in (0, 2) for key, axes in (("weight", "io"), ("bias", 0))}}
 
     def load_widened(self, state):
-        """Loads a trained model's state whose last g_s stage, h_s's last
+        """Loads a trained model's state whose g_a, last g_s stage, h_s's last
         stage or checkerboard context's hidden layer is narrower
         (Net2Net-style): the new channels come from the fresh weights of the
         layers that make them, and every layer reading them starts with zero
@@ -427,9 +441,12 @@ class HyperpriorModel(nn.Module):
             if old is None or key not in own or old.shape == own[key].shape:
                 continue
             new = own[key].clone()
-            axes = axes if isinstance(axes, tuple) else (axes,)
             if any(old.shape[d] > new.shape[d] for d in range(new.dim())):
                 raise ValueError(f"{key}: the model is narrower than the state ({tuple(new.shape)} < {tuple(old.shape)})")
+            if axes == "io":
+                new[:old.shape[0], old.shape[1]:] = 0
+                axes = (0, 1)
+            axes = axes if isinstance(axes, tuple) else (axes,)
             if axes == (1,):  # a layer reading the stage: its new inputs start at zero
                 new.zero_()
             new[tuple(slice(0, old.shape[d]) if d in axes else slice(None) for d in range(new.dim()))] = old
@@ -489,7 +506,7 @@ class HyperpriorModel(nn.Module):
                     fine_block=state["g_s.res2.body.0.weight"].shape[0] if "g_s.res2.body.0.weight" in state else 0,
                     context_slices=sum(k.startswith("context.nets.") and k.endswith(".0.weight") for k in state),
                     checkerboard=state["context.out.weight"].shape[1] if "context.out.weight" in state else 0,
-                    fine_width=state["g_s.5.beta_p"].shape[0],
+                    fine_width=state["g_s.5.beta_p"].shape[0], analysis_width=state["g_a.1.beta_p"].shape[0],
                     hs_width=state["h_s.wide.weight"].shape[0] if "h_s.wide.weight" in state else 0)
 
     @staticmethod

@@ -187,6 +187,37 @@ class WidenTest(unittest.TestCase):
         self.assertEqual(self.wide.scaler_widths("g_s"), [N, N, N + 4])
 
 
+class WidenAnalysisTest(unittest.TestCase):
+    """Widening g_a's hidden layers keeps a trained model's latents, and the
+    new channels then take part."""
+
+    def setUp(self):
+        torch.manual_seed(0)
+        shape = dict(feature_scalers=True, encoder_blocks=True, encoder_fine_block=True)
+        self.base = randomized(HyperpriorModel(N, M, **shape))
+        self.wide = HyperpriorModel(N, M, analysis_width=N + 2, **shape)
+        missing, unexpected = self.wide.load_widened(self.base.state_dict())
+        self.assertEqual((missing, unexpected), ([], []))
+        self.x = torch.rand(2, 3, 64, 64)
+        self.q = torch.tensor([1, 6])
+
+    def test_starts_nearly_unchanged(self):
+        with torch.no_grad():
+            a, b = self.base.analysis(self.x, self.q), self.wide.analysis(self.x, self.q)
+        self.assertLess((a - b).abs().max().item(), 1e-3 * a.abs().max().item())
+
+    def test_new_channels_learn(self):
+        self.wide.analysis(self.x, self.q).square().mean().backward()
+        self.assertGreater(self.wide.analysis_out.weight.grad[:, N:].abs().max().item(), 0)
+        self.assertEqual(self.wide.scaler_widths("g_a"), [N + 2] * 3)
+
+    def test_options_keep_the_width(self):
+        saved = {"model": self.wide.state_dict(), "n": N, "m": M}
+        self.assertEqual(HyperpriorModel.options(saved)["analysis_width"], N + 2)
+        with self.assertRaises(ValueError):
+            HyperpriorModel(N, M, analysis_width=N - 1)
+
+
 class WidenEntropyModelTest(unittest.TestCase):
     """Adding a stage to h_s, or widening it or the checkerboard context's
     hidden layer, keeps a trained model's means and scales exactly, and the
@@ -336,6 +367,7 @@ class OptionsTest(unittest.TestCase):
                     args["fine_width"] = N + 2 if dec else N
                     args["coarse_block"] = enc != skip
                     args["hs_width"] = N + 4 if fs != dec else 0
+                    args["analysis_width"] = N + 2 if enc != fs else N
                     model = HyperpriorModel(**args)
                     saved = {"n": N, "m": M, "family": "gaussian", "lambdas": model.lambdas,
                              "model": model.state_dict()}

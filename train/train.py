@@ -306,6 +306,9 @@ def main():
     ap.add_argument("--fine-width", type=int, default=0, metavar="W",
                     help="widen g_s's last stage (1/2 resolution) to W channels (model.py load_widened); "
                          "the model starts computing what it did")
+    ap.add_argument("--analysis-width", type=int, default=0, metavar="W",
+                    help="widen g_a's hidden layers to W channels (W >= N; model.py load_widened); "
+                         "the model starts computing what it did")
     ap.add_argument("--hs-width", type=int, default=0, metavar="W",
                     help="add a 3x3 conv to W channels and a Relu at the end of h_s (W >= N), or widen it to W; "
                          "from --init, it starts as the identity (model.py load_widened)")
@@ -373,8 +376,9 @@ def main():
     args.checkerboard = args.checkerboard or saved.get("checkerboard", 0)
     args.fine_width = args.fine_width or saved.get("fine_width", 0)
     args.hs_width = args.hs_width or saved.get("hs_width", 0)
-    if ck and (args.hs_width, args.checkerboard, args.fine_width) != \
-            (saved.get("hs_width", 0), saved.get("checkerboard", 0), saved.get("fine_width", 0)):
+    args.analysis_width = args.analysis_width or saved.get("analysis_width", 0)
+    widths = ("hs_width", "checkerboard", "fine_width", "analysis_width")
+    if ck and [getattr(args, k) for k in widths] != [saved.get(k, 0) for k in widths]:
         sys.exit(f"train: {ckpt_path} holds a model of other widths; widen from its weights in a new run "
                  "(--init with export.py weights)")
     model = HyperpriorModel(args.n, args.m, family=args.family, lambda_list=lams,
@@ -383,7 +387,8 @@ def main():
                             linear_skip=args.linear_skip, fine_block=args.fine_block,
                             context_slices=args.context_slices, encoder_fine_block=args.encoder_fine_block,
                             coarse_block=args.coarse_block,
-                            checkerboard=args.checkerboard, fine_width=args.fine_width, hs_width=args.hs_width)
+                            checkerboard=args.checkerboard, fine_width=args.fine_width, hs_width=args.hs_width,
+                            analysis_width=args.analysis_width)
     model.rate_proxy = args.rate_proxy
     opt = make_optimizer(model, args)
     step = 0
