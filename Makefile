@@ -74,7 +74,7 @@ fuzz:
 train-deps:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-onnx python3-numpy python3-pil python3-scipy python3-matplotlib
 
-RUN ?= train/runs/hp64ga
+RUN ?= train/runs/hp64u5
 train:
 	$(PYTHON) train/train.py --run $(RUN)
 
