@@ -58,7 +58,7 @@ bench:
 # Regenerate the measured sections of docs/BENCHMARKS.md: Go benchmarks,
 # and g_s against PyTorch and onnxruntime-node (npm, CPU build) in one run.
 bench-docs: build
-	$(PYTHON) train/bench_report.py
+	$(PYTHON) train/bench_report.py --run $(SHIPPED_RUN)
 	$(PYTHON) train/bench_synthesis.py
 	$(PYTHON) train/splice_section.py docs/BENCHMARKS.md synthesis train/rd_out/synthesis_bench.md
 
@@ -75,6 +75,8 @@ train-deps:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-onnx python3-numpy python3-pil python3-scipy python3-matplotlib
 
 RUN ?= train/runs/hp64u5
+# The run of the shipped model, whose settings and log the speed section cites.
+SHIPPED_RUN ?= train/runs/hp64u4
 train:
 	$(PYTHON) train/train.py --run $(RUN)
 

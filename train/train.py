@@ -411,7 +411,7 @@ def main():
     # A resumed run keeps the part it was training.
     args.train_only = args.train_only or (ck or {}).get("train_only")
     if ck and "--scale-augment" not in given:
-        args.scale_augment = ck.get("scale_augment", False)
+        args.scale_augment = ck.get("scale_augment", args.scale_augment)
     if args.train_only:
         trained = [n for n, p in model.named_parameters() if n.startswith(args.train_only)]
         if not trained:
