@@ -7,7 +7,7 @@ WASMEXEC = $(shell $(GO) env GOROOT)/lib/wasm
 SAMPLE  ?= testdata/sample.png
 OUT     ?= /tmp/lvc-demo
 
-.PHONY: all build demo test test-go test-wasm test-arm64 test-train vet bench bench-docs fuzz train-deps train export rd rd-refine wasm serve clean
+.PHONY: all build demo test test-go test-wasm test-arm64 test-train vet bench bench-docs fuzz train-deps train export rd rd-refine video-rd wasm serve clean
 
 all: build
 
@@ -85,6 +85,14 @@ train:
 rd: build
 	$(PYTHON) train/rd.py --lvc ./bin/lvc --jobs 1
 	$(PYTHON) train/splice_section.py docs/BENCHMARKS.md rd train/rd_out/rd_section.md
+
+# lvc against x264 and x265 (through ffmpeg) on the clips in shared/data/video,
+# low delay, and the video section of docs/BENCHMARKS.md regenerated: about
+# 10 minutes on 2 cores.
+video-rd: build
+	command -v ffmpeg >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg; }
+	$(PYTHON) train/video_rd.py --lvc ./bin/lvc --jobs 2
+	$(PYTHON) train/splice_section.py docs/BENCHMARKS.md video train/video_out/video_section.md
 
 # The encoder's slow mode (--refine 40) added to the curves that make rd
 # wrote: about 35 minutes on 2 cores.
