@@ -272,7 +272,8 @@ func clamp8(v float64) byte {
 // full-range mono for gray.
 type y4mWriter struct {
 	w      *bufio.Writer
-	chroma string // "420", "444" or "mono", as in y4mHeader
+	chroma string       // "420", "444" or "mono", as in y4mHeader
+	frame  bytes.Buffer // one frame's bytes, kept across frames
 }
 
 func newY4MWriter(w io.Writer, width, height int, fpsNum, fpsDen uint32, chroma string) (*y4mWriter, error) {
@@ -293,12 +294,10 @@ func newY4MWriter(w io.Writer, width, height int, fpsNum, fpsDen uint32, chroma 
 func (y *y4mWriter) write(img image.Image) error {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
-	var out bytes.Buffer
+	out := &y.frame
+	out.Reset()
 	out.WriteString("FRAME\n")
-	rgb := func(x, yy int) (float64, float64, float64) {
-		r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+yy).RGBA()
-		return float64(r >> 8), float64(g >> 8), float64(bl >> 8)
-	}
+	rgb := pixelReader(img)
 	scale, offset := 219.0/255, 16.0
 	if y.chroma == "mono" {
 		scale, offset = 1, 0
@@ -342,3 +341,27 @@ func (y *y4mWriter) write(img image.Image) error {
 }
 
 func (y *y4mWriter) flush() error { return y.w.Flush() }
+
+// pixelReader gives the 8-bit R, G and B at (x, y) from the bounds' origin.
+// The decoder's *image.RGBA and *image.Gray are read from Pix: At would box
+// every pixel into an interface value, an allocation each, five per pixel.
+// Both paths give what At(...).RGBA()>>8 gives.
+func pixelReader(img image.Image) func(x, y int) (float64, float64, float64) {
+	b := img.Bounds()
+	switch m := img.(type) {
+	case *image.RGBA:
+		return func(x, y int) (float64, float64, float64) {
+			p := m.Pix[m.PixOffset(b.Min.X+x, b.Min.Y+y):]
+			return float64(p[0]), float64(p[1]), float64(p[2])
+		}
+	case *image.Gray:
+		return func(x, y int) (float64, float64, float64) {
+			v := float64(m.Pix[m.PixOffset(b.Min.X+x, b.Min.Y+y)])
+			return v, v, v
+		}
+	}
+	return func(x, y int) (float64, float64, float64) {
+		r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+		return float64(r >> 8), float64(g >> 8), float64(bl >> 8)
+	}
+}

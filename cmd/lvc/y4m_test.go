@@ -290,6 +290,67 @@ func TestY4MWriterChroma(t *testing.T) {
 	}
 }
 
+// opaqueImage hides an image's concrete type, so the writer takes At.
+type opaqueImage struct{ image.Image }
+
+// testFrames is an RGBA and a Gray frame of odd size with a sub-image's
+// nonzero origin, filled with a pattern.
+func testFrames(w, h int) []image.Image {
+	rgba := image.NewRGBA(image.Rect(0, 0, w+3, h+2))
+	gray := image.NewGray(image.Rect(0, 0, w+3, h+2))
+	for i := range rgba.Pix {
+		rgba.Pix[i] = byte(i*37 + i/5)
+		if i%4 == 3 {
+			rgba.Pix[i] = 255
+		}
+	}
+	for i := range gray.Pix {
+		gray.Pix[i] = byte(i*53 + i/7)
+	}
+	r := image.Rect(2, 1, w+2, h+1)
+	return []image.Image{rgba.SubImage(r), gray.SubImage(r)}
+}
+
+func TestY4MWriterFastPathMatchesAt(t *testing.T) {
+	for _, img := range testFrames(7, 5) {
+		for _, chroma := range []string{"420", "444", "mono"} {
+			var fast, slow bytes.Buffer
+			for _, c := range []struct {
+				buf *bytes.Buffer
+				img image.Image
+			}{{&fast, img}, {&slow, opaqueImage{img}}} {
+				w, err := newY4MWriter(c.buf, 7, 5, 25, 1, chroma)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := w.write(c.img); err != nil {
+					t.Fatal(err)
+				}
+				w.flush()
+			}
+			if !bytes.Equal(fast.Bytes(), slow.Bytes()) {
+				t.Errorf("%T %s: Pix path writes other bytes than At", img, chroma)
+			}
+		}
+	}
+}
+
+func BenchmarkY4MWriter(b *testing.B) {
+	img := testFrames(416, 240)[0]
+	for _, c := range []struct {
+		name string
+		img  image.Image
+	}{{"Pix", img}, {"At", opaqueImage{img}}} {
+		b.Run(c.name, func(b *testing.B) {
+			w, _ := newY4MWriter(io.Discard, 416, 240, 25, 1, "420")
+			b.ReportAllocs()
+			for b.Loop() {
+				w.write(c.img)
+			}
+		})
+	}
+}
+
 func FuzzY4MReader(f *testing.F) {
 	f.Add([]byte("YUV4MPEG2 W4 H2 F25:1 C420jpeg\nFRAME\n" + strings.Repeat("\x10", 12)))
 	f.Add([]byte("YUV4MPEG2 W3 H3 Cmono XCOLORRANGE=FULL\nFRAME\n123456789"))
