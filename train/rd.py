@@ -258,13 +258,16 @@ def time_codec(codec, points, png, ppm, tmp, reps):
 
 # ---- reporting -------------------------------------------------------------
 
+def first_line(argv):
+    """The first line a tool prints (its version, for the report)."""
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True)
+        return (r.stdout.strip() or r.stderr.strip()).splitlines()[0]
+    except (OSError, IndexError):
+        return "unknown"
+
+
 def tool_versions(names, codecs):
-    def first_line(argv):
-        try:
-            r = subprocess.run(argv, capture_output=True, text=True)
-            return (r.stdout.strip() or r.stderr.strip()).splitlines()[0]
-        except (OSError, IndexError):
-            return "unknown"
     v = {}
     if "jpeg" in names:
         v["cjpeg"] = first_line(["cjpeg", "-version"])

@@ -48,7 +48,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bdrate import bd_rate, rate_change_at  # noqa: E402
-from rd import lvc_codec, run  # noqa: E402
+from rd import first_line, lvc_codec, run  # noqa: E402
 
 VIDEO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "video")
 
@@ -338,12 +338,6 @@ def write_markdown(path, data):
 
 
 def versions(lvc):
-    def first_line(argv):
-        try:
-            r = subprocess.run(argv, capture_output=True, text=True)
-            return (r.stdout.strip() or r.stderr.strip()).splitlines()[0]
-        except (OSError, IndexError):
-            return "unknown"
     v = {"ffmpeg": first_line(["ffmpeg", "-version"])}
     for lib in ("x264", "x265"):
         r = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Version}\\n", "lib%s-*" % lib],
