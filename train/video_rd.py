@@ -371,6 +371,7 @@ def main():
         p.error("unknown clips: %s" % ", ".join(sorted(set(names) - set(CLIPS))))
     lvc = os.path.abspath(args.lvc) if args.lvc else None
     cfgs = configs(lvc, args.gop, args.preset)
+    tools = versions(lvc)  # before measuring, so a rebuilt binary cannot relabel the results
     with tempfile.TemporaryDirectory() as tmp:
         clips = {}
         for n in names:
@@ -388,7 +389,7 @@ def main():
     for c in clips.values():
         del c["path"]
     data = {"date": datetime.date.today().isoformat(), "gop": args.gop, "preset": args.preset, "clips": clips,
-            "labels": {k: v["label"] for k, v in cfgs.items()}, "versions": versions(lvc),
+            "labels": {k: v["label"] for k, v in cfgs.items()}, "versions": tools,
             "results": results}
     data["summary"] = summarize(results)
     for row in data["summary"]:

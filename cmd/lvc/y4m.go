@@ -343,8 +343,9 @@ func (y *y4mWriter) write(img image.Image) error {
 func (y *y4mWriter) flush() error { return y.w.Flush() }
 
 // pixelReader gives the 8-bit R, G and B at (x, y) from the bounds' origin.
-// The decoder's *image.RGBA and *image.Gray are read from Pix: At would box
-// every pixel into an interface value, an allocation each, five per pixel.
+// The decoder's *image.RGBA and *image.Gray are read from Pix: At boxes each
+// RGBA pixel into an interface value, an allocation per call and two calls
+// per pixel.
 // Both paths give what At(...).RGBA()>>8 gives.
 func pixelReader(img image.Image) func(x, y int) (float64, float64, float64) {
 	b := img.Bounds()

@@ -312,24 +312,38 @@ func testFrames(w, h int) []image.Image {
 }
 
 func TestY4MWriterFastPathMatchesAt(t *testing.T) {
-	for _, img := range testFrames(7, 5) {
+	frames := testFrames(7, 5)
+	// A second frame of each kind, so the reused frame buffer is seen
+	// carrying nothing over from the first.
+	second := testFrames(7, 5)
+	for _, img := range second {
+		img.(interface{ Set(int, int, color.Color) }).Set(4, 3, color.White)
+	}
+	for i, img := range frames {
 		for _, chroma := range []string{"420", "444", "mono"} {
 			var fast, slow bytes.Buffer
 			for _, c := range []struct {
-				buf *bytes.Buffer
-				img image.Image
-			}{{&fast, img}, {&slow, opaqueImage{img}}} {
+				buf    *bytes.Buffer
+				images []image.Image
+			}{{&fast, []image.Image{img, second[i]}}, {&slow, []image.Image{opaqueImage{img}, opaqueImage{second[i]}}}} {
 				w, err := newY4MWriter(c.buf, 7, 5, 25, 1, chroma)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := w.write(c.img); err != nil {
-					t.Fatal(err)
+				for _, f := range c.images {
+					if err := w.write(f); err != nil {
+						t.Fatal(err)
+					}
 				}
 				w.flush()
 			}
 			if !bytes.Equal(fast.Bytes(), slow.Bytes()) {
 				t.Errorf("%T %s: Pix path writes other bytes than At", img, chroma)
+			}
+			// Without the Pix path a frame costs an allocation per pixel.
+			w, _ := newY4MWriter(io.Discard, 7, 5, 25, 1, chroma)
+			if n := testing.AllocsPerRun(5, func() { w.write(img) }); n > 3 {
+				t.Errorf("%T %s: %.0f allocations per frame; is the Pix path taken?", img, chroma, n)
 			}
 		}
 	}
