@@ -48,7 +48,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bdrate import bd_rate, rate_change_at  # noqa: E402
-from rd import first_line, lvc_codec, run  # noqa: E402
+from rd import curve as rd_curve, first_line, lvc_codec, pct, run  # noqa: E402
 
 VIDEO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "video")
 
@@ -245,7 +245,7 @@ def measure(task):
 # ---- summary and report -----------------------------------------------------
 
 def curve(points):
-    return [p["bpp"] for p in points], [p["psnr_yuv"] for p in points]
+    return rd_curve(points, "psnr_yuv")
 
 
 def monotone(points, what=""):
@@ -285,10 +285,6 @@ def summarize(results):
     return summary
 
 
-def pct(v):
-    return "—" if v is None or math.isnan(v) else "%+.1f%%" % v
-
-
 def write_markdown(path, data):
     clips, results = data["clips"], data["results"]
     names = list(clips)
@@ -314,9 +310,9 @@ def write_markdown(path, data):
         "|---|" + "---|" * (len(names) + 1),
     ]
     for row in data["summary"]:
-        cells = [pct(row["clips"][n]["bd_rate"]) if n in row["clips"] else "—" for n in names]
+        cells = [pct(row["clips"][n]["bd_rate"]) if n in row["clips"] else "–" for n in names]
         lines.append("| %s vs %s | %s | %s |" % (row["test"], row["anchor"], " | ".join(cells), pct(row["mean"])))
-    lines += ["", "Rate change at equal PSNR-YUV (— outside a curve's range):", "",
+    lines += ["", "Rate change at equal PSNR-YUV (– outside a curve's range):", "",
               "| comparison | clip | " + " | ".join("%g dB" % m for m in REPORT_PSNRS) + " |",
               "|---|---|" + "---|" * len(REPORT_PSNRS)]
     for row in (r for r in data["summary"] if (r["test"], r["anchor"]) in AT_PSNR):
