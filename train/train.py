@@ -408,10 +408,6 @@ def main():
             sys.exit(f"train: {args.init} does not fit this model: missing {missing}, unexpected {unexpected}")
         step = args.start_step
         print(f"initialized from {args.init} (trained {w.get('step')} steps), schedule at step {step}", flush=True)
-    # A resumed run keeps the part it was training.
-    args.train_only = args.train_only or (ck or {}).get("train_only")
-    if ck and "--scale-augment" not in given:
-        args.scale_augment = ck.get("scale_augment", args.scale_augment)
     if args.train_only:
         trained = [n for n, p in model.named_parameters() if n.startswith(args.train_only)]
         if not trained:
