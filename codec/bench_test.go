@@ -89,7 +89,7 @@ func BenchmarkDecode(b *testing.B) {
 func BenchmarkDecodeLatents(b *testing.B) {
 	m, img := benchSetup(b)
 	var enc entropy.Encoder
-	streams, _, _, _, err := m.encodeFrame(img, 4<<8, &enc, nil, 0)
+	streams, _, _, _, err := m.encodeFrame(img, 4<<8, &enc, nil, 0, false)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func BenchmarkDecodeLatents(b *testing.B) {
 func BenchmarkEntropyDecodeKodak(b *testing.B) {
 	m, img := benchSetup(b)
 	var enc entropy.Encoder
-	streams, _, _, _, err := m.encodeFrame(img, 4<<8, &enc, nil, 0)
+	streams, _, _, _, err := m.encodeFrame(img, 4<<8, &enc, nil, 0, false)
 	if err != nil {
 		b.Fatal(err)
 	}

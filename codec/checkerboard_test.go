@@ -141,7 +141,7 @@ func TestCheckerboardCodesAroundCorrectedMeans(t *testing.T) {
 	yData := append([]float32(nil), y.Data...)
 	ge := gain(m.gainEnc, q256)
 	var enc entropy.Encoder
-	_, _, lat, _, err := m.encodeFrame(img, q256, &enc, nil, 0)
+	_, _, lat, _, err := m.encodeFrame(img, q256, &enc, nil, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"image"
 	"io"
 	"math"
+	"slices"
 
 	"github.com/lvc-codec/lvc/container"
 	"github.com/lvc-codec/lvc/entropy"
@@ -35,6 +36,10 @@ type Options struct {
 	// runs per step (40 steps: 2.5% fewer bits on Kodak for 50 times the
 	// encoding time, BENCHMARKS.md). The decoder is unaffected.
 	RefineSteps int
+	// NoSkip turns off skipped blocks in inter frames (skip.go), which cost
+	// the encoder a synthesis of every frame that precedes an inter frame
+	// and one more of every inter frame.
+	NoSkip bool
 }
 
 // Latents are the quantized representation of one frame, as the decoder
@@ -134,17 +139,22 @@ func (m *Model) zTables(plane int, q256 uint16) []uint16 {
 type reference struct {
 	q256 uint16
 	yhat []int64
+	// pixels is the frame as g_s draws it ([1,3,ph,pw]), kept only by an
+	// encoder that may skip blocks of the next frame (skip.go).
+	pixels *nn.Tensor
 }
 
 // encodeFrame codes one image. With a reference of the same quality it codes
 // an inter frame: each channel of y is coded around either the hyperprior's
 // mean or the reference's ŷ (with a narrower table), whichever the frame's
 // tables say is cheaper; one mode byte per channel (sub-stream 2) tells the
-// decoder which. A model with a checkerboard context codes intra frames in
-// its two passes (checkerboard.go).
+// decoder which. When the reference keeps its pixels, the frame may also skip
+// blocks (skip.go; sub-stream 3). A model with a checkerboard context codes
+// intra frames in its two passes (checkerboard.go).
 // It returns the frame type, and the latents and reference exactly as the
-// decoder will reconstruct them.
-func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, ref *reference, refineSteps int) ([][]byte, container.FrameType, *Latents, *reference, error) {
+// decoder will reconstruct them; keepPixels adds the synthesized frame to
+// the reference, for the next frame's skip decisions.
+func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, ref *reference, refineSteps int, keepPixels bool) ([][]byte, container.FrameType, *Latents, *reference, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.loadAnalysis(); err != nil {
@@ -194,6 +204,8 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 	}
 	typ := container.Intra
 	var modes []byte
+	var skip []bool
+	var skipBytes []byte
 	inter := ref != nil && ref.q256 == q256 && len(ref.yhat) == len(y.Data)
 	if !inter && refineSteps > 0 {
 		if err := m.refineLatents(y.Data, x, b.Dx(), b.Dy(), means, scales, tables, q256, refineSteps); err != nil {
@@ -205,7 +217,10 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 	}
 	if inter {
 		typ = container.Inter
-		modes = m.chooseModes(y.Data, means, tables, ref.yhat, plane, m.yTableBase(q256))
+		if skip, skipBytes, err = m.chooseSkips(enc, x, b.Dx(), b.Dy(), y.Data, means, tables, ref, q256, yw, yh); err != nil {
+			return nil, 0, nil, nil, err
+		}
+		modes = m.chooseModes(y.Data, means, tables, ref.yhat, plane, m.yTableBase(q256), skip)
 	}
 	mean := m.applyModes(means, tables, modes, ref, plane)
 	sym := make([]int32, len(y.Data))
@@ -213,6 +228,10 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 		sym[i] = symbolAround(v, mean[i])
 	}
 	var order []int32
+	if skip != nil {
+		applySkips(skip, mean, sym, ref)
+		order = codedElements(skip, m.Info.M)
+	}
 	if m.ctx != nil && typ == container.Intra {
 		anchors, rest, second := checkerboardOrder(m.Info.M, yw, yh)
 		if err := m.applyContext(sym, mean, scales, tables, second, yw, yh); err != nil {
@@ -230,71 +249,22 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 	}
 	streams := [][]byte{zBytes, yBytes}
 	if typ == container.Inter {
-		streams = append(streams, modes)
+		modeBytes, err := encodeModes(enc, modes)
+		if err != nil {
+			return nil, 0, nil, nil, err
+		}
+		streams = append(streams, modeBytes, skipBytes)
 	}
 	lat, next := m.reconstruct(sym, mean, q256, yw, yh)
+	if keepPixels {
+		px, err := m.synthesisTensor(lat, q256)
+		if err != nil {
+			return nil, 0, nil, nil, err
+		}
+		// The graph reuses its output buffer on the next run.
+		next.pixels = &nn.Tensor{Shape: slices.Clone(px.Shape), Data: slices.Clone(px.Data)}
+	}
 	return streams, typ, lat, next, nil
-}
-
-// Inter-frame channel modes, one byte per channel: 0 codes the channel
-// around the hyperprior mean with its table; k in 1..maxInterMode codes it
-// around the reference's ŷ, with the table index lowered by
-// interScaleStep*(k-1) (a narrower distribution: residuals against the
-// previous frame are smaller than the hyperprior expects).
-const (
-	maxInterMode   = 16
-	interScaleStep = 4
-)
-
-// chooseModes picks, per channel, the mode whose tables say the channel
-// costs the fewest bits; base is the frame's first y table.
-func (m *Model) chooseModes(y []float32, means []int32, tables []uint16, prev []int64, plane int, base uint16) []byte {
-	modes := make([]byte, m.Info.M)
-	for c := range m.Info.M {
-		best := math.Inf(1)
-		for mode := 0; mode <= maxInterMode; mode++ {
-			var bits float64
-			for i := c * plane; i < (c+1)*plane; i++ {
-				t := int(base + modeTable(tables[i], byte(mode)))
-				if mode == 0 {
-					bits += m.tablesY.Bits(t, clampSymbol(y[i]-float32(means[i])/(1<<nn.FixedFracBits)))
-				} else {
-					bits += m.tablesY.Bits(t, clampSymbol(float32(float64(y[i])-float64(prev[i])/(1<<nn.FixedFracBits))))
-				}
-			}
-			if bits < best {
-				best, modes[c] = bits, byte(mode)
-			}
-		}
-	}
-	return modes
-}
-
-func modeTable(t uint16, mode byte) uint16 {
-	if mode == 0 {
-		return t
-	}
-	return uint16(max(0, int(t)-interScaleStep*int(mode-1)))
-}
-
-// applyModes gives each element of y the mean it is coded around, in fixed
-// point, and the table it is coded with, for the channel modes of an inter
-// frame (nil modes: an intra frame).
-func (m *Model) applyModes(means []int32, tables []uint16, modes []byte, ref *reference, plane int) []int64 {
-	out := make([]int64, len(means))
-	for i, v := range means {
-		mode := byte(0)
-		if modes != nil {
-			mode = modes[i/plane]
-		}
-		if mode == 0 {
-			out[i] = int64(v)
-			continue
-		}
-		out[i] = ref.yhat[i]
-		tables[i] = modeTable(tables[i], mode)
-	}
-	return out
 }
 
 // toTableSet moves scale indices into the frame's set of y tables.
@@ -338,7 +308,10 @@ func (m *Model) decodeLatents(typ container.FrameType, streams [][]byte, w, h in
 	defer m.mu.Unlock()
 	want := 2
 	if typ == container.Inter {
-		want = 3
+		want = 4
+		if len(streams) == 3 { // version 1's first form: raw modes, no skip map
+			want = 3
+		}
 		if ref == nil {
 			return nil, nil, errors.New("codec: inter frame without a decoded frame before it to refer to (a stream cut before its intra frame, or the frame before failed)")
 		}
@@ -359,24 +332,36 @@ func (m *Model) decodeLatents(typ container.FrameType, streams [][]byte, w, h in
 		return nil, nil, err
 	}
 	var modes []byte
+	var skip []bool
 	if typ == container.Inter {
-		if modes = streams[2]; len(modes) != m.Info.M {
-			return nil, nil, fmt.Errorf("codec: %d channel modes, want %d (corrupt file)", len(modes), m.Info.M)
-		}
-		for c, mode := range modes {
-			if mode > maxInterMode {
-				return nil, nil, fmt.Errorf("codec: channel %d mode %d (corrupt file)", c, mode)
-			}
+		if modes, err = decodeModes(streams[2], m.Info.M, want == 4); err != nil {
+			return nil, nil, err
 		}
 		if len(ref.yhat) != len(means) {
 			return nil, nil, errors.New("codec: reference frame of another size")
 		}
+		if want == 4 && len(streams[3]) > 0 {
+			if skip, err = decodeSkipMap(streams[3], yw*yh); err != nil {
+				return nil, nil, err
+			}
+		}
 	}
 	mean := m.applyModes(means, tables, modes, ref, yw*yh)
 	sym := make([]int32, len(means))
-	if m.ctx != nil && typ == container.Intra {
+	switch {
+	case skip != nil:
+		applySkips(skip, mean, sym, ref)
+		coded := codedElements(skip, m.Info.M)
+		part, tab := make([]int32, len(coded)), permute(tables, coded)
+		m.toTableSet(tab, q256)
+		if err = entropy.Decode(streams[1], part, tab, m.tablesY); err == nil {
+			for j, i := range coded {
+				sym[i] = part[j]
+			}
+		}
+	case m.ctx != nil && typ == container.Intra:
 		err = m.decodeTwoPasses(streams[1], sym, mean, scales, tables, q256, yw, yh)
-	} else {
+	default:
 		m.toTableSet(tables, q256)
 		err = entropy.Decode(streams[1], sym, tables, m.tablesY)
 	}
@@ -448,6 +433,16 @@ func (m *Model) reconstruct(sym []int32, mean []int64, q256 uint16, yw, yh int) 
 func (m *Model) synthesize(lat *Latents, q256 uint16, w, h int, color container.ColorFormat) (image.Image, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	x, err := m.synthesisTensor(lat, q256)
+	if err != nil {
+		return nil, err
+	}
+	return tensorToImage(x, w, h, color), nil
+}
+
+// synthesisTensor runs g_s on latents: the padded frame, [1,3,16·H,16·W].
+// The caller holds m.mu.
+func (m *Model) synthesisTensor(lat *Latents, q256 uint16) (*nn.Tensor, error) {
 	t := &nn.Tensor{Shape: []int{1, lat.Channels, lat.Height, lat.Width},
 		Data: m.SynthesisInput(&Frame{Quality: float64(q256) / 256, Latents: lat})}
 	x, err := m.runScaled(m.gS, t, m.scalersS, m.widthsS, q256)
@@ -457,7 +452,7 @@ func (m *Model) synthesize(lat *Latents, q256 uint16, w, h int, color container.
 	if !shapeIs(x, 3, lat.Height*16, lat.Width*16) {
 		return nil, fmt.Errorf("codec: synthesis gives %v, want [1 3 %d %d]", x.Shape, lat.Height*16, lat.Width*16)
 	}
-	return tensorToImage(x, w, h, color), nil
+	return x, nil
 }
 
 var errModelMismatch = errors.New("codec: the file was encoded with another model")
@@ -539,7 +534,7 @@ func (e *Encoder) WriteImage(img image.Image) error {
 	if e.opts.IntraPeriod <= 1 || e.pts%int64(e.opts.IntraPeriod) == 0 {
 		ref = nil
 	}
-	streams, typ, _, next, err := e.m.encodeFrame(img, e.q256, &e.enc, ref, e.opts.RefineSteps)
+	streams, typ, _, next, err := e.m.encodeFrame(img, e.q256, &e.enc, ref, e.opts.RefineSteps, e.nextIsInter() && !e.opts.NoSkip)
 	if err != nil {
 		return err
 	}
@@ -547,6 +542,16 @@ func (e *Encoder) WriteImage(img image.Image) error {
 	err = e.cw.WriteFrame(&container.Frame{Type: typ, Quality: e.q256, PTS: e.pts, Streams: streams})
 	e.pts++
 	return err
+}
+
+// nextIsInter says whether the frame after the one being written will be
+// coded against it.
+func (e *Encoder) nextIsInter() bool {
+	next := e.pts + 1
+	if e.opts.FrameCount != 0 && next >= int64(e.opts.FrameCount) {
+		return false
+	}
+	return e.opts.IntraPeriod > 1 && next%int64(e.opts.IntraPeriod) != 0
 }
 
 // Size is the number of bytes of the stream written so far; after Close,

@@ -49,11 +49,11 @@ func testImage(w, h int) *image.RGBA {
 // and the inter frame's reference.
 func intraThenInter(t testing.TB, m *Model, img image.Image, q256 uint16, enc *entropy.Encoder) (intra, inter [][]byte, ref *reference) {
 	t.Helper()
-	intra, _, _, ref, err := m.encodeFrame(img, q256, enc, nil, 0)
+	intra, _, _, ref, err := m.encodeFrame(img, q256, enc, nil, 0, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inter, typ, _, _, err := m.encodeFrame(img, q256, enc, ref, 0)
+	inter, typ, _, _, err := m.encodeFrame(img, q256, enc, ref, 0, false)
 	if err != nil || typ != container.Inter {
 		t.Fatalf("frame type %v, err %v", typ, err)
 	}
@@ -96,7 +96,7 @@ func TestDecoderLatentsAreExact(t *testing.T) {
 	m := tinyModel(t)
 	img := testImage(64, 64)
 	var enc entropy.Encoder
-	streams, _, want, _, err := m.encodeFrame(img, 5<<8, &enc, nil, 0)
+	streams, _, want, _, err := m.encodeFrame(img, 5<<8, &enc, nil, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,17 +242,18 @@ func TestSharedModelConcurrently(t *testing.T) {
 func TestInterFramesExact(t *testing.T) {
 	m := tinyModel(t)
 	frames := []image.Image{testImage(70, 40), testImage(70, 40), testImage(70, 40), shifted(testImage(70, 40))}
-	for i, typ := range framesExact(t, m, frames, 3<<8) {
-		if (i == 0) != (typ == container.Intra) {
-			t.Fatalf("frame %d coded as %v", i, typ)
+	for i, f := range framesExact(t, m, frames, 3<<8) {
+		if (i == 0) != (f.Type == container.Intra) {
+			t.Fatalf("frame %d coded as %v", i, f.Type)
 		}
 	}
 }
 
 // framesExact codes frames of one size as a stream (after the first, each
 // against the one before) and requires the decoder's ŷ of each to equal the
-// encoder's bit for bit. It returns the frame types.
-func framesExact(t *testing.T, m *Model, frames []image.Image, q256 uint16) []container.FrameType {
+// encoder's bit for bit. Each frame keeps its pixels for the next one's skip
+// decisions. It returns the frames as written.
+func framesExact(t *testing.T, m *Model, frames []image.Image, q256 uint16) []*container.Frame {
 	t.Helper()
 	w, h := frames[0].Bounds().Dx(), frames[0].Bounds().Dy()
 	var enc entropy.Encoder
@@ -260,14 +261,15 @@ func framesExact(t *testing.T, m *Model, frames []image.Image, q256 uint16) []co
 	cw, _ := container.NewWriter(&buf, container.Header{ModelID: m.ID, Width: w, Height: h, TimebaseNum: 1, TimebaseDen: 25})
 	var ref *reference
 	var want []*Latents
-	var types []container.FrameType
+	var written []*container.Frame
 	for i, img := range frames {
-		streams, typ, lat, next, err := m.encodeFrame(img, q256, &enc, ref, 0)
+		streams, typ, lat, next, err := m.encodeFrame(img, q256, &enc, ref, 0, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cw.WriteFrame(&container.Frame{Type: typ, Quality: q256, PTS: int64(i), Streams: streams})
-		ref, want, types = next, append(want, lat), append(types, typ)
+		f := &container.Frame{Type: typ, Quality: q256, PTS: int64(i), Streams: streams}
+		cw.WriteFrame(f)
+		ref, want, written = next, append(want, lat), append(written, f)
 	}
 	cw.Close()
 	d, err := NewDecoder(&buf, m, DecoderOptions{LatentsOnly: true})
@@ -285,7 +287,7 @@ func framesExact(t *testing.T, m *Model, frames []image.Image, q256 uint16) []co
 			}
 		}
 	}
-	return types
+	return written
 }
 
 func shifted(img *image.RGBA) *image.RGBA {
@@ -297,11 +299,11 @@ func shifted(img *image.RGBA) *image.RGBA {
 func TestInterFrameWithoutReference(t *testing.T) {
 	m := tinyModel(t)
 	var enc entropy.Encoder
-	_, _, _, ref, err := m.encodeFrame(testImage(70, 40), 3<<8, &enc, nil, 0)
+	_, _, _, ref, err := m.encodeFrame(testImage(70, 40), 3<<8, &enc, nil, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	streams, typ, _, _, err := m.encodeFrame(testImage(70, 40), 3<<8, &enc, ref, 0)
+	streams, typ, _, _, err := m.encodeFrame(testImage(70, 40), 3<<8, &enc, ref, 0, false)
 	if err != nil || typ != container.Inter {
 		t.Fatalf("%v %v", typ, err)
 	}

@@ -47,7 +47,8 @@ func FuzzLoadModel(f *testing.F) {
 
 // FuzzDecodeStreams skips the container (whose CRC stops most mutations)
 // and feeds arbitrary sub-streams, frame types and sizes straight to frame
-// decoding, intra and inter, then to synthesis; a first byte of 128 or more
+// decoding, intra and inter (both forms, with and without a skip map), then
+// to synthesis; a first byte of 128 or more
 // picks the tiny checkerboard model.
 func FuzzDecodeStreams(f *testing.F) {
 	models := []*Model{tinyModel(f), contextModel(f)}
@@ -66,6 +67,8 @@ func FuzzDecodeStreams(f *testing.F) {
 		intra, inter, ref := intraThenInter(f, m, img, 3<<8, &enc)
 		f.Add(pack(byte(128*i), intra))
 		f.Add(pack(byte(128*i+1), inter))
+		f.Add(pack(byte(128*i+1), fullySkipped(f, m, inter, 70, 40, &enc)))
+		f.Add(pack(byte(128*i+1), firstForm(f, m, inter)))
 		refs = append(refs, ref)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

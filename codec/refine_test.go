@@ -135,7 +135,7 @@ func TestRefinementSkipsInterFrames(t *testing.T) {
 	var enc entropy.Encoder
 	img := testImage(150, 90)
 	_, plain, ref := intraThenInter(t, m, img, 3<<8, &enc)
-	refined, _, _, _, err := m.encodeFrame(img, 3<<8, &enc, ref, 30)
+	refined, _, _, _, err := m.encodeFrame(img, 3<<8, &enc, ref, 30, false)
 	if err != nil {
 		t.Fatal(err)
 	}

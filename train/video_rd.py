@@ -13,7 +13,9 @@ to anyone but lvc, which codes RGB and converts back itself.
 Configurations, all low delay: no B-frames, and no encoder looks at frames
 after the one it codes (x264/x265 run without rate-control look-ahead,
 MB-tree or CU-tree, as their zerolatency tune sets):
-  lvc        intra frame every GOP frames, the rest conditioned on the frame before
+  lvc        intra frame every GOP frames, the rest conditioned on the frame before,
+             with skipped blocks
+  lvc-noskip the same without skipped blocks (--no-skip)
   lvc-intra  every frame intra (--intra 1)
   x264/x265  -preset PRESET -tune psnr, an IDR every GOP frames, no scene cut
   x264-intra/x265-intra  every frame an IDR
@@ -66,10 +68,10 @@ CRFS = [14, 18, 22, 26, 30, 34, 38, 42, 46]
 REPORT_PSNRS = (30, 34, 38)
 # The 4:2:0 chroma tags cmd/lvc reads; other Y4M layouts have other frame sizes.
 CHROMA_420 = ("420", "420jpeg", "420mpeg2", "420paldv")
-ORDER = ("lvc", "lvc-intra", "x264", "x264-intra", "x265", "x265-intra")
+ORDER = ("lvc", "lvc-noskip", "lvc-intra", "x264", "x264-intra", "x265", "x265-intra")
 # (test, anchor) pairs reported as BD-rates.
 COMPARISONS = (("lvc", "x264"), ("lvc", "x265"), ("lvc-intra", "x264-intra"),
-               ("lvc-intra", "x265-intra"), ("lvc", "lvc-intra"), ("x264", "x264-intra"),
+               ("lvc-intra", "x265-intra"), ("lvc", "lvc-intra"), ("lvc", "lvc-noskip"), ("x264", "x264-intra"),
                ("x265", "x265-intra"))
 # The comparisons whose rate change is also tabled at REPORT_PSNRS.
 AT_PSNR = (("lvc", "x264"), ("lvc", "x265"), ("lvc-intra", "x265-intra"))
@@ -97,9 +99,11 @@ def configs(lvc, gop, preset):
     out = {}
     if lvc:
         qualities = lvc_codec(lvc)["qualities"]
-        for name, intra in (("lvc", gop), ("lvc-intra", 1)):
-            out[name] = {"label": "lvc, intra every %d" % intra if intra > 1 else "lvc, all intra",
-                         "qualities": qualities, "kind": "lvc", "binary": lvc, "intra": intra}
+        for name, intra, flags, label in (("lvc", gop, [], "lvc, intra every %d" % gop),
+                                          ("lvc-noskip", gop, ["--no-skip"], "lvc, intra every %d, no skipped blocks" % gop),
+                                          ("lvc-intra", 1, [], "lvc, all intra")):
+            out[name] = {"label": label, "qualities": qualities, "kind": "lvc", "binary": lvc,
+                         "args": ["--intra", str(intra)] + flags}
     for lib in ("x264", "x265"):
         for name, g in ((lib, gop), (lib + "-intra", 1)):
             label = "%s %s, IDR every %d, no B" % (lib, preset, g) if g > 1 else "%s %s, all intra" % (lib, preset)
@@ -226,7 +230,7 @@ def measure(task):
     with tempfile.TemporaryDirectory(dir=os.path.dirname(src)) as d:
         if cfg["kind"] == "lvc":
             bits, dec = os.path.join(d, "v.lvc"), os.path.join(d, "dec.y4m")
-            run([cfg["binary"], "encode", src, "-o", bits, "-q", str(q), "--intra", str(cfg["intra"])])
+            run([cfg["binary"], "encode", src, "-o", bits, "-q", str(q)] + cfg["args"])
             run([cfg["binary"], "decode", bits, "-o", dec])
         else:
             bits, dec = os.path.join(d, "v." + cfg["format"]), os.path.join(d, "dec.y4m")

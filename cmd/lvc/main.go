@@ -153,6 +153,7 @@ func encodeCmd(args []string, stdout, stderr io.Writer) error {
 	modelPath := fs.String("model", "", "model file (default: the embedded model)")
 	intra := fs.Int("intra", 12, "video: distance between intra frames (1: every frame intra)")
 	refine := fs.Int("refine", 0, "refine each intra frame's latents for this many steps (slower encode, smaller file; 40 is a good start)")
+	noSkip := fs.Bool("no-skip", false, "video: code every block of inter frames, none taken from the frame before (faster encode, larger file)")
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
@@ -191,10 +192,13 @@ func encodeCmd(args []string, stdout, stderr io.Writer) error {
 		if given["bpp"] {
 			return usageError{"--bpp is for images; give -q for video"}
 		}
-		return encodeVideo(m, pos[0], *out, *q, *intra, *refine, stdout, stderr)
+		return encodeVideo(m, pos[0], *out, codec.Options{Quality: *q, IntraPeriod: *intra, RefineSteps: *refine, NoSkip: *noSkip},
+			stdout, stderr)
 	}
-	if given["intra"] {
-		fmt.Fprintf(stderr, "lvc: --intra is for video; %s is an image\n", pos[0])
+	for _, name := range []string{"intra", "no-skip"} {
+		if given[name] {
+			fmt.Fprintf(stderr, "lvc: --%s is for video; %s is an image\n", name, pos[0])
+		}
 	}
 	img, err := readImage(pos[0])
 	if err != nil {
@@ -526,7 +530,9 @@ func modelCmd(args []string, stdout io.Writer) error {
 	return usageError{fmt.Sprintf("unknown model subcommand %q", args[0])}
 }
 
-func encodeVideo(m *codec.Model, in, out string, q float64, intra, refine int, stdout, stderr io.Writer) error {
+// encodeVideo codes a Y4M file with opts; a negative quality picks the
+// middle one.
+func encodeVideo(m *codec.Model, in, out string, opts codec.Options, stdout, stderr io.Writer) error {
 	f, err := os.Open(in)
 	if err != nil {
 		return err
@@ -536,8 +542,8 @@ func encodeVideo(m *codec.Model, in, out string, q float64, intra, refine int, s
 	if err != nil {
 		return fmt.Errorf("%s: %w", in, err)
 	}
-	if q < 0 {
-		q = float64(m.Info.Qualities) / 2
+	if opts.Quality < 0 {
+		opts.Quality = float64(m.Info.Qualities) / 2
 	}
 	total := estimateFrames(f, y)
 	start := time.Now()
@@ -552,8 +558,8 @@ func encodeVideo(m *codec.Model, in, out string, q float64, intra, refine int, s
 		// is a file (the temporary file, standard output, a FIFO) the
 		// container gets its WriteAt, with which Close sets the final
 		// frame count where the file allows it.
-		e, err := codec.NewEncoder(w, m, y.h.width, y.h.height, color, codec.Options{
-			Quality: q, TimebaseNum: y.h.fpsDen, TimebaseDen: y.h.fpsNum, FrameCount: total, IntraPeriod: intra, RefineSteps: refine})
+		opts.TimebaseNum, opts.TimebaseDen, opts.FrameCount = y.h.fpsDen, y.h.fpsNum, total
+		e, err := codec.NewEncoder(w, m, y.h.width, y.h.height, color, opts)
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -412,5 +413,51 @@ func TestY4MTruncatedLastFrame(t *testing.T) {
 	// The header differs: a pipe keeps frame count 0 (FORMAT.md §1).
 	if err != nil || len(piped) != len(want) || !bytes.Equal(piped[48:], want[48:]) || !strings.Contains(errb.String(), fmt.Sprintf("%d bytes", len(want))) {
 		t.Errorf("encode to a pipe: %v, %d bytes against %d, stderr %q", err, len(piped), len(want), errb.String())
+	}
+}
+
+// TestNoSkipFlag: on a still scene under noise, skipped blocks make the file
+// smaller, --no-skip turns them off, and both decode; on an image the flag
+// only warns.
+func TestNoSkipFlag(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const w, h = 96, 64
+	var clip bytes.Buffer
+	clip.WriteString("YUV4MPEG2 W96 H64 F25:1 C444\n")
+	for range 4 {
+		clip.WriteString("FRAME\n")
+		for p := range 3 * w * h {
+			base := 128 + 60*math.Sin(float64(p%w)/7)*math.Cos(float64(p/w%h)/5)
+			clip.WriteByte(byte(int(base) + rng.IntN(7) - 3))
+		}
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "still.y4m")
+	if err := os.WriteFile(src, clip.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	size := map[bool]int64{}
+	for _, noSkip := range []bool{false, true} {
+		out := filepath.Join(dir, "still.lvc")
+		args := []string{"encode", src, "-o", out, "-q", "4"}
+		if noSkip {
+			args = append(args, "--no-skip")
+		}
+		if _, _, err := runCLI(args...); err != nil {
+			t.Fatal(err)
+		}
+		st, _ := os.Stat(out)
+		size[noSkip] = st.Size()
+		if _, _, err := runCLI("decode", out, "-o", filepath.Join(dir, "still_dec.y4m")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("4 still frames: %d bytes, %d with --no-skip", size[false], size[true])
+	if size[false] >= size[true] {
+		t.Errorf("skipping gave %d bytes, --no-skip %d", size[false], size[true])
+	}
+	_, stderr, err := runCLI("encode", "../../testdata/sample.png", "-o", filepath.Join(dir, "img.lvc"), "--no-skip")
+	if err != nil || !strings.Contains(stderr, "--no-skip is for video") {
+		t.Errorf("image with --no-skip: %v, %q", err, stderr)
 	}
 }

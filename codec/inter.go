@@ -1,0 +1,324 @@
+package codec
+
+// Inter frames (FORMAT.md 2.1): each channel of y is coded around the
+// hyperprior's mean or around the reference frame's ŷ (the channel's mode),
+// and whole 16×16 blocks may be skipped, taking the reference's ŷ.
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/lvc-codec/lvc/entropy"
+	"github.com/lvc-codec/lvc/nn"
+)
+
+// Inter-frame channel modes, one byte per channel: 0 codes the channel
+// around the hyperprior mean with its table; k in 1..maxInterMode codes it
+// around the reference's ŷ, with the table index lowered by
+// interScaleStep*(k-1) (a narrower distribution: residuals against the
+// previous frame are smaller than the hyperprior expects).
+const (
+	maxInterMode   = 16
+	interScaleStep = 4
+)
+
+// chooseModes picks, per channel, the mode whose tables say the channel
+// costs the fewest bits at the positions not skipped (skip nil: none); base
+// is the frame's first y table.
+func (m *Model) chooseModes(y []float32, means []int32, tables []uint16, prev []int64, plane int, base uint16, skip []bool) []byte {
+	modes := make([]byte, m.Info.M)
+	for c := range m.Info.M {
+		best := math.Inf(1)
+		for mode := 0; mode <= maxInterMode; mode++ {
+			var bits float64
+			for i := c * plane; i < (c+1)*plane; i++ {
+				if skip != nil && skip[i-c*plane] {
+					continue
+				}
+				t := int(base + modeTable(tables[i], byte(mode)))
+				if mode == 0 {
+					bits += m.tablesY.Bits(t, clampSymbol(y[i]-float32(means[i])/(1<<nn.FixedFracBits)))
+				} else {
+					bits += m.tablesY.Bits(t, clampSymbol(float32(float64(y[i])-float64(prev[i])/(1<<nn.FixedFracBits))))
+				}
+			}
+			if bits < best {
+				best, modes[c] = bits, byte(mode)
+			}
+		}
+	}
+	return modes
+}
+
+func modeTable(t uint16, mode byte) uint16 {
+	if mode == 0 {
+		return t
+	}
+	return uint16(max(0, int(t)-interScaleStep*int(mode-1)))
+}
+
+// applyModes gives each element of y the mean it is coded around, in fixed
+// point, and the table it is coded with, for the channel modes of an inter
+// frame (nil modes: an intra frame).
+func (m *Model) applyModes(means []int32, tables []uint16, modes []byte, ref *reference, plane int) []int64 {
+	out := make([]int64, len(means))
+	for i, v := range means {
+		mode := byte(0)
+		if modes != nil {
+			mode = modes[i/plane]
+		}
+		if mode == 0 {
+			out[i] = int64(v)
+			continue
+		}
+		out[i] = ref.yhat[i]
+		tables[i] = modeTable(tables[i], mode)
+	}
+	return out
+}
+
+// The channel modes' sub-stream: 17 bytes h[0..16], a weight per mode, then
+// the M modes coded with frequencies in proportion to them (modeTableSet).
+// Frames of version 1's first form (three sub-streams) store them raw.
+const modeWeights = maxInterMode + 1
+
+// modeTableSet is the table the weights give, in integer arithmetic so that
+// both ends build it alike: every symbol (the escape too) has frequency 1,
+// the rest of 2^16 is shared in proportion to the weights (equally when all
+// are zero), and what integer division leaves goes to mode 0.
+func modeTableSet(h []byte) (*entropy.TableSet, error) {
+	const total = 1 << 16
+	avail := uint32(total - modeWeights - 1)
+	var sum uint32
+	for _, v := range h {
+		sum += uint32(v)
+	}
+	allZero := sum == 0
+	if allZero {
+		sum = modeWeights
+	}
+	freqs := make([]uint32, modeWeights+1)
+	used := uint32(0)
+	for k := range modeWeights {
+		w := uint32(h[k])
+		if allZero {
+			w = 1
+		}
+		freqs[k] = 1 + w*avail/sum
+		used += freqs[k]
+	}
+	freqs[modeWeights] = 1
+	freqs[0] += total - used - 1
+	return entropy.NewTableSet(16, [][]uint32{freqs}, []int32{0})
+}
+
+// encodeModes codes the modes with weights from their own histogram.
+func encodeModes(enc *entropy.Encoder, modes []byte) ([]byte, error) {
+	var count [modeWeights]int
+	most := 1
+	for _, k := range modes {
+		count[k]++
+		most = max(most, count[k])
+	}
+	h := make([]byte, modeWeights)
+	for k, n := range count {
+		if n > 0 {
+			h[k] = byte(max(1, (255*n+most/2)/most))
+		}
+	}
+	ts, err := modeTableSet(h)
+	if err != nil {
+		return nil, err
+	}
+	values := make([]int32, len(modes))
+	for i, k := range modes {
+		values[i] = int32(k)
+	}
+	return enc.Encode(h, values, make([]uint16, len(values)), ts)
+}
+
+// decodeModes reads M channel modes, coded (coded true) or raw.
+func decodeModes(stream []byte, m int, coded bool) ([]byte, error) {
+	if !coded {
+		if len(stream) != m {
+			return nil, fmt.Errorf("codec: %d channel modes, want %d (corrupt file)", len(stream), m)
+		}
+		for c, mode := range stream {
+			if mode > maxInterMode {
+				return nil, fmt.Errorf("codec: channel %d mode %d (corrupt file)", c, mode)
+			}
+		}
+		return stream, nil
+	}
+	if len(stream) < modeWeights {
+		return nil, errors.New("codec: channel modes without their weights (corrupt file)")
+	}
+	ts, err := modeTableSet(stream[:modeWeights])
+	if err != nil {
+		return nil, err
+	}
+	values := make([]int32, m)
+	if err := entropy.Decode(stream[modeWeights:], values, make([]uint16, m), ts); err != nil {
+		return nil, fmt.Errorf("codec: channel modes: %w", err)
+	}
+	modes := make([]byte, m)
+	for c, v := range values {
+		if v < 0 || v > maxInterMode {
+			return nil, fmt.Errorf("codec: channel %d mode %d (corrupt file)", c, v)
+		}
+		modes[c] = byte(v)
+	}
+	return modes, nil
+}
+
+// Skipped positions: an inter frame may skip latent positions, each a 16×16
+// block of the frame. A skipped position takes the reference's ŷ in every
+// channel and codes no symbol, so the still parts of a scene cost a fraction
+// of a bit per block instead of a few bits per channel. The skip map is its
+// own sub-stream: empty for none, or a byte k in 1..255 and then one flag
+// per position coded with P(skip) = k/256.
+
+const skipPrecision = 16
+
+// skipTable is the binary table of P(skip) = k/256; its escape symbol, which
+// a valid map never uses, gets the least frequency.
+func skipTable(k byte) (*entropy.TableSet, error) {
+	one := uint32(k) << (skipPrecision - 8)
+	return entropy.NewTableSet(skipPrecision, [][]uint32{{1<<skipPrecision - one - 1, one, 1}}, []int32{0})
+}
+
+// encodeSkipMap codes the flags with the table that fits their share.
+func encodeSkipMap(enc *entropy.Encoder, skip []bool) ([]byte, error) {
+	flags := make([]int32, len(skip))
+	n := 0
+	for i, s := range skip {
+		if s {
+			flags[i], n = 1, n+1
+		}
+	}
+	k := byte(min(max(math.Round(256*float64(n)/float64(len(skip))), 1), 255))
+	ts, err := skipTable(k)
+	if err != nil {
+		return nil, err
+	}
+	return enc.Encode([]byte{k}, flags, make([]uint16, len(flags)), ts)
+}
+
+// decodeSkipMap reads the flags of n positions from a non-empty map.
+func decodeSkipMap(stream []byte, n int) ([]bool, error) {
+	if stream[0] == 0 {
+		return nil, errors.New("codec: skip map with probability 0 (corrupt file)")
+	}
+	ts, err := skipTable(stream[0])
+	if err != nil {
+		return nil, err
+	}
+	flags := make([]int32, n)
+	if err := entropy.Decode(stream[1:], flags, make([]uint16, n), ts); err != nil {
+		return nil, fmt.Errorf("codec: skip map: %w", err)
+	}
+	skip := make([]bool, n)
+	for i, f := range flags {
+		if f != 0 && f != 1 {
+			return nil, fmt.Errorf("codec: skip flag %d at position %d (corrupt file)", f, i)
+		}
+		skip[i] = f == 1
+	}
+	return skip, nil
+}
+
+// codedElements lists, channel by channel, the elements of y at positions
+// the map does not skip: the order of the y sub-stream's symbols.
+func codedElements(skip []bool, channels int) []int32 {
+	plane := len(skip)
+	out := []int32{} // not nil, which permute takes for every element
+	for c := range channels {
+		for p, s := range skip {
+			if !s {
+				out = append(out, int32(c*plane+p))
+			}
+		}
+	}
+	return out
+}
+
+// applySkips sets each skipped element's mean to the reference and its
+// symbol to zero, so that its ŷ is the reference's exactly.
+func applySkips(skip []bool, mean []int64, sym []int32, ref *reference) {
+	plane := len(skip)
+	for i := range mean {
+		if skip[i%plane] {
+			mean[i], sym[i] = ref.yhat[i], 0
+		}
+	}
+}
+
+// chooseSkips decides which positions of an inter frame to skip, and codes
+// the map; nil for none. It codes the frame once without skips, synthesizes
+// it, and skips each 16×16 block where the reference's pixels cost less than
+// coding: λ·255²·SSE/3 + bits, the per-block share of the training loss, if
+// all of them together save more than the map costs. Skipping a block also
+// changes its neighbours' pixels through g_s's receptive field; the block
+// costs ignore that.
+func (m *Model) chooseSkips(enc *entropy.Encoder, x *nn.Tensor, w, h int, y []float32, means []int32, tables []uint16, ref *reference, q256 uint16, yw, yh int) ([]bool, []byte, error) {
+	if ref.pixels == nil || len(m.Info.Lambdas) != m.Info.Qualities {
+		return nil, nil, nil
+	}
+	plane := yw * yh
+	base := m.yTableBase(q256)
+	tab := slices.Clone(tables)
+	modes := m.chooseModes(y, means, tab, ref.yhat, plane, base, nil)
+	mean := m.applyModes(means, tab, modes, ref, plane)
+	sym := make([]int32, len(y))
+	bits := make([]float64, plane)
+	for i, v := range y {
+		sym[i] = symbolAround(v, mean[i])
+		bits[i%plane] += m.tablesY.Bits(int(base+tab[i]), sym[i])
+	}
+	lat, _ := m.reconstruct(sym, mean, q256, yw, yh)
+	coded, err := m.synthesisTensor(lat, q256)
+	if err != nil {
+		return nil, nil, err
+	}
+	codedSSE, skipSSE := blockSSE(x, coded, w, h, yw, yh), blockSSE(x, ref.pixels, w, h, yw, yh)
+	weight := m.lambdaAt(q256) * 255 * 255 / 3
+	skip := make([]bool, plane)
+	var saved float64
+	for p := range skip {
+		if gain := weight*(codedSSE[p]-skipSSE[p]) + bits[p]; gain > 0 {
+			skip[p], saved = true, saved+gain
+		}
+	}
+	if saved == 0 {
+		return nil, nil, nil
+	}
+	// A still block that codes to zeros costs a fraction of a bit, less than
+	// the coder's final state (16 bytes) that any map carries.
+	mapBytes, err := encodeSkipMap(enc, skip)
+	if err != nil || saved <= float64(8*len(mapBytes)) {
+		return nil, nil, err
+	}
+	return skip, mapBytes, nil
+}
+
+// blockSSE is the squared error between the frame x and a synthesized
+// frame, both [1,3,ph,pw], per 16×16 block over the w×h image area, with the
+// synthesized values rounded to 8 bits as the decoder outputs them.
+func blockSSE(x, out *nn.Tensor, w, h, yw, yh int) []float64 {
+	pw, plane := x.Shape[3], x.Shape[2]*x.Shape[3]
+	sse := make([]float64, yw*yh)
+	for c := range 3 {
+		xs, ys := x.Data[c*plane:(c+1)*plane], out.Data[c*plane:(c+1)*plane]
+		for r := range h {
+			row := (r / 16) * yw
+			for col := range w {
+				v := math.Round(float64(min(max(ys[r*pw+col], 0), 1))*255) / 255
+				d := float64(xs[r*pw+col]) - v
+				sse[row+col/16] += d * d
+			}
+		}
+	}
+	return sse
+}
