@@ -139,6 +139,7 @@ func (m *Model) zTables(plane int, q256 uint16) []uint16 {
 type reference struct {
 	q256 uint16
 	yhat []int64
+	z    []int32 // the hyper-latents the frame was coded with
 	// pixels is the frame as g_s draws it ([1,3,ph,pw]), kept only by an
 	// encoder that may skip blocks of the next frame (skip.go).
 	pixels *nn.Tensor
@@ -217,10 +218,19 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 	}
 	if inter {
 		typ = container.Inter
+		if len(ref.z) == len(z) {
+			oldMeans, oldTables, err := m.reuseHyperLatents(y.Data, means, tables, ref, 8*len(zBytes), zw, zh, plane, q256)
+			if err != nil {
+				return nil, 0, nil, nil, err
+			}
+			if oldMeans != nil {
+				z, zBytes, means, tables = ref.z, []byte{}, oldMeans, oldTables
+			}
+		}
 		if skip, skipBytes, err = m.chooseSkips(enc, x, b.Dx(), b.Dy(), y.Data, means, tables, ref, q256, yw, yh); err != nil {
 			return nil, 0, nil, nil, err
 		}
-		modes = m.chooseModes(y.Data, means, tables, ref.yhat, plane, m.yTableBase(q256), skip)
+		modes, _ = m.chooseModes(y.Data, means, tables, ref.yhat, plane, m.yTableBase(q256), skip)
 	}
 	mean := m.applyModes(means, tables, modes, ref, plane)
 	sym := make([]int32, len(y.Data))
@@ -256,6 +266,7 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 		streams = append(streams, modeBytes, skipBytes)
 	}
 	lat, next := m.reconstruct(sym, mean, q256, yw, yh)
+	next.z = z
 	if keepPixels {
 		px, err := m.synthesisTensor(lat, q256)
 		if err != nil {
@@ -324,7 +335,12 @@ func (m *Model) decodeLatents(typ container.FrameType, streams [][]byte, w, h in
 	}
 	_, _, yw, yh, zw, zh := m.latentGeometry(w, h)
 	z := make([]int32, m.Info.N*zw*zh)
-	if err := entropy.Decode(streams[0], z, m.zTables(zw*zh, q256), m.tablesZ); err != nil {
+	if want == 4 && len(streams[0]) == 0 {
+		if len(ref.z) != len(z) {
+			return nil, nil, errors.New("codec: inter frame reuses hyper-latents its reference lacks (corrupt file)")
+		}
+		copy(z, ref.z)
+	} else if err := entropy.Decode(streams[0], z, m.zTables(zw*zh, q256), m.tablesZ); err != nil {
 		return nil, nil, fmt.Errorf("codec: hyper-latents: %w", err)
 	}
 	means, scales, tables, err := m.hyperParams(z, zw, zh)
@@ -369,6 +385,7 @@ func (m *Model) decodeLatents(typ container.FrameType, streams [][]byte, w, h in
 		return nil, nil, fmt.Errorf("codec: latents: %w", err)
 	}
 	lat, next := m.reconstruct(sym, mean, q256, yw, yh)
+	next.z = z
 	return lat, next, nil
 }
 

@@ -68,7 +68,8 @@ func FuzzDecodeStreams(f *testing.F) {
 		f.Add(pack(byte(128*i), intra))
 		f.Add(pack(byte(128*i+1), inter))
 		f.Add(pack(byte(128*i+1), fullySkipped(f, m, inter, 70, 40, &enc)))
-		f.Add(pack(byte(128*i+1), firstForm(f, m, inter)))
+		first, _ := firstForm(f, m, shifted(img), ref, &enc)
+		f.Add(pack(byte(128*i+1), first))
 		refs = append(refs, ref)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

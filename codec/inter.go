@@ -25,10 +25,11 @@ const (
 )
 
 // chooseModes picks, per channel, the mode whose tables say the channel
-// costs the fewest bits at the positions not skipped (skip nil: none); base
-// is the frame's first y table.
-func (m *Model) chooseModes(y []float32, means []int32, tables []uint16, prev []int64, plane int, base uint16, skip []bool) []byte {
+// costs the fewest bits at the positions not skipped (skip nil: none), and
+// returns the modes and those bits; base is the frame's first y table.
+func (m *Model) chooseModes(y []float32, means []int32, tables []uint16, prev []int64, plane int, base uint16, skip []bool) ([]byte, float64) {
 	modes := make([]byte, m.Info.M)
+	var total float64
 	for c := range m.Info.M {
 		best := math.Inf(1)
 		for mode := 0; mode <= maxInterMode; mode++ {
@@ -48,8 +49,28 @@ func (m *Model) chooseModes(y []float32, means []int32, tables []uint16, prev []
 				best, modes[c] = bits, byte(mode)
 			}
 		}
+		total += best
 	}
-	return modes
+	return modes, total
+}
+
+// reuseHyperLatents returns the reference's means and tables when coding y
+// with them is estimated to cost less than with the frame's own, whose z
+// costs zBits; nil means otherwise. An inter frame that reuses them sends
+// no z (an empty sub-stream 0): in a still scene the new z says little the
+// old one did not.
+func (m *Model) reuseHyperLatents(y []float32, means []int32, tables []uint16, ref *reference, zBits, zw, zh, plane int, q256 uint16) ([]int32, []uint16, error) {
+	oldMeans, _, oldTables, err := m.hyperParams(ref.z, zw, zh)
+	if err != nil {
+		return nil, nil, err
+	}
+	base := m.yTableBase(q256)
+	_, fresh := m.chooseModes(y, means, tables, ref.yhat, plane, base, nil)
+	_, reused := m.chooseModes(y, oldMeans, oldTables, ref.yhat, plane, base, nil)
+	if reused >= fresh+float64(zBits) {
+		return nil, nil, nil
+	}
+	return oldMeans, oldTables, nil
 }
 
 func modeTable(t uint16, mode byte) uint16 {
@@ -269,7 +290,7 @@ func (m *Model) chooseSkips(enc *entropy.Encoder, x *nn.Tensor, w, h int, y []fl
 	plane := yw * yh
 	base := m.yTableBase(q256)
 	tab := slices.Clone(tables)
-	modes := m.chooseModes(y, means, tab, ref.yhat, plane, base, nil)
+	modes, _ := m.chooseModes(y, means, tab, ref.yhat, plane, base, nil)
 	mean := m.applyModes(means, tab, modes, ref, plane)
 	sym := make([]int32, len(y))
 	bits := make([]float64, plane)

@@ -127,18 +127,25 @@ func noisy(img image.Image, amp int, seed uint64) *image.RGBA {
 }
 
 // TestSkippedBlocksDecodeExactly codes a still scene under noise with the
-// shipped model: its inter frames skip blocks, and the decoder rebuilds
-// every frame's latents bit for bit.
+// shipped model: its inter frames skip blocks and reuse the reference's z,
+// and the decoder rebuilds every frame's latents bit for bit.
 func TestSkippedBlocksDecodeExactly(t *testing.T) {
 	m, img := benchSetup(t)
 	crop := img.(interface {
 		SubImage(image.Rectangle) image.Image
 	}).SubImage(image.Rect(0, 0, 256, 192))
 	frames := []image.Image{noisy(crop, 3, 1), noisy(crop, 3, 2), noisy(crop, 3, 3)}
+	reused := 0
 	for i, f := range framesExact(t, m, frames, 4<<8)[1:] {
 		if len(f.Streams) != 4 || len(f.Streams[3]) == 0 {
 			t.Fatalf("inter frame %d of a still scene skips nothing", i+1)
 		}
+		if len(f.Streams[0]) == 0 {
+			reused++
+		}
+	}
+	if reused == 0 {
+		t.Error("no inter frame of a still scene reuses its reference's hyper-latents")
 	}
 }
 
@@ -229,15 +236,25 @@ func fullySkipped(t testing.TB, m *Model, inter [][]byte, w, h int, enc *entropy
 	return [][]byte{inter[0], yBytes, inter[2], skipBytes}
 }
 
-// firstForm turns an inter frame's sub-streams into version 1's first form:
-// raw modes, no skip map.
-func firstForm(t testing.TB, m *Model, inter [][]byte) [][]byte {
+// firstForm codes img against ref in version 1's first form: its own z,
+// raw modes, no skip map. It returns the sub-streams and the latents the
+// encoder had.
+func firstForm(t testing.TB, m *Model, img image.Image, ref *reference, enc *entropy.Encoder) ([][]byte, *Latents) {
 	t.Helper()
-	modes, err := decodeModes(inter[2], m.Info.M, true)
+	plain := *ref
+	plain.z, plain.pixels = nil, nil // no z to reuse, no pixels to skip against
+	streams, _, lat, _, err := m.encodeFrame(img, ref.q256, enc, &plain, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return [][]byte{inter[0], inter[1], modes}
+	if len(streams) != 4 || len(streams[0]) == 0 || len(streams[3]) != 0 {
+		t.Fatalf("inter frame coded with sub-stream sizes %d %d %d %d", len(streams[0]), len(streams[1]), len(streams[2]), len(streams[3]))
+	}
+	modes, err := decodeModes(streams[2], m.Info.M, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return [][]byte{streams[0], streams[1], modes}, lat
 }
 
 // TestFirstFormInterFrame: inter frames of three sub-streams, with raw modes
@@ -249,18 +266,30 @@ func TestFirstFormInterFrame(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	streams, _, want, _, err := m.encodeFrame(shifted(testImage(70, 40)), 3<<8, &enc, ref, 0, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(streams) != 4 || len(streams[3]) != 0 {
-		t.Fatalf("without pixels in the reference: %d sub-streams", len(streams))
-	}
-	lat, _, err := m.decodeLatents(container.Inter, firstForm(t, m, streams), 70, 40, 3<<8, ref)
+	streams, want := firstForm(t, m, shifted(testImage(70, 40)), ref, &enc)
+	lat, _, err := m.decodeLatents(container.Inter, streams, 70, 40, 3<<8, ref)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(lat.Data, want.Data) {
 		t.Fatal("first-form frame decodes to other latents")
+	}
+}
+
+// TestReusedHyperLatentsNeedThem: an empty z sub-stream reuses the
+// reference's z; a reference without one (of another size) makes it corrupt.
+func TestReusedHyperLatentsNeedThem(t *testing.T) {
+	m := tinyModel(t)
+	var enc entropy.Encoder
+	_, inter, ref := intraThenInter(t, m, testImage(70, 40), 3<<8, &enc)
+	streams := slices.Clone(inter)
+	streams[0] = nil
+	if _, _, err := m.decodeLatents(container.Inter, streams, 70, 40, 3<<8, ref); err != nil && strings.Contains(err.Error(), "hyper-latents") {
+		t.Fatalf("reusing the reference's z: %v", err)
+	}
+	short := *ref
+	short.z = ref.z[:len(ref.z)-1]
+	if _, _, err := m.decodeLatents(container.Inter, streams, 70, 40, 3<<8, &short); err == nil || !strings.Contains(err.Error(), "reuses hyper-latents") {
+		t.Fatalf("reference without its z: got %v", err)
 	}
 }
