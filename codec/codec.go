@@ -206,7 +206,6 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 	typ := container.Intra
 	var modes []byte
 	var skip []bool
-	var skipBytes []byte
 	inter := ref != nil && ref.q256 == q256 && len(ref.yhat) == len(y.Data)
 	if !inter && refineSteps > 0 {
 		if err := m.refineLatents(y.Data, x, b.Dx(), b.Dy(), means, scales, tables, q256, refineSteps); err != nil {
@@ -227,7 +226,7 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 				z, zBytes, means, tables = ref.z, []byte{}, oldMeans, oldTables
 			}
 		}
-		if skip, skipBytes, err = m.chooseSkips(enc, x, b.Dx(), b.Dy(), y.Data, means, tables, ref, q256, yw, yh); err != nil {
+		if skip, err = m.chooseSkips(x, b.Dx(), b.Dy(), y.Data, means, tables, ref, q256, yw, yh); err != nil {
 			return nil, 0, nil, nil, err
 		}
 		modes, _ = m.chooseModes(y.Data, means, tables, ref.yhat, plane, m.yTableBase(q256), skip)
@@ -253,17 +252,17 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 		order = append(anchors, rest...)
 	}
 	m.toTableSet(tables, q256)
-	yBytes, err := enc.Encode(nil, permute(sym, order), permute(tables, order), m.tablesY)
+	yPart := entropy.Part{Values: permute(sym, order), Tables: permute(tables, order), Set: m.tablesY}
+	var streams [][]byte
+	if typ == container.Inter {
+		streams, err = encodeInter(enc, zBytes, modes, skip, yPart)
+	} else {
+		var yBytes []byte
+		yBytes, err = enc.EncodeParts(nil, yPart)
+		streams = [][]byte{zBytes, yBytes}
+	}
 	if err != nil {
 		return nil, 0, nil, nil, err
-	}
-	streams := [][]byte{zBytes, yBytes}
-	if typ == container.Inter {
-		modeBytes, err := encodeModes(enc, modes)
-		if err != nil {
-			return nil, 0, nil, nil, err
-		}
-		streams = append(streams, modeBytes, skipBytes)
 	}
 	lat, next := m.reconstruct(sym, mean, q256, yw, yh)
 	next.z = z
@@ -349,31 +348,39 @@ func (m *Model) decodeLatents(typ container.FrameType, streams [][]byte, w, h in
 	}
 	var modes []byte
 	var skip []bool
+	var d *entropy.Decoder // the four-stream form's one stream: modes, skip flags, y
 	if typ == container.Inter {
-		if modes, err = decodeModes(streams[2], m.Info.M, want == 4); err != nil {
-			return nil, nil, err
-		}
 		if len(ref.yhat) != len(means) {
 			return nil, nil, errors.New("codec: reference frame of another size")
 		}
-		if want == 4 && len(streams[3]) > 0 {
-			if skip, err = decodeSkipMap(streams[3], yw*yh); err != nil {
-				return nil, nil, err
-			}
+		if want == 3 {
+			modes, err = rawModes(streams[2], m.Info.M)
+		} else {
+			modes, skip, d, err = decodeSideInfo(streams, m.Info.M, yw*yh)
+		}
+		if err != nil {
+			return nil, nil, err
 		}
 	}
 	mean := m.applyModes(means, tables, modes, ref, yw*yh)
 	sym := make([]int32, len(means))
 	switch {
-	case skip != nil:
-		applySkips(skip, mean, sym, ref)
-		coded := codedElements(skip, m.Info.M)
-		part, tab := make([]int32, len(coded)), permute(tables, coded)
+	case d != nil:
+		var order []int32
+		if skip != nil {
+			applySkips(skip, mean, sym, ref)
+			order = codedElements(skip, m.Info.M)
+		}
+		part, tab := permute(sym, order), permute(tables, order)
+		if order != nil {
+			part = make([]int32, len(order))
+		}
 		m.toTableSet(tab, q256)
-		if err = entropy.Decode(streams[1], part, tab, m.tablesY); err == nil {
-			for j, i := range coded {
-				sym[i] = part[j]
-			}
+		if err = d.Decode(part, tab, m.tablesY); err == nil {
+			err = d.Close()
+		}
+		for j, i := range order {
+			sym[i] = part[j]
 		}
 	case m.ctx != nil && typ == container.Intra:
 		err = m.decodeTwoPasses(streams[1], sym, mean, scales, tables, q256, yw, yh)

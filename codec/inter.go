@@ -100,9 +100,10 @@ func (m *Model) applyModes(means []int32, tables []uint16, modes []byte, ref *re
 	return out
 }
 
-// The channel modes' sub-stream: 17 bytes h[0..16], a weight per mode, then
-// the M modes coded with frequencies in proportion to them (modeTableSet).
-// Frames of version 1's first form (three sub-streams) store them raw.
+// The channel modes: 17 bytes h[0..16] (sub-stream 2), a weight per mode,
+// and the M modes at the head of the y stream, coded with frequencies in
+// proportion to the weights (modeTableSet). Frames of version 1's first
+// form (three sub-streams) store them raw as sub-stream 2.
 const modeWeights = maxInterMode + 1
 
 // modeTableSet is the table the weights give, in integer arithmetic so that
@@ -135,8 +136,9 @@ func modeTableSet(h []byte) (*entropy.TableSet, error) {
 	return entropy.NewTableSet(16, [][]uint32{freqs}, []int32{0})
 }
 
-// encodeModes codes the modes with weights from their own histogram.
-func encodeModes(enc *entropy.Encoder, modes []byte) ([]byte, error) {
+// modesPart returns the modes' weights, from their own histogram, and the
+// part of the y stream that codes the modes with them.
+func modesPart(modes []byte) ([]byte, entropy.Part, error) {
 	var count [modeWeights]int
 	most := 1
 	for _, k := range modes {
@@ -151,37 +153,26 @@ func encodeModes(enc *entropy.Encoder, modes []byte) ([]byte, error) {
 	}
 	ts, err := modeTableSet(h)
 	if err != nil {
-		return nil, err
+		return nil, entropy.Part{}, err
 	}
 	values := make([]int32, len(modes))
 	for i, k := range modes {
 		values[i] = int32(k)
 	}
-	return enc.Encode(h, values, make([]uint16, len(values)), ts)
+	return h, entropy.Part{Values: values, Tables: make([]uint16, len(values)), Set: ts}, nil
 }
 
-// decodeModes reads M channel modes, coded (coded true) or raw.
-func decodeModes(stream []byte, m int, coded bool) ([]byte, error) {
-	if !coded {
-		if len(stream) != m {
-			return nil, fmt.Errorf("codec: %d channel modes, want %d (corrupt file)", len(stream), m)
-		}
-		for c, mode := range stream {
-			if mode > maxInterMode {
-				return nil, fmt.Errorf("codec: channel %d mode %d (corrupt file)", c, mode)
-			}
-		}
-		return stream, nil
+// decodeModes reads m channel modes from d, coded with weights h.
+func decodeModes(d *entropy.Decoder, h []byte, m int) ([]byte, error) {
+	if len(h) != modeWeights {
+		return nil, fmt.Errorf("codec: %d channel mode weights, want %d (corrupt file)", len(h), modeWeights)
 	}
-	if len(stream) < modeWeights {
-		return nil, errors.New("codec: channel modes without their weights (corrupt file)")
-	}
-	ts, err := modeTableSet(stream[:modeWeights])
+	ts, err := modeTableSet(h)
 	if err != nil {
 		return nil, err
 	}
 	values := make([]int32, m)
-	if err := entropy.Decode(stream[modeWeights:], values, make([]uint16, m), ts); err != nil {
+	if err := d.Decode(values, make([]uint16, m), ts); err != nil {
 		return nil, fmt.Errorf("codec: channel modes: %w", err)
 	}
 	modes := make([]byte, m)
@@ -194,12 +185,25 @@ func decodeModes(stream []byte, m int, coded bool) ([]byte, error) {
 	return modes, nil
 }
 
+// rawModes checks the raw modes of a first-form inter frame.
+func rawModes(stream []byte, m int) ([]byte, error) {
+	if len(stream) != m {
+		return nil, fmt.Errorf("codec: %d channel modes, want %d (corrupt file)", len(stream), m)
+	}
+	for c, mode := range stream {
+		if mode > maxInterMode {
+			return nil, fmt.Errorf("codec: channel %d mode %d (corrupt file)", c, mode)
+		}
+	}
+	return stream, nil
+}
+
 // Skipped positions: an inter frame may skip latent positions, each a 16×16
 // block of the frame. A skipped position takes the reference's ŷ in every
 // channel and codes no symbol, so the still parts of a scene cost a fraction
-// of a bit per block instead of a few bits per channel. The skip map is its
-// own sub-stream: empty for none, or a byte k in 1..255 and then one flag
-// per position coded with P(skip) = k/256.
+// of a bit per block instead of a few bits per channel. Sub-stream 3 is
+// empty for none, or a byte k in 1..255; then the y stream holds, after the
+// modes, one flag per position coded with P(skip) = k/256.
 
 const skipPrecision = 16
 
@@ -210,8 +214,9 @@ func skipTable(k byte) (*entropy.TableSet, error) {
 	return entropy.NewTableSet(skipPrecision, [][]uint32{{1<<skipPrecision - one - 1, one, 1}}, []int32{0})
 }
 
-// encodeSkipMap codes the flags with the table that fits their share.
-func encodeSkipMap(enc *entropy.Encoder, skip []bool) ([]byte, error) {
+// skipPart returns the probability byte that fits the flags' share and the
+// part of the y stream that codes them.
+func skipPart(skip []bool) (byte, entropy.Part, error) {
 	flags := make([]int32, len(skip))
 	n := 0
 	for i, s := range skip {
@@ -222,22 +227,22 @@ func encodeSkipMap(enc *entropy.Encoder, skip []bool) ([]byte, error) {
 	k := byte(min(max(math.Round(256*float64(n)/float64(len(skip))), 1), 255))
 	ts, err := skipTable(k)
 	if err != nil {
-		return nil, err
+		return 0, entropy.Part{}, err
 	}
-	return enc.Encode([]byte{k}, flags, make([]uint16, len(flags)), ts)
+	return k, entropy.Part{Values: flags, Tables: make([]uint16, len(flags)), Set: ts}, nil
 }
 
-// decodeSkipMap reads the flags of n positions from a non-empty map.
-func decodeSkipMap(stream []byte, n int) ([]bool, error) {
-	if stream[0] == 0 {
+// decodeSkipFlags reads n flags from d, coded with P(skip) = k/256.
+func decodeSkipFlags(d *entropy.Decoder, k byte, n int) ([]bool, error) {
+	if k == 0 {
 		return nil, errors.New("codec: skip map with probability 0 (corrupt file)")
 	}
-	ts, err := skipTable(stream[0])
+	ts, err := skipTable(k)
 	if err != nil {
 		return nil, err
 	}
 	flags := make([]int32, n)
-	if err := entropy.Decode(stream[1:], flags, make([]uint16, n), ts); err != nil {
+	if err := d.Decode(flags, make([]uint16, n), ts); err != nil {
 		return nil, fmt.Errorf("codec: skip map: %w", err)
 	}
 	skip := make([]bool, n)
@@ -248,6 +253,53 @@ func decodeSkipMap(stream []byte, n int) ([]bool, error) {
 		skip[i] = f == 1
 	}
 	return skip, nil
+}
+
+// encodeInter lays out an inter frame's four sub-streams: z (empty when
+// reused), one stream of the modes, the skip flags (if any) and y, the
+// modes' weights, and the skip probability byte (empty for none).
+func encodeInter(enc *entropy.Encoder, zBytes []byte, modes []byte, skip []bool, y entropy.Part) ([][]byte, error) {
+	h, modePart, err := modesPart(modes)
+	if err != nil {
+		return nil, err
+	}
+	parts := []entropy.Part{modePart}
+	var k []byte
+	if skip != nil {
+		p, flags, err := skipPart(skip)
+		if err != nil {
+			return nil, err
+		}
+		k, parts = []byte{p}, append(parts, flags)
+	}
+	body, err := enc.EncodeParts(nil, append(parts, y)...)
+	if err != nil {
+		return nil, err
+	}
+	return [][]byte{zBytes, body, h, k}, nil
+}
+
+// decodeSideInfo reads a four-stream inter frame's modes and skip flags (nil
+// for none) and returns the decoder, positioned at y's symbols.
+func decodeSideInfo(streams [][]byte, m, positions int) ([]byte, []bool, *entropy.Decoder, error) {
+	if len(streams[3]) > 1 {
+		return nil, nil, nil, fmt.Errorf("codec: skip probability of %d bytes (corrupt file)", len(streams[3]))
+	}
+	d, err := entropy.NewDecoder(streams[1])
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("codec: latents: %w", err)
+	}
+	modes, err := decodeModes(d, streams[2], m)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var skip []bool
+	if len(streams[3]) == 1 {
+		if skip, err = decodeSkipFlags(d, streams[3][0], positions); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return modes, skip, d, nil
 }
 
 // codedElements lists, channel by channel, the elements of y at positions
@@ -276,16 +328,16 @@ func applySkips(skip []bool, mean []int64, sym []int32, ref *reference) {
 	}
 }
 
-// chooseSkips decides which positions of an inter frame to skip, and codes
-// the map; nil for none. It codes the frame once without skips, synthesizes
+// chooseSkips decides which positions of an inter frame to skip; nil for
+// none. It codes the frame once without skips, synthesizes
 // it, and skips each 16×16 block where the reference's pixels cost less than
 // coding: λ·255²·SSE/3 + bits, the per-block share of the training loss, if
 // all of them together save more than the map costs. Skipping a block also
 // changes its neighbours' pixels through g_s's receptive field; the block
 // costs ignore that.
-func (m *Model) chooseSkips(enc *entropy.Encoder, x *nn.Tensor, w, h int, y []float32, means []int32, tables []uint16, ref *reference, q256 uint16, yw, yh int) ([]bool, []byte, error) {
+func (m *Model) chooseSkips(x *nn.Tensor, w, h int, y []float32, means []int32, tables []uint16, ref *reference, q256 uint16, yw, yh int) ([]bool, error) {
 	if ref.pixels == nil || len(m.Info.Lambdas) != m.Info.Qualities {
-		return nil, nil, nil
+		return nil, nil
 	}
 	plane := yw * yh
 	base := m.yTableBase(q256)
@@ -301,7 +353,7 @@ func (m *Model) chooseSkips(enc *entropy.Encoder, x *nn.Tensor, w, h int, y []fl
 	lat, _ := m.reconstruct(sym, mean, q256, yw, yh)
 	coded, err := m.synthesisTensor(lat, q256)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	codedSSE, skipSSE := blockSSE(x, coded, w, h, yw, yh), blockSSE(x, ref.pixels, w, h, yw, yh)
 	weight := m.lambdaAt(q256) * 255 * 255 / 3
@@ -313,15 +365,22 @@ func (m *Model) chooseSkips(enc *entropy.Encoder, x *nn.Tensor, w, h int, y []fl
 		}
 	}
 	if saved == 0 {
-		return nil, nil, nil
+		return nil, nil
 	}
-	// A still block that codes to zeros costs a fraction of a bit, less than
-	// the coder's final state (16 bytes) that any map carries.
-	mapBytes, err := encodeSkipMap(enc, skip)
-	if err != nil || saved <= float64(8*len(mapBytes)) {
-		return nil, nil, err
+	// A still block that codes to zeros costs a fraction of a bit: the map
+	// (its byte and its flags) can cost more than the blocks save.
+	_, part, err := skipPart(skip)
+	if err != nil {
+		return nil, err
 	}
-	return skip, mapBytes, nil
+	mapBits := 8.0
+	for _, f := range part.Values {
+		mapBits += part.Set.Bits(0, f)
+	}
+	if saved <= mapBits {
+		return nil, nil
+	}
+	return skip, nil
 }
 
 // blockSSE is the squared error between the frame x and a synthesized

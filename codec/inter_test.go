@@ -12,20 +12,38 @@ import (
 	"github.com/lvc-codec/lvc/entropy"
 )
 
-func TestSkipMapRoundTrip(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
+// sideStream codes parts as one stream and returns a Decoder at its start.
+func sideStream(t *testing.T, parts ...entropy.Part) *entropy.Decoder {
+	t.Helper()
 	var enc entropy.Encoder
+	b, err := enc.EncodeParts(nil, parts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := entropy.NewDecoder(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestSkipFlagsRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
 	for _, share := range []float64{0, 0.01, 0.5, 0.97, 1} {
 		for _, n := range []int{1, 7, 240, 5000} {
 			skip := make([]bool, n)
 			for i := range skip {
 				skip[i] = rng.Float64() < share
 			}
-			stream, err := encodeSkipMap(&enc, skip)
+			k, part, err := skipPart(skip)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := decodeSkipMap(stream, n)
+			d := sideStream(t, part)
+			got, err := decodeSkipFlags(d, k, n)
+			if err == nil {
+				err = d.Close()
+			}
 			if err != nil || !slices.Equal(got, skip) {
 				t.Fatalf("share %v, %d positions: got %v, err %v", share, n, got, err)
 			}
@@ -35,7 +53,6 @@ func TestSkipMapRoundTrip(t *testing.T) {
 
 func TestModesRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	var enc entropy.Encoder
 	random := make([]byte, 192)
 	for i := range random {
 		random[i] = byte(rng.IntN(maxInterMode + 1))
@@ -45,19 +62,27 @@ func TestModesRoundTrip(t *testing.T) {
 		skewed[i] = byte(min(rng.ExpFloat64()*1.5, maxInterMode))
 	}
 	for _, modes := range [][]byte{random, skewed, make([]byte, 96), bytes.Repeat([]byte{maxInterMode}, 8)} {
-		stream, err := encodeModes(&enc, modes)
+		h, part, err := modesPart(modes)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := decodeModes(stream, len(modes), true)
+		d := sideStream(t, part)
+		got, err := decodeModes(d, h, len(modes))
+		if err == nil {
+			err = d.Close()
+		}
 		if err != nil || !bytes.Equal(got, modes) {
 			t.Fatalf("modes %v: got %v, err %v", modes, got, err)
 		}
 	}
 	// Coding pays: modes mostly 0 cost a fraction of their raw bytes.
-	stream, _ := encodeModes(&enc, skewed)
-	if len(stream) > len(skewed)/2 {
-		t.Errorf("192 skewed modes take %d bytes", len(stream))
+	_, part, _ := modesPart(skewed)
+	var bits float64
+	for _, v := range part.Values {
+		bits += part.Set.Bits(0, v)
+	}
+	if bits > 8*float64(len(skewed))/3 {
+		t.Errorf("192 skewed modes take %.0f bits", bits)
 	}
 }
 
@@ -75,31 +100,29 @@ func TestModeTableSetTakesAnyWeights(t *testing.T) {
 	}
 }
 
-func TestCorruptInterSideStreams(t *testing.T) {
-	var enc entropy.Encoder
-	escaped := func(ts *entropy.TableSet, v int32) []byte {
-		b, err := enc.Encode(nil, []int32{v}, []uint16{0}, ts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+func TestCorruptInterSideInfo(t *testing.T) {
+	single := func(ts *entropy.TableSet, v int32) *entropy.Decoder {
+		return sideStream(t, entropy.Part{Values: []int32{v}, Tables: []uint16{0}, Set: ts})
 	}
 	skipTab, _ := skipTable(128)
-	modeTab, _ := modeTableSet(make([]byte, modeWeights))
+	zeros := make([]byte, modeWeights)
+	modeTab, _ := modeTableSet(zeros)
 	for _, c := range []struct {
 		name, want string
 		err        func() error
 	}{
-		{"skip probability 0", "probability 0", func() error { _, err := decodeSkipMap([]byte{0, 1, 2, 3}, 4); return err }},
-		{"skip flag 2", "skip flag 2", func() error { _, err := decodeSkipMap(append([]byte{128}, escaped(skipTab, 2)...), 1); return err }},
-		{"skip map cut", "skip map", func() error { _, err := decodeSkipMap([]byte{128}, 100); return err }},
-		{"mode weights cut", "without their weights", func() error { _, err := decodeModes(make([]byte, 5), 8, true); return err }},
-		{"mode 17", "mode 17", func() error {
-			_, err := decodeModes(append(make([]byte, modeWeights), escaped(modeTab, 17)...), 1, true)
+		{"skip probability 0", "probability 0", func() error { _, err := decodeSkipFlags(single(skipTab, 0), 0, 1); return err }},
+		{"skip flag 2", "skip flag 2", func() error { _, err := decodeSkipFlags(single(skipTab, 2), 128, 1); return err }},
+		{"skip flags cut", "skip map", func() error { _, err := decodeSkipFlags(single(skipTab, 1), 128, 100); return err }},
+		{"skip probability of 2 bytes", "skip probability of 2 bytes", func() error {
+			_, _, _, err := decodeSideInfo([][]byte{nil, nil, zeros, {1, 2}}, 4, 4)
 			return err
 		}},
-		{"raw mode 17", "mode 17", func() error { _, err := decodeModes([]byte{0, 17}, 2, false); return err }},
-		{"raw modes short", "channel modes", func() error { _, err := decodeModes([]byte{0}, 2, false); return err }},
+		{"stream cut", "latents", func() error { _, _, _, err := decodeSideInfo([][]byte{nil, {1, 2}, zeros, nil}, 4, 4); return err }},
+		{"mode weights cut", "mode weights", func() error { _, err := decodeModes(single(modeTab, 0), zeros[:5], 1); return err }},
+		{"mode 17", "mode 17", func() error { _, err := decodeModes(single(modeTab, 17), zeros, 1); return err }},
+		{"raw mode 17", "mode 17", func() error { _, err := rawModes([]byte{0, 17}, 2); return err }},
+		{"raw modes short", "channel modes", func() error { _, err := rawModes([]byte{0}, 2); return err }},
 	} {
 		if err := c.err(); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want an error with %q", c.name, err, c.want)
@@ -217,7 +240,7 @@ func TestFullySkippedFrameIsItsReference(t *testing.T) {
 }
 
 // fullySkipped turns an inter frame's sub-streams into those of a w×h frame
-// that skips every position: an empty y stream and a map of ones.
+// that skips every position: modes all 0, every flag 1, no y symbol.
 func fullySkipped(t testing.TB, m *Model, inter [][]byte, w, h int, enc *entropy.Encoder) [][]byte {
 	t.Helper()
 	_, _, yw, yh, _, _ := m.latentGeometry(w, h)
@@ -225,36 +248,54 @@ func fullySkipped(t testing.TB, m *Model, inter [][]byte, w, h int, enc *entropy
 	for i := range all {
 		all[i] = true
 	}
-	skipBytes, err := encodeSkipMap(enc, all)
+	y := entropy.Part{Set: m.tablesY}
+	streams, err := encodeInter(enc, inter[0], make([]byte, m.Info.M), all, y)
 	if err != nil {
 		t.Fatal(err)
 	}
-	yBytes, err := enc.Encode(nil, nil, nil, m.tablesY)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return [][]byte{inter[0], yBytes, inter[2], skipBytes}
+	return streams
 }
 
 // firstForm codes img against ref in version 1's first form: its own z,
-// raw modes, no skip map. It returns the sub-streams and the latents the
-// encoder had.
+// raw modes, y alone in sub-stream 1, nothing skipped. It returns the
+// sub-streams and the latents the encoder had.
 func firstForm(t testing.TB, m *Model, img image.Image, ref *reference, enc *entropy.Encoder) ([][]byte, *Latents) {
 	t.Helper()
 	plain := *ref
 	plain.z, plain.pixels = nil, nil // no z to reuse, no pixels to skip against
+	b := img.Bounds()
 	streams, _, lat, _, err := m.encodeFrame(img, ref.q256, enc, &plain, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(streams) != 4 || len(streams[0]) == 0 || len(streams[3]) != 0 {
-		t.Fatalf("inter frame coded with sub-stream sizes %d %d %d %d", len(streams[0]), len(streams[1]), len(streams[2]), len(streams[3]))
+		t.Fatalf("inter frame coded with %d sub-streams", len(streams))
 	}
-	modes, err := decodeModes(streams[2], m.Info.M, true)
+	// Read the four-stream form as the decoder does, and write y alone.
+	_, _, yw, yh, zw, zh := m.latentGeometry(b.Dx(), b.Dy())
+	z := make([]int32, m.Info.N*zw*zh)
+	if err := entropy.Decode(streams[0], z, m.zTables(zw*zh, ref.q256), m.tablesZ); err != nil {
+		t.Fatal(err)
+	}
+	means, _, tables, err := m.hyperParams(z, zw, zh)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return [][]byte{streams[0], streams[1], modes}, lat
+	modes, _, d, err := decodeSideInfo(streams, m.Info.M, yw*yh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.applyModes(means, tables, modes, ref, yw*yh)
+	m.toTableSet(tables, ref.q256)
+	sym := make([]int32, len(means))
+	if err := d.Decode(sym, tables, m.tablesY); err != nil {
+		t.Fatal(err)
+	}
+	yBytes, err := enc.Encode(nil, sym, tables, m.tablesY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return [][]byte{streams[0], yBytes, modes}, lat
 }
 
 // TestFirstFormInterFrame: inter frames of three sub-streams, with raw modes

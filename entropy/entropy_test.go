@@ -125,6 +125,58 @@ func TestDecoderInParts(t *testing.T) {
 	}
 }
 
+// TestEncodeParts: parts with their own table sets, of any lengths, make
+// one stream that a Decoder reads part by part; one part is what Encode
+// writes, and a warm Encoder writing into room it has does not allocate.
+func TestEncodeParts(t *testing.T) {
+	gauss, coarse := gaussianSet(t, 16), gaussianSet(t, 12)
+	for _, lens := range [][]int{{0, 0}, {1, 0, 3}, {5, 7, 1}, {192, 240, 3001}} {
+		var parts []Part
+		for j, n := range lens {
+			ts := gauss
+			if j%2 == 1 {
+				ts = coarse
+			}
+			vals, idx := sampleWorkload(ts, n, uint64(10*j+n))
+			parts = append(parts, Part{vals, idx, ts})
+		}
+		var e Encoder
+		buf, err := e.EncodeParts(nil, parts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := NewDecoder(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, p := range parts {
+			got := make([]int32, len(p.Values))
+			if err := d.Decode(got, p.Tables, p.Set); err != nil {
+				t.Fatalf("parts %v, part %d: %v", lens, j, err)
+			}
+			for i := range got {
+				if got[i] != p.Values[i] {
+					t.Fatalf("parts %v, part %d, value %d: got %d want %d", lens, j, i, got[i], p.Values[i])
+				}
+			}
+		}
+		if err := d.Close(); err != nil {
+			t.Fatalf("parts %v: %v", lens, err)
+		}
+	}
+	vals, idx := sampleWorkload(gauss, 1000, 3)
+	var e Encoder
+	one, _ := e.Encode(nil, vals, idx, gauss)
+	parts, _ := e.EncodeParts(nil, Part{vals, idx, gauss})
+	if !bytes.Equal(one, parts) {
+		t.Error("one part and Encode differ")
+	}
+	dst := make([]byte, 0, 4*len(one))
+	if n := testing.AllocsPerRun(10, func() { e.Encode(dst, vals, idx, gauss) }); n != 0 {
+		t.Errorf("a warm Encode allocates %v times", n)
+	}
+}
+
 func TestEscapeExtremes(t *testing.T) {
 	ts := gaussianSet(t, 16)
 	vals := []int32{MaxMagnitude, -MaxMagnitude, 0, 1, -1, 37, -38, MaxMagnitude - 1, 12345, -99999}

@@ -37,29 +37,61 @@ type Encoder struct {
 // with table tables[i] of ts. Values beyond a table's range are escaped;
 // their magnitude must not exceed MaxMagnitude.
 func (e *Encoder) Encode(dst []byte, values []int32, tables []uint16, ts *TableSet) ([]byte, error) {
-	if len(values) != len(tables) {
-		return nil, errors.New("entropy: values and table indices differ in length")
-	}
+	return e.EncodeParts(dst, Part{values, tables, ts})
+}
+
+// A Part is a run of values coded with tables of one set.
+type Part struct {
+	Values []int32
+	Tables []uint16
+	Set    *TableSet
+}
+
+// EncodeParts appends to dst one stream of the parts' values in order, each
+// part with its own table set: a Decoder reads it back with one Decode call
+// per part.
+func (e *Encoder) EncodeParts(dst []byte, parts ...Part) ([]byte, error) {
 	e.words = e.words[:0]
 	var x [numStates]uint32
 	for i := range x {
 		x[i] = ransLow
 	}
+	end := 0
+	for _, p := range parts {
+		if len(p.Values) != len(p.Tables) {
+			return nil, errors.New("entropy: values and table indices differ in length")
+		}
+		end += len(p.Values)
+	}
+	for j := len(parts) - 1; j >= 0; j-- {
+		p := parts[j]
+		end -= len(p.Values)
+		if err := e.encodePart(&x, end, p); err != nil {
+			return nil, err
+		}
+	}
+	return e.flush(dst, &x), nil
+}
+
+// encodePart pushes a part's values, last first; the part's first value is
+// value number first of the stream, which picks its state.
+func (e *Encoder) encodePart(x *[numStates]uint32, first int, p Part) error {
+	ts := p.Set
 	prec := ts.precision
 	nt := uint16(len(ts.start))
-	for i := len(values) - 1; i >= 0; i-- {
-		t := tables[i]
+	for i := len(p.Values) - 1; i >= 0; i-- {
+		t := p.Tables[i]
 		if t >= nt {
-			return nil, fmt.Errorf("entropy: table index %d at %d, set has %d", t, i, nt)
+			return fmt.Errorf("entropy: table index %d at %d, set has %d", t, first+i, nt)
 		}
-		v := values[i]
+		v := p.Values[i]
 		if v > MaxMagnitude || v < -MaxMagnitude {
-			return nil, fmt.Errorf("entropy: value %d at %d exceeds ±%d", v, i, MaxMagnitude)
+			return fmt.Errorf("entropy: value %d at %d exceeds ±%d", v, first+i, MaxMagnitude)
 		}
 		c := ts.cdf[ts.start[t]:]
 		n := ts.length[t]
 		s := v - ts.offset[t]
-		st := &x[i%numStates]
+		st := &x[(first+i)%numStates]
 		if s < 0 || s >= n-1 {
 			// Escape: the decoder reads the symbol first, then the length,
 			// then the bits, so they are pushed in the opposite order.
@@ -77,7 +109,7 @@ func (e *Encoder) Encode(dst []byte, values []int32, tables []uint16, ts *TableS
 		}
 		e.put(st, c[s], c[s+1]-c[s], prec)
 	}
-	return e.flush(dst, &x), nil
+	return nil
 }
 
 // flush pushes the final states and appends the words to dst in the order
