@@ -36,7 +36,7 @@ type Options struct {
 	// runs per step (40 steps: 2.5% fewer bits on Kodak for 50 times the
 	// encoding time, BENCHMARKS.md). The decoder is unaffected.
 	RefineSteps int
-	// NoSkip turns off skipped blocks in inter frames (skip.go), which cost
+	// NoSkip turns off skipped blocks in inter frames (inter.go), which cost
 	// the encoder a synthesis of every frame that precedes an inter frame
 	// and one more of every inter frame.
 	NoSkip bool
@@ -141,17 +141,17 @@ type reference struct {
 	yhat []int64
 	z    []int32 // the hyper-latents the frame was coded with
 	// pixels is the frame as g_s draws it ([1,3,ph,pw]), kept only by an
-	// encoder that may skip blocks of the next frame (skip.go).
+	// encoder that may skip blocks of the next frame (inter.go).
 	pixels *nn.Tensor
 }
 
 // encodeFrame codes one image. With a reference of the same quality it codes
 // an inter frame: each channel of y is coded around either the hyperprior's
 // mean or the reference's ŷ (with a narrower table), whichever the frame's
-// tables say is cheaper; one mode byte per channel (sub-stream 2) tells the
-// decoder which. When the reference keeps its pixels, the frame may also skip
-// blocks (skip.go; sub-stream 3). A model with a checkerboard context codes
-// intra frames in its two passes (checkerboard.go).
+// tables say is cheaper (the channel's mode), may reuse the reference's z,
+// and, when the reference keeps its pixels, may skip blocks (inter.go). A
+// model with a checkerboard context codes intra frames in its two passes
+// (checkerboard.go).
 // It returns the frame type, and the latents and reference exactly as the
 // decoder will reconstruct them; keepPixels adds the synthesized frame to
 // the reference, for the next frame's skip decisions.
@@ -218,12 +218,12 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 	if inter {
 		typ = container.Inter
 		if len(ref.z) == len(z) {
-			oldMeans, oldTables, err := m.reuseHyperLatents(y.Data, means, tables, ref, 8*len(zBytes), zw, zh, plane, q256)
+			old, err := m.reuseHyperLatents(y.Data, means, tables, ref, 8*len(zBytes), zw, zh, plane, q256)
 			if err != nil {
 				return nil, 0, nil, nil, err
 			}
-			if oldMeans != nil {
-				z, zBytes, means, tables = ref.z, []byte{}, oldMeans, oldTables
+			if old != nil {
+				z, zBytes, means, scales, tables = ref.z, []byte{}, old.means, old.scales, old.tables
 			}
 		}
 		if skip, err = m.chooseSkips(x, b.Dx(), b.Dy(), y.Data, means, tables, ref, q256, yw, yh); err != nil {
@@ -371,16 +371,8 @@ func (m *Model) decodeLatents(typ container.FrameType, streams [][]byte, w, h in
 			applySkips(skip, mean, sym, ref)
 			order = codedElements(skip, m.Info.M)
 		}
-		part, tab := permute(sym, order), permute(tables, order)
-		if order != nil {
-			part = make([]int32, len(order))
-		}
-		m.toTableSet(tab, q256)
-		if err = d.Decode(part, tab, m.tablesY); err == nil {
+		if err = m.decodeInto(d, sym, tables, order, q256); err == nil {
 			err = d.Close()
-		}
-		for j, i := range order {
-			sym[i] = part[j]
 		}
 	case m.ctx != nil && typ == container.Intra:
 		err = m.decodeTwoPasses(streams[1], sym, mean, scales, tables, q256, yw, yh)
@@ -405,27 +397,35 @@ func (m *Model) decodeTwoPasses(stream []byte, sym []int32, mean []int64, scales
 	if err != nil {
 		return err
 	}
-	decodePart := func(idx []int32) error {
-		part, tab := make([]int32, len(idx)), permute(tables, idx)
-		m.toTableSet(tab, q256)
-		if err := d.Decode(part, tab, m.tablesY); err != nil {
-			return err
-		}
-		for j, i := range idx {
-			sym[i] = part[j]
-		}
-		return nil
-	}
-	if err := decodePart(anchors); err != nil {
+	if err := m.decodeInto(d, sym, tables, anchors, q256); err != nil {
 		return err
 	}
 	if err := m.applyContext(sym, mean, scales, tables, second, yw, yh); err != nil {
 		return err
 	}
-	if err := decodePart(rest); err != nil {
+	if err := m.decodeInto(d, sym, tables, rest, q256); err != nil {
 		return err
 	}
 	return d.Close()
+}
+
+// decodeInto decodes the y symbols of the elements order lists (nil: all, in
+// place) from d, with their scale indices in tables.
+func (m *Model) decodeInto(d *entropy.Decoder, sym []int32, tables []uint16, order []int32, q256 uint16) error {
+	if order == nil {
+		tab := slices.Clone(tables)
+		m.toTableSet(tab, q256)
+		return d.Decode(sym, tab, m.tablesY)
+	}
+	part, tab := make([]int32, len(order)), permute(tables, order)
+	m.toTableSet(tab, q256)
+	if err := d.Decode(part, tab, m.tablesY); err != nil {
+		return err
+	}
+	for j, i := range order {
+		sym[i] = part[j]
+	}
+	return nil
 }
 
 // permute returns v's elements in the given order; nil order keeps v.
@@ -569,7 +569,9 @@ func (e *Encoder) WriteImage(img image.Image) error {
 }
 
 // nextIsInter says whether the frame after the one being written will be
-// coded against it.
+// coded against it. A FrameCount that is too low (the CLI's is an estimate
+// from the file size) only costs compression: the frame after the count is
+// coded without skipped blocks.
 func (e *Encoder) nextIsInter() bool {
 	next := e.pts + 1
 	if e.opts.FrameCount != 0 && next >= int64(e.opts.FrameCount) {

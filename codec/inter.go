@@ -54,23 +54,29 @@ func (m *Model) chooseModes(y []float32, means []int32, tables []uint16, prev []
 	return modes, total
 }
 
-// reuseHyperLatents returns the reference's means and tables when coding y
-// with them is estimated to cost less than with the frame's own, whose z
-// costs zBits; nil means otherwise. An inter frame that reuses them sends
-// no z (an empty sub-stream 0): in a still scene the new z says little the
-// old one did not.
-func (m *Model) reuseHyperLatents(y []float32, means []int32, tables []uint16, ref *reference, zBits, zw, zh, plane int, q256 uint16) ([]int32, []uint16, error) {
-	oldMeans, _, oldTables, err := m.hyperParams(ref.z, zw, zh)
-	if err != nil {
-		return nil, nil, err
+// hyperOutput is what a z gives y: means, scales and table indices.
+type hyperOutput struct {
+	means, scales []int32
+	tables        []uint16
+}
+
+// reuseHyperLatents returns what the reference's z gives when coding y with
+// it is estimated to cost less than with the frame's own, whose z costs
+// zBits; nil otherwise. An inter frame that reuses it sends no z (an empty
+// sub-stream 0): in a still scene the new z says little the old one did not.
+func (m *Model) reuseHyperLatents(y []float32, means []int32, tables []uint16, ref *reference, zBits, zw, zh, plane int, q256 uint16) (*hyperOutput, error) {
+	old := &hyperOutput{}
+	var err error
+	if old.means, old.scales, old.tables, err = m.hyperParams(ref.z, zw, zh); err != nil {
+		return nil, err
 	}
 	base := m.yTableBase(q256)
 	_, fresh := m.chooseModes(y, means, tables, ref.yhat, plane, base, nil)
-	_, reused := m.chooseModes(y, oldMeans, oldTables, ref.yhat, plane, base, nil)
+	_, reused := m.chooseModes(y, old.means, old.tables, ref.yhat, plane, base, nil)
 	if reused >= fresh+float64(zBits) {
-		return nil, nil, nil
+		return nil, nil
 	}
-	return oldMeans, oldTables, nil
+	return old, nil
 }
 
 func modeTable(t uint16, mode byte) uint16 {

@@ -2,7 +2,11 @@ package codec
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"image"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -83,6 +87,28 @@ func TestModesRoundTrip(t *testing.T) {
 	}
 	if bits > 8*float64(len(skewed))/3 {
 		t.Errorf("192 skewed modes take %.0f bits", bits)
+	}
+}
+
+// TestModeTableSetFrequencies pins the table FORMAT.md 2.1 specifies.
+func TestModeTableSetFrequencies(t *testing.T) {
+	for _, c := range []struct {
+		h          []byte
+		mode0, esc uint32
+		others     uint32 // every other mode's
+	}{
+		{make([]byte, modeWeights), 3855, 1, 3855}, // 1 + 65518/17 each, nothing left over
+		{append([]byte{255}, make([]byte, modeWeights-1)...), 65519, 1, 1},
+		{append([]byte{1, 3}, make([]byte, modeWeights-2)...), 1 + 65518/4 + (65536 - (1 + 65518/4) - (1 + 3*65518/4) - 15 - 1), 1, 1},
+	} {
+		ts, err := modeTableSet(c.h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ts.Freq(0, 0) != c.mode0 || ts.Freq(0, modeWeights) != c.esc || ts.Freq(0, modeWeights-1) != c.others {
+			t.Errorf("weights %v: mode 0 %d, escape %d, mode 16 %d; want %d, %d, %d", c.h,
+				ts.Freq(0, 0), ts.Freq(0, modeWeights), ts.Freq(0, modeWeights-1), c.mode0, c.esc, c.others)
+		}
 	}
 }
 
@@ -318,19 +344,102 @@ func TestFirstFormInterFrame(t *testing.T) {
 }
 
 // TestReusedHyperLatentsNeedThem: an empty z sub-stream reuses the
-// reference's z; a reference without one (of another size) makes it corrupt.
+// reference's z, so a reference with a z of another size makes the frame
+// corrupt, and so does an empty z in the first form.
 func TestReusedHyperLatentsNeedThem(t *testing.T) {
 	m := tinyModel(t)
 	var enc entropy.Encoder
 	_, inter, ref := intraThenInter(t, m, testImage(70, 40), 3<<8, &enc)
 	streams := slices.Clone(inter)
 	streams[0] = nil
-	if _, _, err := m.decodeLatents(container.Inter, streams, 70, 40, 3<<8, ref); err != nil && strings.Contains(err.Error(), "hyper-latents") {
-		t.Fatalf("reusing the reference's z: %v", err)
-	}
 	short := *ref
 	short.z = ref.z[:len(ref.z)-1]
 	if _, _, err := m.decodeLatents(container.Inter, streams, 70, 40, 3<<8, &short); err == nil || !strings.Contains(err.Error(), "reuses hyper-latents") {
-		t.Fatalf("reference without its z: got %v", err)
+		t.Errorf("reference without its z: got %v", err)
+	}
+	first, _ := firstForm(t, m, testImage(70, 40), ref, &enc)
+	first[0] = nil
+	if _, _, err := m.decodeLatents(container.Inter, first, 70, 40, 3<<8, ref); err == nil || !strings.Contains(err.Error(), "hyper-latents") {
+		t.Errorf("first form without z: got %v", err)
+	}
+}
+
+// TestInterGoldens decodes two small files of the tiny scaled model, a
+// moving half beside a still one under noise (4 frames, 128×64, quality 7),
+// and pins a hash of every frame's latents. inter_first_form.lvc was written
+// by the encoder of 5821ab9, before inter frames had four sub-streams (its
+// decoder and today's give the same Y4M bytes); inter_skip.lvc by today's,
+// whose inter frames reuse z and skip some blocks. The hashes hold the
+// format still, on every platform: decoding is integer arithmetic.
+func TestInterGoldens(t *testing.T) {
+	m, err := LoadModel(mustRead(t, "../testdata/tiny_scaled.lvcm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		file, want string
+		streams    int
+	}{
+		{"inter_first_form.lvc", "884170a5fb4f547150509e25fee4cde6f3297ef91a88be9f240eafc16508e3d0", 3},
+		{"inter_skip.lvc", "48294acf3b5ba55882ef688c39e8c835e1a32bcec45aaef8432dfc5e85b88d1f", 4},
+	} {
+		data := mustRead(t, "../testdata/"+c.file)
+		r, err := container.NewReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		skipped, positions := 0, 0
+		for i := 0; ; i++ {
+			f, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Type != container.Inter {
+				continue
+			}
+			if len(f.Streams) != c.streams {
+				t.Fatalf("%s frame %d: %d sub-streams, want %d", c.file, i, len(f.Streams), c.streams)
+			}
+			if c.streams == 4 {
+				if len(f.Streams[0]) != 0 || len(f.Streams[3]) != 1 {
+					t.Fatalf("%s frame %d neither reuses z nor skips", c.file, i)
+				}
+				_, _, yw, yh, _, _ := m.latentGeometry(128, 64)
+				_, skip, _, err := decodeSideInfo(f.Streams, m.Info.M, yw*yh)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, s := range skip {
+					if s {
+						skipped++
+					}
+				}
+				positions += len(skip)
+			}
+		}
+		if c.streams == 4 && (skipped == 0 || skipped == positions) {
+			t.Fatalf("%s skips %d of %d positions: the golden covers no partial skip", c.file, skipped, positions)
+		}
+		d, err := NewDecoder(bytes.NewReader(data), m, DecoderOptions{LatentsOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		for {
+			f, err := d.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", c.file, err)
+			}
+			binary.Write(h, binary.LittleEndian, f.Latents.Data)
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != c.want {
+			t.Errorf("%s: latents hash %s, want %s", c.file, got, c.want)
+		}
 	}
 }

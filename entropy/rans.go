@@ -61,6 +61,9 @@ func (e *Encoder) EncodeParts(dst []byte, parts ...Part) ([]byte, error) {
 		if len(p.Values) != len(p.Tables) {
 			return nil, errors.New("entropy: values and table indices differ in length")
 		}
+		if p.Set == nil {
+			return nil, errors.New("entropy: a part without a table set")
+		}
 		end += len(p.Values)
 	}
 	for j := len(parts) - 1; j >= 0; j-- {
@@ -185,10 +188,9 @@ func Decode(src []byte, values []int32, tables []uint16, ts *TableSet) error {
 	return d.Close()
 }
 
-// A Decoder reads one stream that Encode wrote in parts, for models whose
-// later tables depend on values decoded earlier: the parts are the encoded
-// values in order, and each part's tables may be computed from the parts
-// before it.
+// A Decoder reads one stream that EncodeParts (or Encode) wrote, part by
+// part, for models whose later tables depend on values decoded earlier:
+// each part's tables may be computed from the parts before it.
 type Decoder struct {
 	d decoder
 	x [numStates]uint32
@@ -216,6 +218,9 @@ func NewDecoder(src []byte) (*Decoder, error) {
 func (dec *Decoder) Decode(values []int32, tables []uint16, ts *TableSet) error {
 	if len(values) != len(tables) {
 		return errors.New("entropy: values and table indices differ in length")
+	}
+	if ts == nil {
+		return errors.New("entropy: no table set")
 	}
 	d := &dec.d
 	x := dec.x
