@@ -177,18 +177,30 @@ func decodeModes(d *entropy.Decoder, h []byte, m int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	values := make([]int32, m)
-	if err := d.Decode(values, make([]uint16, m), ts); err != nil {
-		return nil, fmt.Errorf("codec: channel modes: %w", err)
+	values, err := decodeBounded(d, ts, m, maxInterMode, "channel mode")
+	if err != nil {
+		return nil, err
 	}
 	modes := make([]byte, m)
 	for c, v := range values {
-		if v < 0 || v > maxInterMode {
-			return nil, fmt.Errorf("codec: channel %d mode %d (corrupt file)", c, v)
-		}
 		modes[c] = byte(v)
 	}
 	return modes, nil
+}
+
+// decodeBounded reads n values coded with the one table of ts, each of
+// which must lie in 0..top (a table's escape could give any other).
+func decodeBounded(d *entropy.Decoder, ts *entropy.TableSet, n int, top int32, what string) ([]int32, error) {
+	values := make([]int32, n)
+	if err := d.Decode(values, make([]uint16, n), ts); err != nil {
+		return nil, fmt.Errorf("codec: %ss: %w", what, err)
+	}
+	for i, v := range values {
+		if v < 0 || v > top {
+			return nil, fmt.Errorf("codec: %s %d at %d (corrupt file)", what, v, i)
+		}
+	}
+	return values, nil
 }
 
 // rawModes checks the raw modes of a first-form inter frame.
@@ -247,15 +259,12 @@ func decodeSkipFlags(d *entropy.Decoder, k byte, n int) ([]bool, error) {
 	if err != nil {
 		return nil, err
 	}
-	flags := make([]int32, n)
-	if err := d.Decode(flags, make([]uint16, n), ts); err != nil {
-		return nil, fmt.Errorf("codec: skip map: %w", err)
+	flags, err := decodeBounded(d, ts, n, 1, "skip flag")
+	if err != nil {
+		return nil, err
 	}
 	skip := make([]bool, n)
 	for i, f := range flags {
-		if f != 0 && f != 1 {
-			return nil, fmt.Errorf("codec: skip flag %d at position %d (corrupt file)", f, i)
-		}
 		skip[i] = f == 1
 	}
 	return skip, nil

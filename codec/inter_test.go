@@ -139,7 +139,7 @@ func TestCorruptInterSideInfo(t *testing.T) {
 	}{
 		{"skip probability 0", "probability 0", func() error { _, err := decodeSkipFlags(single(skipTab, 0), 0, 1); return err }},
 		{"skip flag 2", "skip flag 2", func() error { _, err := decodeSkipFlags(single(skipTab, 2), 128, 1); return err }},
-		{"skip flags cut", "skip map", func() error { _, err := decodeSkipFlags(single(skipTab, 1), 128, 100); return err }},
+		{"skip flags cut", "skip flags", func() error { _, err := decodeSkipFlags(single(skipTab, 1), 128, 100); return err }},
 		{"skip probability of 2 bytes", "skip probability of 2 bytes", func() error {
 			_, _, _, err := decodeSideInfo([][]byte{nil, nil, zeros, {1, 2}}, 4, 4)
 			return err
