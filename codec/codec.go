@@ -217,19 +217,20 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 	}
 	if inter {
 		typ = container.Inter
-		if len(ref.z) == len(z) {
-			old, err := m.reuseHyperLatents(y.Data, means, tables, ref, 8*len(zBytes), zw, zh, plane, q256)
-			if err != nil {
-				return nil, 0, nil, nil, err
-			}
-			if old != nil {
-				z, zBytes, means, scales, tables = ref.z, []byte{}, old.means, old.scales, old.tables
-			}
-		}
-		if skip, err = m.chooseSkips(x, b.Dx(), b.Dy(), y.Data, means, tables, ref, q256, yw, yh); err != nil {
+		hyper, reused, err := m.chooseHyper(y.Data, &hyperOutput{means: means, scales: scales, tables: tables}, ref, 8*len(zBytes), zw, zh, plane, q256)
+		if err != nil {
 			return nil, 0, nil, nil, err
 		}
-		modes, _ = m.chooseModes(y.Data, means, tables, ref.yhat, plane, m.yTableBase(q256), skip)
+		if reused {
+			z, zBytes = ref.z, []byte{}
+		}
+		means, scales, tables, modes = hyper.means, hyper.scales, hyper.tables, hyper.modes
+		if skip, err = m.chooseSkips(x, b.Dx(), b.Dy(), y.Data, hyper, ref, q256, yw, yh); err != nil {
+			return nil, 0, nil, nil, err
+		}
+		if skip != nil { // the modes of the positions still coded
+			modes, _ = m.chooseModes(y.Data, means, tables, ref.yhat, plane, m.yTableBase(q256), skip)
+		}
 	}
 	mean := m.applyModes(means, tables, modes, ref, plane)
 	sym := make([]int32, len(y.Data))

@@ -54,29 +54,38 @@ func (m *Model) chooseModes(y []float32, means []int32, tables []uint16, prev []
 	return modes, total
 }
 
-// hyperOutput is what a z gives y: means, scales and table indices.
+// hyperOutput is what a z gives y: means, scales and table indices, and
+// the channel modes chosen under them.
 type hyperOutput struct {
 	means, scales []int32
 	tables        []uint16
+	modes         []byte
 }
 
-// reuseHyperLatents returns what the reference's z gives when coding y with
-// it is estimated to cost less than with the frame's own, whose z costs
-// zBits; nil otherwise. An inter frame that reuses it sends no z (an empty
-// sub-stream 0): in a still scene the new z says little the old one did not.
-func (m *Model) reuseHyperLatents(y []float32, means []int32, tables []uint16, ref *reference, zBits, zw, zh, plane int, q256 uint16) (*hyperOutput, error) {
+// chooseHyper picks the hyper-output to code y with: the frame's own (own,
+// whose z costs zBits), or the reference's when coding y with it is
+// estimated to cost less. It returns the choice with its channel modes, and
+// whether it is the reference's. An inter frame that reuses the reference's
+// z sends none (an empty sub-stream 0): in a still scene the new z says
+// little the old one did not.
+func (m *Model) chooseHyper(y []float32, own *hyperOutput, ref *reference, zBits, zw, zh, plane int, q256 uint16) (*hyperOutput, bool, error) {
+	base := m.yTableBase(q256)
+	var fresh float64
+	own.modes, fresh = m.chooseModes(y, own.means, own.tables, ref.yhat, plane, base, nil)
+	if len(ref.z) != zw*zh*m.Info.N {
+		return own, false, nil
+	}
 	old := &hyperOutput{}
 	var err error
 	if old.means, old.scales, old.tables, err = m.hyperParams(ref.z, zw, zh); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	base := m.yTableBase(q256)
-	_, fresh := m.chooseModes(y, means, tables, ref.yhat, plane, base, nil)
-	_, reused := m.chooseModes(y, old.means, old.tables, ref.yhat, plane, base, nil)
+	var reused float64
+	old.modes, reused = m.chooseModes(y, old.means, old.tables, ref.yhat, plane, base, nil)
 	if reused >= fresh+float64(zBits) {
-		return nil, nil
+		return own, false, nil
 	}
-	return old, nil
+	return old, true, nil
 }
 
 func modeTable(t uint16, mode byte) uint16 {
@@ -350,15 +359,14 @@ func applySkips(skip []bool, mean []int64, sym []int32, ref *reference) {
 // all of them together save more than the map costs. Skipping a block also
 // changes its neighbours' pixels through g_s's receptive field; the block
 // costs ignore that.
-func (m *Model) chooseSkips(x *nn.Tensor, w, h int, y []float32, means []int32, tables []uint16, ref *reference, q256 uint16, yw, yh int) ([]bool, error) {
+func (m *Model) chooseSkips(x *nn.Tensor, w, h int, y []float32, hyper *hyperOutput, ref *reference, q256 uint16, yw, yh int) ([]bool, error) {
 	if ref.pixels == nil || len(m.Info.Lambdas) != m.Info.Qualities {
 		return nil, nil
 	}
 	plane := yw * yh
 	base := m.yTableBase(q256)
-	tab := slices.Clone(tables)
-	modes, _ := m.chooseModes(y, means, tab, ref.yhat, plane, base, nil)
-	mean := m.applyModes(means, tab, modes, ref, plane)
+	tab := slices.Clone(hyper.tables)
+	mean := m.applyModes(hyper.means, tab, hyper.modes, ref, plane)
 	sym := make([]int32, len(y))
 	bits := make([]float64, plane)
 	for i, v := range y {
