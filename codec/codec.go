@@ -203,20 +203,7 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 	if err != nil {
 		return nil, 0, nil, nil, err
 	}
-	typ := container.Intra
-	var modes []byte
-	var skip []bool
-	inter := ref != nil && ref.q256 == q256 && len(ref.yhat) == len(y.Data)
-	if !inter && refineSteps > 0 {
-		if err := m.refineLatents(y.Data, x, b.Dx(), b.Dy(), means, scales, tables, q256, refineSteps); err != nil {
-			return nil, 0, nil, nil, err
-		}
-		if hasNaN(y.Data) {
-			return nil, 0, nil, nil, errors.New("codec: refinement gave NaN latents")
-		}
-	}
-	if inter {
-		typ = container.Inter
+	if ref != nil && ref.q256 == q256 && len(ref.yhat) == len(y.Data) {
 		hyper, reused, err := m.chooseHyper(y.Data, &hyperOutput{means: means, scales: scales, tables: tables}, ref, 8*len(zBytes), zw, zh, plane, q256)
 		if err != nil {
 			return nil, 0, nil, nil, err
@@ -224,25 +211,29 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 		if reused {
 			z, zBytes = ref.z, []byte{}
 		}
-		means, scales, tables, modes = hyper.means, hyper.scales, hyper.tables, hyper.modes
-		if skip, err = m.chooseSkips(x, b.Dx(), b.Dy(), y.Data, hyper, ref, q256, yw, yh); err != nil {
+		f := &interFrame{x: x, w: b.Dx(), h: b.Dy(), y: y.Data, yw: yw, yh: yh, q256: q256, zBytes: zBytes}
+		streams, c, err := m.encodeInterFrame(enc, f, hyper, ref, keepPixels)
+		if err != nil {
 			return nil, 0, nil, nil, err
 		}
-		if skip != nil { // the modes of the positions still coded
-			modes, _ = m.chooseModes(y.Data, means, tables, ref.yhat, plane, m.yTableBase(q256), skip)
+		c.next.z = z
+		return streams, container.Inter, c.lat, c.next, nil
+	}
+	if refineSteps > 0 {
+		if err := m.refineLatents(y.Data, x, b.Dx(), b.Dy(), means, scales, tables, q256, refineSteps); err != nil {
+			return nil, 0, nil, nil, err
+		}
+		if hasNaN(y.Data) {
+			return nil, 0, nil, nil, errors.New("codec: refinement gave NaN latents")
 		}
 	}
-	mean := m.applyModes(means, tables, modes, ref, plane)
+	mean := m.applyModes(means, tables, nil, nil, plane)
 	sym := make([]int32, len(y.Data))
 	for i, v := range y.Data {
 		sym[i] = symbolAround(v, mean[i])
 	}
 	var order []int32
-	if skip != nil {
-		applySkips(skip, mean, sym, ref)
-		order = codedElements(skip, m.Info.M)
-	}
-	if m.ctx != nil && typ == container.Intra {
+	if m.ctx != nil {
 		anchors, rest, second := checkerboardOrder(m.Info.M, yw, yh)
 		if err := m.applyContext(sym, mean, scales, tables, second, yw, yh); err != nil {
 			return nil, 0, nil, nil, err
@@ -253,29 +244,18 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 		order = append(anchors, rest...)
 	}
 	m.toTableSet(tables, q256)
-	yPart := entropy.Part{Values: permute(sym, order), Tables: permute(tables, order), Set: m.tablesY}
-	var streams [][]byte
-	if typ == container.Inter {
-		streams, err = encodeInter(enc, zBytes, modes, skip, yPart)
-	} else {
-		var yBytes []byte
-		yBytes, err = enc.EncodeParts(nil, yPart)
-		streams = [][]byte{zBytes, yBytes}
-	}
+	yBytes, err := enc.EncodeParts(nil, entropy.Part{Values: permute(sym, order), Tables: permute(tables, order), Set: m.tablesY})
 	if err != nil {
 		return nil, 0, nil, nil, err
 	}
 	lat, next := m.reconstruct(sym, mean, q256, yw, yh)
 	next.z = z
 	if keepPixels {
-		px, err := m.synthesisTensor(lat, q256)
-		if err != nil {
+		if next.pixels, err = m.framePixels(lat, q256); err != nil {
 			return nil, 0, nil, nil, err
 		}
-		// The graph reuses its output buffer on the next run.
-		next.pixels = &nn.Tensor{Shape: slices.Clone(px.Shape), Data: slices.Clone(px.Data)}
 	}
-	return streams, typ, lat, next, nil
+	return [][]byte{zBytes, yBytes}, container.Intra, lat, next, nil
 }
 
 // toTableSet moves scale indices into the frame's set of y tables.
@@ -478,6 +458,16 @@ func (m *Model) synthesisTensor(lat *Latents, q256 uint16) (*nn.Tensor, error) {
 		return nil, fmt.Errorf("codec: synthesis gives %v, want [1 3 %d %d]", x.Shape, lat.Height*16, lat.Width*16)
 	}
 	return x, nil
+}
+
+// framePixels is the frame as g_s draws it, in a tensor of its own: the
+// graph reuses its output buffer on the next run.
+func (m *Model) framePixels(lat *Latents, q256 uint16) (*nn.Tensor, error) {
+	px, err := m.synthesisTensor(lat, q256)
+	if err != nil {
+		return nil, err
+	}
+	return &nn.Tensor{Shape: slices.Clone(px.Shape), Data: slices.Clone(px.Data)}, nil
 }
 
 var errModelMismatch = errors.New("codec: the file was encoded with another model")

@@ -279,10 +279,10 @@ func decodeSkipFlags(d *entropy.Decoder, k byte, n int) ([]bool, error) {
 	return skip, nil
 }
 
-// encodeInter lays out an inter frame's four sub-streams: z (empty when
+// interStreams lays out an inter frame's four sub-streams: z (empty when
 // reused), one stream of the modes, the skip flags (if any) and y, the
 // modes' weights, and the skip probability byte (empty for none).
-func encodeInter(enc *entropy.Encoder, zBytes []byte, modes []byte, skip []bool, y entropy.Part) ([][]byte, error) {
+func interStreams(enc *entropy.Encoder, zBytes []byte, modes []byte, skip []bool, y entropy.Part) ([][]byte, error) {
 	h, modePart, err := modesPart(modes)
 	if err != nil {
 		return nil, err
@@ -352,58 +352,145 @@ func applySkips(skip []bool, mean []int64, sym []int32, ref *reference) {
 	}
 }
 
-// chooseSkips decides which positions of an inter frame to skip; nil for
-// none. It codes the frame once without skips, synthesizes
-// it, and skips each 16×16 block where the reference's pixels cost less than
-// coding: λ·255²·SSE/3 + bits, the per-block share of the training loss, if
-// all of them together save more than the map costs. Skipping a block also
-// changes its neighbours' pixels through g_s's receptive field; the block
-// costs ignore that.
-func (m *Model) chooseSkips(x *nn.Tensor, w, h int, y []float32, hyper *hyperOutput, ref *reference, q256 uint16, yw, yh int) ([]bool, error) {
-	if ref.pixels == nil || len(m.Info.Lambdas) != m.Info.Qualities {
-		return nil, nil
+// interFrame is what an inter frame's y is coded from.
+type interFrame struct {
+	x      *nn.Tensor // the frame, [1,3,ph,pw]
+	w, h   int        // its image area
+	y      []float32
+	yw, yh int
+	q256   uint16
+	zBytes []byte // sub-stream 0: the frame's z, or empty for the reference's
+}
+
+// interCoding is one way to code an inter frame's y, before entropy coding.
+type interCoding struct {
+	modes  []byte
+	skip   []bool // nil: no position skipped
+	sym    []int32
+	tables []uint16 // in the frame's table set
+	lat    *Latents
+	next   *reference
+	pixels *nn.Tensor // as g_s draws the frame; nil until synthesized
+}
+
+// encodeInterFrame codes y of an inter frame with the hyper-output chosen
+// for it. When the reference keeps its pixels, the coding without skips is
+// the trial that chooseSkips judges blocks by, and the coding with skips
+// replaces it only if the frame as g_s draws it then costs less in total.
+// That check counts what the per-block choice cannot: a skipped block also
+// changes its neighbours' pixels through g_s's receptive field.
+func (m *Model) encodeInterFrame(enc *entropy.Encoder, f *interFrame, hyper *hyperOutput, ref *reference, keepPixels bool) ([][]byte, *interCoding, error) {
+	c := m.codeInter(f, hyper, hyper.modes, nil, ref)
+	var err error
+	if ref.pixels != nil && len(m.Info.Lambdas) == m.Info.Qualities {
+		if c, err = m.trySkips(f, hyper, ref, c); err != nil {
+			return nil, nil, err
+		}
 	}
-	plane := yw * yh
-	base := m.yTableBase(q256)
-	tab := slices.Clone(hyper.tables)
-	mean := m.applyModes(hyper.means, tab, hyper.modes, ref, plane)
-	sym := make([]int32, len(y))
-	bits := make([]float64, plane)
-	for i, v := range y {
-		sym[i] = symbolAround(v, mean[i])
-		bits[i%plane] += m.tablesY.Bits(int(base+tab[i]), sym[i])
+	if keepPixels {
+		if c.pixels == nil {
+			if c.pixels, err = m.framePixels(c.lat, f.q256); err != nil {
+				return nil, nil, err
+			}
+		}
+		c.next.pixels = c.pixels
 	}
-	lat, _ := m.reconstruct(sym, mean, q256, yw, yh)
-	coded, err := m.synthesisTensor(lat, q256)
+	var order []int32
+	if c.skip != nil {
+		order = codedElements(c.skip, m.Info.M)
+	}
+	streams, err := interStreams(enc, f.zBytes, c.modes, c.skip,
+		entropy.Part{Values: permute(c.sym, order), Tables: permute(c.tables, order), Set: m.tablesY})
 	if err != nil {
+		return nil, nil, err
+	}
+	return streams, c, nil
+}
+
+// codeInter gives each element of y its mean (by the modes), symbol and
+// table, skipping the positions skip says (nil: none), and the ŷ the
+// decoder will reconstruct.
+func (m *Model) codeInter(f *interFrame, hyper *hyperOutput, modes []byte, skip []bool, ref *reference) *interCoding {
+	tables := slices.Clone(hyper.tables)
+	mean := m.applyModes(hyper.means, tables, modes, ref, f.yw*f.yh)
+	sym := make([]int32, len(f.y))
+	for i, v := range f.y {
+		sym[i] = symbolAround(v, mean[i])
+	}
+	if skip != nil {
+		applySkips(skip, mean, sym, ref)
+	}
+	m.toTableSet(tables, f.q256)
+	lat, next := m.reconstruct(sym, mean, f.q256, f.yw, f.yh)
+	return &interCoding{modes: modes, skip: skip, sym: sym, tables: tables, lat: lat, next: next}
+}
+
+// trySkips synthesizes the coding without skips (plain), chooses blocks to
+// skip by it, and returns the coding with them if it costs less, else
+// plain; either has its pixels.
+func (m *Model) trySkips(f *interFrame, hyper *hyperOutput, ref *reference, plain *interCoding) (*interCoding, error) {
+	var err error
+	if plain.pixels, err = m.framePixels(plain.lat, f.q256); err != nil {
 		return nil, err
 	}
-	codedSSE, skipSSE := blockSSE(x, coded, w, h, yw, yh), blockSSE(x, ref.pixels, w, h, yw, yh)
-	weight := m.lambdaAt(q256) * 255 * 255 / 3
+	plainSSE := blockSSE(f.x, plain.pixels, f.w, f.h, f.yw, f.yh)
+	skip, bitsSaved, err := m.chooseSkips(f, plain, plainSSE, ref)
+	if skip == nil || err != nil {
+		return plain, err
+	}
+	modes, _ := m.chooseModes(f.y, hyper.means, hyper.tables, ref.yhat, f.yw*f.yh, m.yTableBase(f.q256), skip)
+	skipped := m.codeInter(f, hyper, modes, skip, ref)
+	if skipped.pixels, err = m.framePixels(skipped.lat, f.q256); err != nil {
+		return nil, err
+	}
+	var added float64 // squared error the skips add, over the whole frame
+	for p, v := range blockSSE(f.x, skipped.pixels, f.w, f.h, f.yw, f.yh) {
+		added += v - plainSSE[p]
+	}
+	if m.lambdaAt(f.q256)*255*255/3*added < bitsSaved {
+		return skipped, nil
+	}
+	return plain, nil
+}
+
+// chooseSkips decides which positions of an inter frame to skip, nil for
+// none, from the coding without skips and its squared error per block: it
+// skips each 16×16 block where the reference's pixels cost less than coding
+// it, λ·255²·SSE/3 + bits (the per-block share of the training loss), if
+// all of them together save more than the map costs. It also returns the
+// bits the skips save, the map's cost deducted (estimated from the tables).
+func (m *Model) chooseSkips(f *interFrame, plain *interCoding, plainSSE []float64, ref *reference) ([]bool, float64, error) {
+	plane := f.yw * f.yh
+	bits := make([]float64, plane)
+	for i, s := range plain.sym {
+		bits[i%plane] += m.tablesY.Bits(int(plain.tables[i]), s)
+	}
+	refSSE := blockSSE(f.x, ref.pixels, f.w, f.h, f.yw, f.yh)
+	weight := m.lambdaAt(f.q256) * 255 * 255 / 3
 	skip := make([]bool, plane)
-	var saved float64
+	var saved, bitsSaved float64
 	for p := range skip {
-		if gain := weight*(codedSSE[p]-skipSSE[p]) + bits[p]; gain > 0 {
-			skip[p], saved = true, saved+gain
+		if gain := weight*(plainSSE[p]-refSSE[p]) + bits[p]; gain > 0 {
+			skip[p], saved, bitsSaved = true, saved+gain, bitsSaved+bits[p]
 		}
 	}
 	if saved == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
 	// A still block that codes to zeros costs a fraction of a bit: the map
 	// (its byte and its flags) can cost more than the blocks save.
 	_, part, err := skipPart(skip)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	mapBits := 8.0
-	for _, f := range part.Values {
-		mapBits += part.Set.Bits(0, f)
+	for _, v := range part.Values {
+		mapBits += part.Set.Bits(0, v)
 	}
 	if saved <= mapBits {
-		return nil, nil
+		return nil, 0, nil
 	}
-	return skip, nil
+	return skip, bitsSaved - mapBits, nil
 }
 
 // blockSSE is the squared error between the frame x and a synthesized

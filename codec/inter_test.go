@@ -226,6 +226,46 @@ func TestSkippingPays(t *testing.T) {
 	}
 }
 
+// TestSkipsThatOnlyLookCheapAreRefused: the per-block rule judges a skipped
+// block by the reference's pixels, the decoder draws it from the
+// reference's ŷ, and the encoder checks the frame as drawn. Against a
+// reference whose pixels are the new frame itself (every block looks free to
+// skip) but whose ŷ codes another image, nothing may be skipped; against the
+// coding of the same scene under other noise, blocks are.
+func TestSkipsThatOnlyLookCheapAreRefused(t *testing.T) {
+	m, img := benchSetup(t)
+	sub := img.(interface {
+		SubImage(image.Rectangle) image.Image
+	}).SubImage
+	scene := sub(image.Rect(0, 0, 128, 64))
+	frame, other := noisy(scene, 3, 2), sub(image.Rect(256, 192, 384, 256))
+	const q = 4 << 8
+	var enc entropy.Encoder
+	_, _, _, otherRef, err := m.encodeFrame(other, q, &enc, nil, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, sceneRef, err := m.encodeFrame(noisy(scene, 3, 1), q, &enc, nil, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lying := *otherRef
+	lying.pixels = imageToTensor(frame, 128, 64)
+	for _, c := range []struct {
+		name string
+		ref  *reference
+		skip bool
+	}{{"pixels of the frame, ŷ of another image", &lying, false}, {"the same scene", sceneRef, true}} {
+		streams, typ, _, _, err := m.encodeFrame(frame, q, &enc, c.ref, 0, false)
+		if err != nil || typ != container.Inter {
+			t.Fatalf("%s: frame type %v, err %v", c.name, typ, err)
+		}
+		if skipped := len(streams[3]) != 0; skipped != c.skip {
+			t.Errorf("%s: skips blocks %v, want %v", c.name, skipped, c.skip)
+		}
+	}
+}
+
 // writeVideo codes frames through the public Encoder and returns the file.
 func writeVideo(t *testing.T, m *Model, frames []image.Image, opts Options) []byte {
 	t.Helper()
@@ -275,7 +315,7 @@ func fullySkipped(t testing.TB, m *Model, inter [][]byte, w, h int, enc *entropy
 		all[i] = true
 	}
 	y := entropy.Part{Set: m.tablesY}
-	streams, err := encodeInter(enc, inter[0], make([]byte, m.Info.M), all, y)
+	streams, err := interStreams(enc, inter[0], make([]byte, m.Info.M), all, y)
 	if err != nil {
 		t.Fatal(err)
 	}
