@@ -33,12 +33,14 @@ type Options struct {
 	// RefineSteps, if positive, refines each intra frame's latents by this
 	// many steps of gradient descent on its rate-distortion cost (refine.go):
 	// fewer bits at the same quality, for about three and a half synthesis
-	// runs per step (40 steps: 2.5% fewer bits on Kodak for 50 times the
-	// encoding time, BENCHMARKS.md). The decoder is unaffected.
+	// runs per step (40 steps: 4.8% fewer bits on Kodak for about 40 times
+	// the encoding time, measured on an older model, BENCHMARKS.md). The
+	// decoder is unaffected.
 	RefineSteps int
 	// NoSkip turns off skipped blocks in inter frames (inter.go), which cost
-	// the encoder a synthesis of every frame that precedes an inter frame
-	// and one more of every inter frame.
+	// the encoder a synthesis of every frame: of an intra frame that precedes
+	// an inter frame to keep its pixels, of an inter frame to judge its
+	// blocks, and a second of an inter frame whose blocks would be skipped.
 	NoSkip bool
 }
 

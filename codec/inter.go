@@ -374,7 +374,8 @@ type interCoding struct {
 }
 
 // encodeInterFrame codes y of an inter frame with the hyper-output chosen
-// for it. When the reference keeps its pixels, the coding without skips is
+// for it. When the reference keeps its pixels (and the model has its λs),
+// the coding without skips is
 // the trial that chooseSkips judges blocks by, and the coding with skips
 // replaces it only if the frame as g_s draws it then costs less in total.
 // That check counts what the per-block choice cannot: a skipped block also
@@ -434,9 +435,12 @@ func (m *Model) trySkips(f *interFrame, hyper *hyperOutput, ref *reference, plai
 		return nil, err
 	}
 	plainSSE := blockSSE(f.x, plain.pixels, f.w, f.h, f.yw, f.yh)
-	skip, bitsSaved, err := m.chooseSkips(f, plain, plainSSE, ref)
-	if skip == nil || err != nil {
-		return plain, err
+	skip, mapBits, err := m.chooseSkips(f, plain, plainSSE, ref)
+	if err != nil {
+		return nil, err
+	}
+	if skip == nil {
+		return plain, nil
 	}
 	modes, _ := m.chooseModes(f.y, hyper.means, hyper.tables, ref.yhat, f.yw*f.yh, m.yTableBase(f.q256), skip)
 	skipped := m.codeInter(f, hyper, modes, skip, ref)
@@ -447,18 +451,30 @@ func (m *Model) trySkips(f *interFrame, hyper *hyperOutput, ref *reference, plai
 	for p, v := range blockSSE(f.x, skipped.pixels, f.w, f.h, f.yw, f.yh) {
 		added += v - plainSSE[p]
 	}
-	if m.lambdaAt(f.q256)*255*255/3*added < bitsSaved {
+	if m.lambdaAt(f.q256)*255*255/3*added < m.yBits(plain)-m.yBits(skipped)-mapBits {
 		return skipped, nil
 	}
 	return plain, nil
+}
+
+// yBits is what the tables say c's coded symbols cost.
+func (m *Model) yBits(c *interCoding) float64 {
+	plane := len(c.sym) / m.Info.M
+	var bits float64
+	for i, s := range c.sym {
+		if c.skip == nil || !c.skip[i%plane] {
+			bits += m.tablesY.Bits(int(c.tables[i]), s)
+		}
+	}
+	return bits
 }
 
 // chooseSkips decides which positions of an inter frame to skip, nil for
 // none, from the coding without skips and its squared error per block: it
 // skips each 16×16 block where the reference's pixels cost less than coding
 // it, λ·255²·SSE/3 + bits (the per-block share of the training loss), if
-// all of them together save more than the map costs. It also returns the
-// bits the skips save, the map's cost deducted (estimated from the tables).
+// all of them together save more than the map costs. It also returns that
+// cost, in bits.
 func (m *Model) chooseSkips(f *interFrame, plain *interCoding, plainSSE []float64, ref *reference) ([]bool, float64, error) {
 	plane := f.yw * f.yh
 	bits := make([]float64, plane)
@@ -468,10 +484,10 @@ func (m *Model) chooseSkips(f *interFrame, plain *interCoding, plainSSE []float6
 	refSSE := blockSSE(f.x, ref.pixels, f.w, f.h, f.yw, f.yh)
 	weight := m.lambdaAt(f.q256) * 255 * 255 / 3
 	skip := make([]bool, plane)
-	var saved, bitsSaved float64
+	var saved float64
 	for p := range skip {
 		if gain := weight*(plainSSE[p]-refSSE[p]) + bits[p]; gain > 0 {
-			skip[p], saved, bitsSaved = true, saved+gain, bitsSaved+bits[p]
+			skip[p], saved = true, saved+gain
 		}
 	}
 	if saved == 0 {
@@ -490,7 +506,7 @@ func (m *Model) chooseSkips(f *interFrame, plain *interCoding, plainSSE []float6
 	if saved <= mapBits {
 		return nil, 0, nil
 	}
-	return skip, bitsSaved - mapBits, nil
+	return skip, mapBits, nil
 }
 
 // blockSSE is the squared error between the frame x and a synthesized

@@ -231,7 +231,8 @@ func TestSkippingPays(t *testing.T) {
 // reference's ŷ, and the encoder checks the frame as drawn. Against a
 // reference whose pixels are the new frame itself (every block looks free to
 // skip) but whose ŷ codes another image, nothing may be skipped; against the
-// coding of the same scene under other noise, blocks are.
+// coding of the same scene under other noise, blocks are. Either way the
+// reference the encoder keeps is the coding it wrote.
 func TestSkipsThatOnlyLookCheapAreRefused(t *testing.T) {
 	m, img := benchSetup(t)
 	sub := img.(interface {
@@ -250,18 +251,33 @@ func TestSkipsThatOnlyLookCheapAreRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	lying := *otherRef
-	lying.pixels = imageToTensor(frame, 128, 64)
+	pw, ph, _, _, _, _ := m.latentGeometry(128, 64)
+	lying.pixels = imageToTensor(frame, pw, ph)
 	for _, c := range []struct {
 		name string
 		ref  *reference
 		skip bool
 	}{{"pixels of the frame, ŷ of another image", &lying, false}, {"the same scene", sceneRef, true}} {
-		streams, typ, _, _, err := m.encodeFrame(frame, q, &enc, c.ref, 0, false)
+		streams, typ, _, next, err := m.encodeFrame(frame, q, &enc, c.ref, 0, true)
 		if err != nil || typ != container.Inter {
 			t.Fatalf("%s: frame type %v, err %v", c.name, typ, err)
 		}
 		if skipped := len(streams[3]) != 0; skipped != c.skip {
 			t.Errorf("%s: skips blocks %v, want %v", c.name, skipped, c.skip)
+		}
+		lat, decoded, err := m.decodeLatents(typ, streams, 128, 64, q, c.ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(next.yhat, decoded.yhat) {
+			t.Errorf("%s: the encoder keeps another ŷ than it wrote", c.name)
+		}
+		px, err := m.framePixels(lat, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(next.pixels.Data, px.Data) {
+			t.Errorf("%s: the encoder keeps other pixels than its ŷ draws", c.name)
 		}
 	}
 }
