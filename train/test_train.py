@@ -12,7 +12,9 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from train import DATA  # noqa: E402
+import argparse  # noqa: E402
+import torch  # noqa: E402
+from train import DATA, NUM_QUALITIES, draw_qualities, quality_weights  # noqa: E402
 
 
 def train(run, *options):
@@ -43,6 +45,34 @@ class ResumeTest(unittest.TestCase):
             train(run, "--steps", "2", "--scale-augment")
             with open(os.path.join(run, "settings.json")) as f:
                 self.assertTrue(json.load(f)["scale_augment"])
+
+
+class QualityDrawTest(unittest.TestCase):
+    def test_uniform_draw_is_unchanged(self):
+        # Runs started before --quality-weights resume on the same draws.
+        torch.manual_seed(3)
+        before = [int(torch.randint(0, NUM_QUALITIES, ())) for _ in range(50)]
+        torch.manual_seed(3)
+        self.assertEqual([int(draw_qualities(None, 4, True)[0]) for _ in range(50)], before)
+
+    def test_weights_are_followed(self):
+        top = [0] * (NUM_QUALITIES - 1) + [1]
+        self.assertEqual(draw_qualities(top, 4, True).tolist(), [NUM_QUALITIES - 1] * 4)
+        torch.manual_seed(1)
+        drawn = draw_qualities([0, 1] + [0] * (NUM_QUALITIES - 3) + [3], 4000, False).tolist()
+        self.assertEqual(set(drawn), {1, NUM_QUALITIES - 1})
+        self.assertAlmostEqual(drawn.count(1) / len(drawn), 0.25, delta=0.03)
+
+    def test_one_quality_per_batch(self):
+        for weights in (None, [1] * NUM_QUALITIES):
+            q = draw_qualities(weights, 5, True).tolist()
+            self.assertEqual(len(q), 5)
+            self.assertEqual(len(set(q)), 1)
+
+    def test_bad_weights_are_refused(self):
+        for bad in ("1,2", ",".join(["1"] * (NUM_QUALITIES - 1) + ["-1"]), ",".join(["0"] * NUM_QUALITIES), "a,b"):
+            with self.assertRaises(argparse.ArgumentTypeError, msg=bad):
+                quality_weights(bad)
 
 
 if __name__ == "__main__":

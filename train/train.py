@@ -250,6 +250,28 @@ def evaluate(model, images, qualities):
     return res
 
 
+def quality_weights(text):
+    """Parses --quality-weights: one non-negative weight per quality, not all zero."""
+    try:
+        w = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers")
+    if len(w) != NUM_QUALITIES or min(w) < 0 or sum(w) <= 0:
+        raise argparse.ArgumentTypeError(f"need {NUM_QUALITIES} non-negative weights, not all zero: {text!r}")
+    return w
+
+
+def draw_qualities(weights, batch, per_batch):
+    """Quality indices for a batch: one for all images (per_batch) or one each,
+    uniform or in proportion to weights."""
+    n = 1 if per_batch else batch
+    if weights is None:
+        q = torch.randint(0, NUM_QUALITIES, (n,))
+    else:
+        q = torch.multinomial(torch.tensor(weights, dtype=torch.float64), n, replacement=True)
+    return q.repeat(batch) if per_batch else q
+
+
 def main():
     ap = argparse.ArgumentParser(allow_abbrev=False)  # `given` below matches options by full name
     ap.add_argument("--run", required=True)
@@ -275,6 +297,9 @@ def main():
                          "when its quality is drawn, and at 1x they needed >20k steps to follow a new λ range")
     ap.add_argument("--lambda-per", choices=["batch", "image"], default="batch",
                     help="draw the quality index once per batch (default) or per image")
+    ap.add_argument("--quality-weights", type=quality_weights, metavar="W0,...,W7",
+                    help="draw quality q in proportion to Wq instead of uniformly, e.g. to give the top "
+                         "qualities, where the transforms cap the curve, more of the shared networks' training")
     ap.add_argument("--lambda-min", type=float, help=f"λ of quality 0 for a new model (default {LAMBDA_MIN}); "
                     "a checkpoint or --init file that records its λs keeps them unless this is given")
     ap.add_argument("--lambda-max", type=float, help=f"λ of the top quality (default {LAMBDA_MAX})")
@@ -459,10 +484,7 @@ def main():
         # One quality per batch: gradient clipping then gives every quality an
         # equal say in the shared transforms, where per-image draws let the
         # high-lambda images (100x larger distortion term) dominate each step.
-        if args.lambda_per == "batch":
-            q = torch.full((args.batch,), int(torch.randint(0, NUM_QUALITIES, ())))
-        else:
-            q = torch.randint(0, NUM_QUALITIES, (args.batch,))
+        q = draw_qualities(args.quality_weights, args.batch, args.lambda_per == "batch")
         since_revival = step - revived_at
         holding = revived and since_revival < args.hold_steps
         rate_weight = None
