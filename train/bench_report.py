@@ -115,7 +115,7 @@ def main():
 | encode, `codec.EncodeImage` (g_a, h_a, h_s, context, entropy coding) | {codec['BenchmarkEncode']['ns/op'] / 1e6:.0f} ms | ≤ 300 ms |
 | decode, `codec.DecodeImage` (entropy decoding, h_s, context, g_s) | {codec['BenchmarkDecode']['ns/op'] / 1e6:.0f} ms | ≤ 150 ms |
 
-Peak RSS of the whole `lvc` process: decode {rss_dec / 1024:.0f} MB, encode {rss_enc / 1024:.0f} MB. The largest
+Peak RSS of the whole `lvc` process: decode {rss_dec / 1024:.0f} MiB, encode {rss_enc / 1024:.0f} MiB. The largest
 activation of a decode is g_s's [64, 256, 384] float32 tensor, {largest_mb:.1f} MB, so a decode peaks at
 {rss_dec * 1024 / 1e6 / largest_mb:.1f}× it (goal ≤ 4×, which counts the Go runtime, the model and the image too).
 
