@@ -435,7 +435,8 @@ func (m *Model) trySkips(f *interFrame, hyper *hyperOutput, ref *reference, plai
 		return nil, err
 	}
 	plainSSE := blockSSE(f.x, plain.pixels, f.w, f.h, f.yw, f.yh)
-	skip, mapBits, err := m.chooseSkips(f, plain, plainSSE, ref)
+	plainBits := m.positionBits(plain)
+	skip, mapBits, err := m.chooseSkips(f, plainBits, plainSSE, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -451,36 +452,37 @@ func (m *Model) trySkips(f *interFrame, hyper *hyperOutput, ref *reference, plai
 	for p, v := range blockSSE(f.x, skipped.pixels, f.w, f.h, f.yw, f.yh) {
 		added += v - plainSSE[p]
 	}
-	if m.lambdaAt(f.q256)*255*255/3*added < m.yBits(plain)-m.yBits(skipped)-mapBits {
+	var saved float64 // bits the skips save, before the map's cost
+	for p, b := range m.positionBits(skipped) {
+		saved += plainBits[p] - b
+	}
+	if m.lambdaAt(f.q256)*255*255/3*added < saved-mapBits {
 		return skipped, nil
 	}
 	return plain, nil
 }
 
-// yBits is what the tables say c's coded symbols cost.
-func (m *Model) yBits(c *interCoding) float64 {
+// positionBits is what the tables say c's coded symbols cost, summed over
+// channels per position of the plane (skipped positions cost none).
+func (m *Model) positionBits(c *interCoding) []float64 {
 	plane := len(c.sym) / m.Info.M
-	var bits float64
+	bits := make([]float64, plane)
 	for i, s := range c.sym {
 		if c.skip == nil || !c.skip[i%plane] {
-			bits += m.tablesY.Bits(int(c.tables[i]), s)
+			bits[i%plane] += m.tablesY.Bits(int(c.tables[i]), s)
 		}
 	}
 	return bits
 }
 
 // chooseSkips decides which positions of an inter frame to skip, nil for
-// none, from the coding without skips and its squared error per block: it
-// skips each 16×16 block where the reference's pixels cost less than coding
-// it, λ·255²·SSE/3 + bits (the per-block share of the training loss), if
-// all of them together save more than the map costs. It also returns that
+// none, from the coding without skips (its bits and squared error per
+// block): it skips each 16×16 block where the reference's pixels cost less
+// than coding it, λ·255²·SSE/3 + bits (the per-block share of the training
+// loss), if all of them together save more than the map costs. It also returns that
 // cost, in bits.
-func (m *Model) chooseSkips(f *interFrame, plain *interCoding, plainSSE []float64, ref *reference) ([]bool, float64, error) {
+func (m *Model) chooseSkips(f *interFrame, bits, plainSSE []float64, ref *reference) ([]bool, float64, error) {
 	plane := f.yw * f.yh
-	bits := make([]float64, plane)
-	for i, s := range plain.sym {
-		bits[i%plane] += m.tablesY.Bits(int(plain.tables[i]), s)
-	}
 	refSSE := blockSSE(f.x, ref.pixels, f.w, f.h, f.yw, f.yh)
 	weight := m.lambdaAt(f.q256) * 255 * 255 / 3
 	skip := make([]bool, plane)

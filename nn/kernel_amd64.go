@@ -9,8 +9,8 @@ import "golang.org/x/sys/cpu"
 var kernel = portable
 
 var (
-	avx2Kernel   = microKernel{"avx2", 16, kernelAVX2Slices}
-	avx512Kernel = microKernel{"avx512", 64, kernelAVX512Slices}
+	avx2Kernel   = microKernel{"avx2", 16, sliceKernel(16, kernelAVX2)}
+	avx512Kernel = microKernel{"avx512", 64, sliceKernel(64, kernelAVX512)}
 )
 
 // fixedBlock is the fixed-point micro-kernel; both versions are exact, so
@@ -52,23 +52,17 @@ func init() {
 	}
 }
 
-func kernelAVX2Slices(k int, a, b []float32, rows panelRows, tile []float32) {
-	if k <= 0 {
-		clear(tile)
-		return
+// sliceKernel wraps an assembly micro-kernel of width nr for slices,
+// checking bounds once for everything the assembly reads and writes.
+func sliceKernel(nr int, asm func(k int, a, b *float32, offs *int, tile *float32)) func(int, []float32, []float32, panelRows, []float32) {
+	return func(k int, a, b []float32, rows panelRows, tile []float32) {
+		if k <= 0 {
+			clear(tile)
+			return
+		}
+		_, _, _, _ = a[k*mr-1], rows.offs[k-1], b[rows.maxOff+nr-1], tile[mr*nr-1]
+		asm(k, &a[0], &b[0], &rows.offs[0], &tile[0])
 	}
-	// The assembly reads and writes this far.
-	_, _, _, _ = a[k*mr-1], rows.offs[k-1], b[rows.maxOff+16-1], tile[mr*16-1]
-	kernelAVX2(k, &a[0], &b[0], &rows.offs[0], &tile[0])
-}
-
-func kernelAVX512Slices(k int, a, b []float32, rows panelRows, tile []float32) {
-	if k <= 0 {
-		clear(tile)
-		return
-	}
-	_, _, _, _ = a[k*mr-1], rows.offs[k-1], b[rows.maxOff+64-1], tile[mr*64-1]
-	kernelAVX512(k, &a[0], &b[0], &rows.offs[0], &tile[0])
 }
 
 // availableKernels lists the kernels this CPU can run, widest last.
