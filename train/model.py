@@ -29,6 +29,10 @@ def lambdas(lo=LAMBDA_MIN, hi=LAMBDA_MAX):
 # entropy coder holds one integer CDF table per entry.
 SCALE_MIN, SCALE_MAX, NUM_SCALES = 0.11, 256.0, 64
 
+# Reconstruction offsets (HyperpriorModel recon_offsets) are kept for coded
+# residuals up to this magnitude; larger ones share the outermost entries.
+OFFSET_RESIDUALS = 3
+
 
 def scale_table():
     lo, hi = math.log(SCALE_MIN), math.log(SCALE_MAX)
@@ -302,7 +306,7 @@ class HyperpriorModel(nn.Module):
     def __init__(self, n=64, m=96, qualities=NUM_QUALITIES, family="gaussian", lambda_list=None,
                  feature_scalers=False, encoder_blocks=False, decoder_blocks=False, linear_skip=False,
                  fine_block=0, context_slices=0, encoder_fine_block=False, checkerboard=0, fine_width=None,
-                 coarse_block=False, hs_width=0, analysis_width=0):
+                 coarse_block=False, hs_width=0, analysis_width=0, recon_offsets=False):
         super().__init__()
         self.n, self.m, self.family = n, m, family
         # analysis_width widens every hidden layer of g_a beyond n: the
@@ -384,6 +388,22 @@ class HyperpriorModel(nn.Module):
         init = torch.linspace(math.log(0.5), math.log(4.0), qualities).view(-1, 1).expand(-1, m)
         self.log_gain_enc = nn.Parameter(init.clone())
         self.log_gain_dec = nn.Parameter(-init.clone())
+        # recon_offsets adds a learned offset to each ŷ that g_s sees, by
+        # quality, scale-table entry and coded residual round(y - mean)
+        # clipped to ±OFFSET_RESIDUALS: given its bin, y is not at the bin's
+        # centre (under a peaked density more mass lies towards the mean).
+        # Measured on a trained model (train/offsets.py, session 14) the
+        # offsets lost 0.3 dB, since g_s had learnt the lattice; trained
+        # jointly, g_s can use them. The entropy model and the context still
+        # see the lattice ŷ, so bits and bitstream are unchanged, and the
+        # decoder needs a table lookup per latent. They start at zero, which
+        # leaves a trained model's function unchanged.
+        self.recon_offsets = nn.Parameter(torch.zeros(qualities, NUM_SCALES, 2 * OFFSET_RESIDUALS + 1)) \
+            if recon_offsets else None
+        scales = torch.tensor(scale_table(), dtype=torch.float64)
+        # The coder picks the table whose scale is nearest in log: the
+        # boundaries are the geometric midpoints (as in fit_tables.py).
+        self.register_buffer("scale_bounds", torch.sqrt(scales[1:] * scales[:-1]).float(), persistent=False)
         # DCVC-style quantization scalers inside the transforms: every (I)GDN's
         # input is scaled per quality and channel, so one set of transforms can
         # shape its nonlinearities differently at each rate. They start at 1,
@@ -508,7 +528,8 @@ class HyperpriorModel(nn.Module):
                     context_slices=sum(k.startswith("context.nets.") and k.endswith(".0.weight") for k in state),
                     checkerboard=state["context.out.weight"].shape[1] if "context.out.weight" in state else 0,
                     fine_width=state["g_s.5.beta_p"].shape[0], analysis_width=state["g_a.1.beta_p"].shape[0],
-                    hs_width=state["h_s.wide.weight"].shape[0] if "h_s.wide.weight" in state else 0)
+                    hs_width=state["h_s.wide.weight"].shape[0] if "h_s.wide.weight" in state else 0,
+                    recon_offsets="recon_offsets" in state)
 
     @staticmethod
     def is_block_key(key):
@@ -569,6 +590,15 @@ class HyperpriorModel(nn.Module):
         _, gd = self.gains(q)
         return self.run_scaled(self.g_s, y_hat * gd, self.layer_scales(self.log_fs_s, q), skip=self.g_s_skip)
 
+    def reconstruction_offset(self, y_hat, mean, scale, q):
+        """The offset recon_offsets adds to each ŷ (on the lattice mean +
+        integer) before g_s, by quality q (B,), the scale table the coder
+        uses for it and its residual."""
+        k = OFFSET_RESIDUALS
+        s = torch.round(y_hat - mean).detach().clamp(-k, k).long() + k
+        t = torch.bucketize(scale.detach(), self.scale_bounds, right=True)
+        return self.recon_offsets[q.view(-1, 1, 1, 1), t, s]
+
     @torch.no_grad()
     def latents(self, x, q):
         """What the codec computes from x at qualities q (B,): y after the gains,
@@ -611,6 +641,8 @@ class HyperpriorModel(nn.Module):
             y_hat = ste_round(y - mean) + mean
         y_rate = y_hat if rounded else y + torch.empty_like(y).uniform_(-0.5, 0.5)
         lik_y = bound_likelihood(LIKELIHOODS[self.family](y_rate - mean, scale))
+        if self.recon_offsets is not None:
+            y_hat = y_hat + self.reconstruction_offset(y_hat, mean, scale, q)
         x_hat = self.synthesis(y_hat, q)
         bits_y = torch.log2(lik_y)
         if rate_weight is not None:

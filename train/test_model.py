@@ -14,7 +14,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export import Transform, export_net, freeze, round_to_half  # noqa: E402
-from model import HyperpriorModel, gaussian_likelihood  # noqa: E402
+from model import OFFSET_RESIDUALS, HyperpriorModel, gaussian_likelihood, scale_table  # noqa: E402
 from train import JPEG_SCALES, PNG_SCALES, crop_scale, random_scaled_batch  # noqa: E402
 
 N, M = 8, 12
@@ -159,6 +159,64 @@ class CheckerboardTest(unittest.TestCase):
         self.assertTrue(torch.equal(m1[anchor], m3[anchor]) and torch.equal(s1[anchor], s3[anchor]),
                         "an anchor's parameters depend on y")
         self.assertGreater((s1 - s3)[~anchor].abs().max().item(), 1e-3, "the second pass ignores the anchors")
+
+
+class ReconOffsetsTest(unittest.TestCase):
+    """Reconstruction offsets added to a trained model start as no change;
+    then they move what g_s sees, by quality, scale table and residual, and
+    never the bits."""
+
+    def setUp(self):
+        torch.manual_seed(0)
+        self.base = randomized(HyperpriorModel(N, M, checkerboard=8))
+        self.off = HyperpriorModel(N, M, checkerboard=8, recon_offsets=True)
+        missing, unexpected = self.off.load_state_dict(self.base.state_dict(), strict=False)
+        self.assertEqual((missing, unexpected), (["recon_offsets"], []))
+
+    def forward_pair(self):
+        x, q = torch.rand(2, 3, 64, 64), torch.tensor([1, 6])
+        outs = []
+        for model in (self.base, self.off):
+            torch.manual_seed(1)
+            with torch.no_grad():
+                outs.append(model(x, q))
+        return outs
+
+    def test_starts_unchanged(self):
+        for a, b in zip(*self.forward_pair()):
+            self.assertTrue(torch.equal(a, b))
+
+    def test_offsets_move_pixels_not_bits(self):
+        with torch.no_grad():
+            self.off.recon_offsets.uniform_(-0.4, 0.4)
+        (x_base, bits_base), (x_off, bits_off) = self.forward_pair()
+        self.assertTrue(torch.equal(bits_base, bits_off))
+        self.assertGreater((x_base - x_off).abs().max().item(), 1e-4)
+
+    def test_lookup_by_quality_scale_and_residual(self):
+        k = OFFSET_RESIDUALS
+        with torch.no_grad():
+            self.off.recon_offsets.copy_(torch.randn(self.off.recon_offsets.shape))
+        scales = np.array(scale_table())
+        bounds = np.sqrt(scales[1:] * scales[:-1])
+        mean = torch.randn(2, M, 3, 4)
+        residual = torch.randint(-6, 7, mean.shape).float()
+        scale = torch.exp(torch.empty(mean.shape).uniform_(-3, 6))
+        q = torch.tensor([0, 5])
+        got = self.off.reconstruction_offset(mean + residual, mean, scale, q)
+        t = np.searchsorted(bounds, scale.numpy(), side="right")
+        s = np.clip(residual.numpy().astype(int), -k, k) + k
+        table = self.off.recon_offsets.detach().numpy()
+        want = np.stack([table[qi][t[b], s[b]] for b, qi in enumerate(q.tolist())])
+        np.testing.assert_array_equal(got.detach().numpy(), want)
+
+    def test_offsets_learn(self):
+        x, q = torch.rand(2, 3, 64, 64), torch.tensor([2, 7])
+        x_hat, bits = self.off(x, q)
+        ((x_hat - x) ** 2).mean().backward()
+        grad = self.off.recon_offsets.grad
+        self.assertGreater(grad[2].abs().sum().item(), 0)
+        self.assertEqual(grad[0].abs().sum().item(), 0, "a quality not in the batch got a gradient")
 
 
 class WidenTest(unittest.TestCase):
@@ -368,6 +426,7 @@ class OptionsTest(unittest.TestCase):
                     args["coarse_block"] = enc != skip
                     args["hs_width"] = N + 4 if fs != dec else 0
                     args["analysis_width"] = N + 2 if enc != fs else N
+                    args["recon_offsets"] = fs != skip
                     model = HyperpriorModel(**args)
                     saved = {"n": N, "m": M, "family": "gaussian", "lambdas": model.lambdas,
                              "model": model.state_dict()}

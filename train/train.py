@@ -174,7 +174,8 @@ class ThreadTuner:
         self.trial_start, self.t0 = step, time.time()
 
 
-GAIN_PARAMS = ("log_gain_enc", "log_gain_dec")
+# Per-quality parameters that learn at the gains' rate (--gain-lr-mult).
+GAIN_PARAMS = ("log_gain_enc", "log_gain_dec", "recon_offsets")
 SCALER_PARAMS = ("log_fs_a", "log_fs_s")
 
 
@@ -341,6 +342,9 @@ def main():
                     help="rate of y and z with uniform noise, or of the rounded values (straight-through), "
                          "which is what the files cost (model.py HyperpriorModel.rate_proxy); the training "
                          "log's Kodak estimates follow it")
+    ap.add_argument("--recon-offsets", action="store_true",
+                    help="add learned offsets to the ŷ that g_s sees, by quality, scale table and residual "
+                         "(model.py); they start at zero and leave the bits unchanged")
     ap.add_argument("--coarse-block", action="store_true",
                     help="a residual block on the latents at the head of g_s, at 1/16 resolution")
     ap.add_argument("--encoder-fine-block", action="store_true",
@@ -398,6 +402,7 @@ def main():
     args.context_slices = args.context_slices or saved.get("context_slices", 0)
     args.encoder_fine_block = args.encoder_fine_block or saved.get("encoder_fine_block", False)
     args.coarse_block = args.coarse_block or saved.get("coarse_block", False)
+    args.recon_offsets = args.recon_offsets or saved.get("recon_offsets", False)
     args.checkerboard = args.checkerboard or saved.get("checkerboard", 0)
     args.fine_width = args.fine_width or saved.get("fine_width", 0)
     args.hs_width = args.hs_width or saved.get("hs_width", 0)
@@ -413,7 +418,7 @@ def main():
                             context_slices=args.context_slices, encoder_fine_block=args.encoder_fine_block,
                             coarse_block=args.coarse_block,
                             checkerboard=args.checkerboard, fine_width=args.fine_width, hs_width=args.hs_width,
-                            analysis_width=args.analysis_width)
+                            analysis_width=args.analysis_width, recon_offsets=args.recon_offsets)
     model.rate_proxy = args.rate_proxy
     opt = make_optimizer(model, args)
     step = 0
@@ -425,9 +430,9 @@ def main():
     elif w:
         missing, unexpected = model.load_widened({k: v.float() for k, v in w["model"].items()})
         # Only new scalers (they start at 1), new residual blocks (they start
-        # as the identity), new skip paths and a new channel context (they
-        # start at zero) may be missing.
-        new = set(SCALER_PARAMS) | {k for k in missing if HyperpriorModel.is_block_key(k)
+        # as the identity), new skip paths, a new channel context and new
+        # reconstruction offsets (they start at zero) may be missing.
+        new = set(SCALER_PARAMS) | {"recon_offsets"} | {k for k in missing if HyperpriorModel.is_block_key(k)
                                     or HyperpriorModel.is_skip_key(k) or HyperpriorModel.is_context_key(k)}
         if unexpected or set(missing) - new:
             sys.exit(f"train: {args.init} does not fit this model: missing {missing}, unexpected {unexpected}")
