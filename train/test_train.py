@@ -5,7 +5,6 @@ Needs ../shared/data (the training photos and Kodak), as the trainer does.
 import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,28 +45,6 @@ class ResumeTest(unittest.TestCase):
             train(run, "--steps", "2", "--scale-augment")
             with open(os.path.join(run, "settings.json")) as f:
                 self.assertTrue(json.load(f)["scale_augment"])
-
-
-@unittest.skipUnless(os.path.isdir(os.path.join(DATA, "train")), "no training data beside the repository")
-class OffsetsTwinTest(unittest.TestCase):
-    def test_twin_adds_offsets_to_a_checkpoint(self):
-        """A twin copies another run's checkpoint and adds reconstruction
-        offsets: the other parameters keep their Adam state, the offsets
-        start theirs, learn, and the twin resumes from its own checkpoint."""
-        with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
-            train(a, "--steps", "2", "--no-scale-augment", "--feature-scalers")
-            for name in ("ckpt.pt", "settings.json"):
-                shutil.copy(os.path.join(a, name), b)
-            train(b, "--steps", "4", "--recon-offsets")
-            train(b, "--steps", "5")
-            ck = torch.load(os.path.join(b, "ckpt.pt"))
-            self.assertEqual(ck["step"], 5)
-            self.assertGreater(ck["model"]["recon_offsets"].abs().sum().item(), 0)
-            groups = ck["opt"]["param_groups"]
-            self.assertEqual(len(groups), 4)  # transforms, gains, scalers, offsets
-            steps = ck["opt"]["state"]
-            self.assertEqual(int(steps[groups[0]["params"][0]]["step"]), 5)
-            self.assertEqual(int(steps[groups[3]["params"][0]]["step"]), 3)
 
 
 class QualityDrawTest(unittest.TestCase):

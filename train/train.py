@@ -174,54 +174,42 @@ class ThreadTuner:
         self.trial_start, self.t0 = step, time.time()
 
 
-GAIN_PARAMS = ("log_gain_enc", "log_gain_dec")
+# Per-quality parameters that learn at the gains' rate (--gain-lr-mult).
+GAIN_PARAMS = ("log_gain_enc", "log_gain_dec", "recon_offsets")
 SCALER_PARAMS = ("log_fs_a", "log_fs_s")
-OFFSET_PARAMS = ("recon_offsets",)
 
 
 def param_groups(model):
-    """Parameter names in optimizer order, each group with its kind: the
-    transforms, the gains, then the feature scalers and the reconstruction
-    offsets (a group only when the model has them)."""
+    """Parameter names in optimizer order: the transforms, the gains, then the
+    feature scalers (a group only when the model has them)."""
     names = [n for n, _ in model.named_parameters()]
-    special = GAIN_PARAMS + SCALER_PARAMS + OFFSET_PARAMS
-    groups = [("transforms", [n for n in names if n not in special]),
-              ("gains", [n for n in names if n in GAIN_PARAMS])]
-    for kind, keys in (("scalers", SCALER_PARAMS), ("offsets", OFFSET_PARAMS)):
-        members = [n for n in names if n in keys]
-        if members:
-            groups.append((kind, members))
-    return groups
+    groups = [[n for n in names if n not in GAIN_PARAMS + SCALER_PARAMS], [n for n in names if n in GAIN_PARAMS]]
+    scalers = [n for n in names if n in SCALER_PARAMS]
+    return groups + [scalers] if scalers else groups
 
 
 def make_optimizer(model, args):
     params = dict(model.named_parameters())
-    # The offsets are per quality like the gains, and learn at their rate.
-    mults = {"transforms": 1.0, "gains": args.gain_lr_mult, "scalers": args.scaler_lr_mult,
-             "offsets": args.gain_lr_mult}
-    return torch.optim.Adam([{"params": [params[n] for n in group], "lr_mult": mults[kind]}
-                             for kind, group in param_groups(model)], lr=args.lr)
+    mults = [1.0, args.gain_lr_mult, args.scaler_lr_mult]
+    return torch.optim.Adam([{"params": [params[n] for n in group], "lr_mult": mult}
+                             for group, mult in zip(param_groups(model), mults)], lr=args.lr)
 
 
-def load_optimizer_state(opt, model, saved, adding_offsets=False):
+def load_optimizer_state(opt, model, saved):
     """Loads Adam's state, also from checkpoints with other parameter groups
     (one group before the gains had their own, two before the scalers had
     theirs). That works because the per-quality parameters are registered
     last, group by group, so the flat order never changed. The learning-rate
     multipliers are this run's, not the checkpoint's. With the same groups
     the order is the optimizer's own, so a fine block registered after the
-    gains resumes too. adding_offsets: the checkpoint's model had no
-    reconstruction offsets; their group, the last, starts afresh."""
+    gains resumes too."""
     mults = [g["lr_mult"] for g in opt.param_groups]
-    added = opt.param_groups.pop() if adding_offsets else None
     if len(saved["param_groups"]) == len(opt.param_groups):
         opt.load_state_dict(saved)
     else:
-        order = [n for _, group in param_groups(model) for n in group]
+        order = [n for group in param_groups(model) for n in group]
         assert order == [n for n, _ in model.named_parameters()], "parameter groups out of registration order"
         opt.load_state_dict({"state": saved["state"], "param_groups": opt.state_dict()["param_groups"]})
-    if added is not None:
-        opt.add_param_group(added)
     for g, mult in zip(opt.param_groups, mults):
         g["lr_mult"] = mult
 
@@ -435,19 +423,16 @@ def main():
     opt = make_optimizer(model, args)
     step = 0
     if ck:
-        # A twin may add reconstruction offsets to another run's checkpoint
-        # (they start at zero), keeping its optimizer state and its crops.
-        adding = model.recon_offsets is not None and "recon_offsets" not in ck["model"]
-        model.load_state_dict(ck["model"], strict=not adding)
-        load_optimizer_state(opt, model, ck["opt"], adding_offsets=adding)
+        model.load_state_dict(ck["model"])
+        load_optimizer_state(opt, model, ck["opt"])
         step = ck["step"]
-        print(f"resumed at step {step}" + (", reconstruction offsets added" if adding else ""), flush=True)
+        print(f"resumed at step {step}", flush=True)
     elif w:
         missing, unexpected = model.load_widened({k: v.float() for k, v in w["model"].items()})
         # Only new scalers (they start at 1), new residual blocks (they start
         # as the identity), new skip paths, a new channel context and new
         # reconstruction offsets (they start at zero) may be missing.
-        new = set(SCALER_PARAMS) | set(OFFSET_PARAMS) | {k for k in missing if HyperpriorModel.is_block_key(k)
+        new = set(SCALER_PARAMS) | {"recon_offsets"} | {k for k in missing if HyperpriorModel.is_block_key(k)
                                     or HyperpriorModel.is_skip_key(k) or HyperpriorModel.is_context_key(k)}
         if unexpected or set(missing) - new:
             sys.exit(f"train: {args.init} does not fit this model: missing {missing}, unexpected {unexpected}")
