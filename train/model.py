@@ -596,7 +596,7 @@ class HyperpriorModel(nn.Module):
         uses for it and its residual."""
         k = OFFSET_RESIDUALS
         s = torch.round(y_hat - mean).detach().clamp(-k, k).long() + k
-        t = torch.bucketize(scale.detach(), self.scale_bounds, right=True)
+        t = torch.bucketize(scale.detach().contiguous(), self.scale_bounds, right=True)
         return self.recon_offsets[q.view(-1, 1, 1, 1), t, s]
 
     @torch.no_grad()
