@@ -140,16 +140,18 @@ class ChannelContext(nn.Module):
         return torch.cat(means, 1), torch.cat(scales, 1), torch.cat(y_hats, 1)
 
 
-class CheckerboardContext(nn.Module):
-    """Spatial context in two passes (He et al. 2021, small): the anchors,
-    the latent positions with (row + column) even, are coded with h_s's mean
-    and scale; every other position gets a correction computed from the
-    anchors' ŷ around it (3x3 conv) and h_s's parameters at the position (1x1
-    conv), summed, Relu, 1x1. Both passes decode in parallel over positions.
-    The correction starts at zero, so a trained hyperprior model's function
-    is unchanged."""
+class PassContext(nn.Module):
+    """One pass of a spatial context: at its target positions, a correction
+    of h_s's mean and scale computed from the ŷ at the known positions
+    around (3x3 conv) and the position's own mean and scale (1x1 conv),
+    summed, Relu, 1x1. The correction starts at zero, so a trained model's
+    function is unchanged. Subclasses say which positions are known and
+    which are targets; inside the 3x3 window a target sees known ŷ only at
+    TAPS, so the codec runs the network at the targets alone, as 1x1 convs
+    over the ŷ at TAPS and the position's own mean and scale."""
+    TAPS = ()
 
-    def __init__(self, m, hidden=64):
+    def __init__(self, m, hidden):
         super().__init__()
         self.m = m
         self.spatial = conv(m, hidden, 3)
@@ -157,29 +159,21 @@ class CheckerboardContext(nn.Module):
         self.out = zero_init(nn.Conv2d(hidden, 2 * m, 1))
 
     @staticmethod
-    def anchors(like):
-        """1 at the anchor positions of a (B, C, H, W) tensor, 0 elsewhere: (1, 1, H, W)."""
+    def mask(like, keep):
+        """1 where keep(rows, cols) holds on a (B, C, H, W) tensor's
+        positions, 0 elsewhere: (1, 1, H, W)."""
         h, w = like.shape[-2:]
         rows = torch.arange(h, device=like.device).view(-1, 1)
         cols = torch.arange(w, device=like.device).view(1, -1)
-        return ((rows + cols) % 2 == 0).to(like.dtype).view(1, 1, h, w)
+        return keep(rows, cols).to(like.dtype).view(1, 1, h, w)
 
-    def forward(self, y, mean, scale):
-        """Means and scales for every position, and ŷ = round(y - mean) + mean
-        (straight-through) under them."""
-        anchor = self.anchors(y)
-        y_anchor = (ste_round(y - mean) + mean) * anchor
-        d = self.out(F.relu(self.spatial(y_anchor) + self.params(torch.cat([mean, scale], 1))))
-        rest = 1 - anchor
-        mu, sigma = mean + d[:, :self.m] * rest, scale + d[:, self.m:] * rest
-        return mu, sigma, ste_round(y - mu) + mu
-
-    # The codec's form: at each second-pass position (row + column odd) the
-    # 3x3 conv sees only the four anchors beside it, since the corners and
-    # the centre are second-pass positions themselves. So the network runs
-    # on those positions alone, as 1x1 convs over NEIGHBOURS' ŷ and the
-    # position's own mean and scale: half the positions and 4 of 9 taps.
-    NEIGHBOURS = ((-1, 0), (0, -1), (0, 1), (1, 0))  # above, left, right, below
+    def corrections(self, y, mean, scale):
+        """mean and scale corrected at the targets from ŷ = round(y - mean)
+        + mean (straight-through) at the known positions."""
+        y_known = (ste_round(y - mean) + mean) * self.known(y)
+        d = self.out(F.relu(self.spatial(y_known) + self.params(torch.cat([mean, scale], 1))))
+        target = self.target(y)
+        return mean + d[:, :self.m] * target, scale + d[:, self.m:] * target
 
     def positionwise(self):
         """The network as the codec runs it: 1x1 conv (6M -> hidden), Relu,
@@ -189,7 +183,7 @@ class CheckerboardContext(nn.Module):
         out = nn.Conv2d(hidden, 2 * self.m, 1)
         with torch.no_grad():
             w = self.spatial.weight
-            taps = [w[:, :, 1 + dy, 1 + dx] for dy, dx in self.NEIGHBOURS]
+            taps = [w[:, :, 1 + dy, 1 + dx] for dy, dx in self.TAPS]
             first.weight.copy_(torch.cat(taps + [self.params.weight[:, :, 0, 0]], 1)[:, :, None, None])
             first.bias.copy_(self.spatial.bias + self.params.bias)
             out.load_state_dict(self.out.state_dict())
@@ -197,14 +191,68 @@ class CheckerboardContext(nn.Module):
 
     @classmethod
     def gather(cls, y_hat, mean, scale):
-        """positionwise()'s input, (1, 6M, 1, P): for each of the P second-pass
-        positions in raster order, the ŷ of its four neighbours (zero outside
-        the tensor), then its own mean and scale."""
+        """positionwise()'s input, (1, 6M, 1, P): for each of the P targets
+        in raster order, the ŷ at its TAPS (zero outside the tensor), then
+        its own mean and scale."""
         _, _, h, w = y_hat.shape
-        rest = ~cls.anchors(y_hat)[0, 0].bool()
+        target = cls.target(y_hat)[0, 0].bool()
         padded = F.pad(y_hat, (1, 1, 1, 1))
-        parts = [padded[:, :, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy, dx in cls.NEIGHBOURS]
-        return torch.cat(parts + [mean, scale], 1)[:, :, rest].unsqueeze(2)
+        parts = [padded[:, :, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy, dx in cls.TAPS]
+        return torch.cat(parts + [mean, scale], 1)[:, :, target].unsqueeze(2)
+
+
+class AnchorContext(PassContext):
+    """The checkerboard's anchors in two passes: those with row and column
+    even are coded with h_s's mean and scale alone, and those with both odd
+    get a correction from the first ones at their four corners. On smooth
+    images the anchors, without spatial context, cost up to twice what the
+    second pass does (train/anchor_bits.py); this leaves a quarter of the
+    positions without."""
+    TAPS = ((-1, -1), (-1, 1), (1, -1), (1, 1))
+
+    @classmethod
+    def known(cls, like):
+        return cls.mask(like, lambda r, c: (r % 2 == 0) & (c % 2 == 0))
+
+    @classmethod
+    def target(cls, like):
+        return cls.mask(like, lambda r, c: (r % 2 == 1) & (c % 2 == 1))
+
+
+class CheckerboardContext(PassContext):
+    """Spatial context in two passes (He et al. 2021, small): the anchors,
+    the latent positions with (row + column) even, are coded with h_s's mean
+    and scale; every other position gets a correction from the anchors' ŷ
+    beside it and its own mean and scale. Both passes decode in parallel
+    over positions. With anchor_hidden > 0 the anchors are coded in two
+    passes themselves (AnchorContext), three in all."""
+    # At a second-pass position the 3x3 window holds anchors only beside
+    # it: the corners and the centre are second-pass positions themselves.
+    NEIGHBOURS = ((-1, 0), (0, -1), (0, 1), (1, 0))  # above, left, right, below
+    TAPS = NEIGHBOURS
+
+    def __init__(self, m, hidden=64, anchor_hidden=0):
+        super().__init__(m, hidden)
+        self.anchor = AnchorContext(m, anchor_hidden) if anchor_hidden else None
+
+    @classmethod
+    def anchors(cls, like):
+        """1 at the anchor positions of a (B, C, H, W) tensor, 0 elsewhere: (1, 1, H, W)."""
+        return cls.mask(like, lambda r, c: (r + c) % 2 == 0)
+
+    known = anchors
+
+    @classmethod
+    def target(cls, like):
+        return 1 - cls.anchors(like)
+
+    def forward(self, y, mean, scale):
+        """Means and scales for every position, and ŷ = round(y - mean) + mean
+        (straight-through) under them."""
+        if self.anchor is not None:
+            mean, scale = self.anchor.corrections(y, mean, scale)
+        mu, sigma = self.corrections(y, mean, scale)
+        return mu, sigma, ste_round(y - mu) + mu
 
 
 class FactorizedPrior(nn.Module):
@@ -306,7 +354,7 @@ class HyperpriorModel(nn.Module):
     def __init__(self, n=64, m=96, qualities=NUM_QUALITIES, family="gaussian", lambda_list=None,
                  feature_scalers=False, encoder_blocks=False, decoder_blocks=False, linear_skip=False,
                  fine_block=0, context_slices=0, encoder_fine_block=False, checkerboard=0, fine_width=None,
-                 coarse_block=False, hs_width=0, analysis_width=0, recon_offsets=False):
+                 coarse_block=False, hs_width=0, analysis_width=0, recon_offsets=False, anchor_context=0):
         super().__init__()
         self.n, self.m, self.family = n, m, family
         # analysis_width widens every hidden layer of g_a beyond n: the
@@ -382,7 +430,9 @@ class HyperpriorModel(nn.Module):
         if context_slices and checkerboard:
             raise ValueError("a model has one context: channel slices or a checkerboard")
         self.context = ChannelContext(m, context_slices) if context_slices else \
-            CheckerboardContext(m, checkerboard) if checkerboard else None
+            CheckerboardContext(m, checkerboard, anchor_context) if checkerboard else None
+        if anchor_context and not checkerboard:
+            raise ValueError("an anchor context splits a checkerboard's anchors: it needs a checkerboard")
         # Per-quality channel gains (Cui et al. 2021): the encoder multiplies
         # y by gain_enc[q], the decoder by gain_dec[q]. Stored as logs.
         init = torch.linspace(math.log(0.5), math.log(4.0), qualities).view(-1, 1).expand(-1, m)
@@ -509,6 +559,11 @@ class HyperpriorModel(nn.Module):
         return self.context.out.in_channels if isinstance(self.context, CheckerboardContext) else 0
 
     @property
+    def anchor_context(self):
+        """The hidden width of the checkerboard's anchor context, 0 if none."""
+        return self.context.anchor.out.in_channels if self.checkerboard and self.context.anchor else 0
+
+    @property
     def analysis_out(self):
         """g_a's convolution that produces the m latent channels."""
         return self.g_a._modules["6"]
@@ -529,7 +584,9 @@ class HyperpriorModel(nn.Module):
                     checkerboard=state["context.out.weight"].shape[1] if "context.out.weight" in state else 0,
                     fine_width=state["g_s.5.beta_p"].shape[0], analysis_width=state["g_a.1.beta_p"].shape[0],
                     hs_width=state["h_s.wide.weight"].shape[0] if "h_s.wide.weight" in state else 0,
-                    recon_offsets="recon_offsets" in state)
+                    recon_offsets="recon_offsets" in state,
+                    anchor_context=state["context.anchor.out.weight"].shape[1]
+                    if "context.anchor.out.weight" in state else 0)
 
     @staticmethod
     def is_block_key(key):

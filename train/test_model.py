@@ -161,6 +161,74 @@ class CheckerboardTest(unittest.TestCase):
         self.assertGreater((s1 - s3)[~anchor].abs().max().item(), 1e-3, "the second pass ignores the anchors")
 
 
+class AnchorContextTest(unittest.TestCase):
+    """An anchor context added to a checkerboard model starts as that model;
+    then the anchors with both coordinates odd see the ones with both even
+    at their corners, and nothing else of y."""
+
+    def setUp(self):
+        torch.manual_seed(0)
+        self.base = randomized(HyperpriorModel(N, M, checkerboard=8))
+        self.ctx = HyperpriorModel(N, M, checkerboard=8, anchor_context=6)
+        missing, unexpected = self.ctx.load_state_dict(self.base.state_dict(), strict=False)
+        self.assertEqual(unexpected, [])
+        self.assertTrue(missing and all(k.startswith("context.anchor.") for k in missing), missing)
+
+    def test_starts_unchanged(self):
+        x, q = torch.rand(2, 3, 64, 64), torch.tensor([1, 6])
+        outs = []
+        for model in (self.base, self.ctx):
+            torch.manual_seed(1)
+            with torch.no_grad():
+                outs.append(model(x, q))
+        for a, b in zip(*outs):
+            self.assertTrue(torch.equal(a, b))
+
+    def test_positionwise_form_matches(self):
+        anchor = self.ctx.context.anchor
+        with torch.no_grad():
+            for p in anchor.parameters():
+                p.normal_(0, 0.3)
+            y = torch.randn(1, M, 5, 7) * 3
+            mean, scale = torch.randn_like(y), torch.rand_like(y) + 0.5
+            mu, sigma = anchor.corrections(y, mean, scale)
+            first = anchor.known(y).bool()
+            y_hat = torch.where(first, torch.round(y - mean) + mean, torch.zeros_like(y))
+            d = anchor.positionwise()(anchor.gather(y_hat, mean, scale))[:, :, 0]
+            later = anchor.target(y)[0, 0].bool()
+            self.assertEqual(d.shape[2], int(later.sum()))
+            self.assertTrue(torch.allclose(d[:, :M], (mu - mean)[:, :, later], atol=1e-5))
+            self.assertTrue(torch.allclose(d[:, M:], (sigma - scale)[:, :, later], atol=1e-5))
+
+    def test_passes_see_only_what_was_decoded(self):
+        with torch.no_grad():
+            for p in self.ctx.context.anchor.parameters():
+                p.normal_(0, 0.3)
+        y = torch.randn(1, M, 6, 6) * 3
+        mean, scale = torch.zeros_like(y), torch.ones_like(y)
+        ctx = self.ctx.context
+        first = ctx.anchor.known(y).bool().expand_as(y)
+        later = ctx.anchor.target(y).bool().expand_as(y)
+        rest = ~ctx.anchors(y).bool().expand_as(y)
+        m1, s1, _ = ctx(y, mean, scale)
+        m2, s2, _ = ctx(torch.where(first, y, y + 5), mean, scale)
+        anchors = first | later
+        self.assertTrue(torch.equal(m1[anchors], m2[anchors]) and torch.equal(s1[anchors], s2[anchors]),
+                        "an anchor's parameters depend on a later position")
+        m3, s3, _ = ctx(torch.where(first, y + 5, y), mean, scale)
+        self.assertTrue(torch.equal(m1[first], m3[first]) and torch.equal(s1[first], s3[first]),
+                        "a first anchor's parameters depend on y")
+        self.assertGreater((s1 - s3)[later].abs().max().item(), 1e-3, "the later anchors ignore the first")
+        m4, s4, _ = ctx(torch.where(later, y + 5, y), mean, scale)
+        self.assertTrue(torch.equal(m1[later], m4[later]), "a later anchor's mean depends on its own y")
+        self.assertGreater((m1 - m4)[rest].abs().max().item() + (s1 - s4)[rest].abs().max().item(), 1e-3,
+                           "the second pass ignores the later anchors")
+
+    def test_needs_a_checkerboard(self):
+        with self.assertRaises(ValueError):
+            HyperpriorModel(N, M, anchor_context=4)
+
+
 class ReconOffsetsTest(unittest.TestCase):
     """Reconstruction offsets added to a trained model start as no change;
     then they move what g_s sees, by quality, scale table and residual, and
@@ -427,6 +495,7 @@ class OptionsTest(unittest.TestCase):
                     args["hs_width"] = N + 4 if fs != dec else 0
                     args["analysis_width"] = N + 2 if enc != fs else N
                     args["recon_offsets"] = fs != skip
+                    args["anchor_context"] = 4 if args["checkerboard"] and enc else 0
                     model = HyperpriorModel(**args)
                     saved = {"n": N, "m": M, "family": "gaussian", "lambdas": model.lambdas,
                              "model": model.state_dict()}

@@ -329,6 +329,10 @@ def main():
                     help="code y in two passes, the second conditioned on the first's ŷ around each position "
                          "(model.py CheckerboardContext, HIDDEN channels, default 64); it starts as the plain "
                          "hyperprior, or, from --init with a narrower context, as that context (load_widened)")
+    ap.add_argument("--anchor-context", type=int, nargs="?", const=64, default=0, metavar="HIDDEN",
+                    help="code the checkerboard's anchors in two passes, the second conditioned on the first's "
+                         "ŷ at its corners (model.py AnchorContext, HIDDEN channels, default 64); it starts "
+                         "as the plain checkerboard")
     ap.add_argument("--fine-width", type=int, default=0, metavar="W",
                     help="widen g_s's last stage (1/2 resolution) to W channels (model.py load_widened); "
                          "the model starts computing what it did")
@@ -403,11 +407,12 @@ def main():
     args.encoder_fine_block = args.encoder_fine_block or saved.get("encoder_fine_block", False)
     args.coarse_block = args.coarse_block or saved.get("coarse_block", False)
     args.recon_offsets = args.recon_offsets or saved.get("recon_offsets", False)
+    args.anchor_context = args.anchor_context or saved.get("anchor_context", 0)
     args.checkerboard = args.checkerboard or saved.get("checkerboard", 0)
     args.fine_width = args.fine_width or saved.get("fine_width", 0)
     args.hs_width = args.hs_width or saved.get("hs_width", 0)
     args.analysis_width = args.analysis_width or saved.get("analysis_width", 0)
-    widths = ("hs_width", "checkerboard", "fine_width", "analysis_width")
+    widths = ("hs_width", "checkerboard", "fine_width", "analysis_width", "anchor_context")
     if ck and [getattr(args, k) for k in widths] != [saved.get(k, 0) for k in widths]:
         sys.exit(f"train: {ckpt_path} holds a model of other widths; widen from its weights in a new run "
                  "(--init with export.py weights)")
@@ -418,7 +423,8 @@ def main():
                             context_slices=args.context_slices, encoder_fine_block=args.encoder_fine_block,
                             coarse_block=args.coarse_block,
                             checkerboard=args.checkerboard, fine_width=args.fine_width, hs_width=args.hs_width,
-                            analysis_width=args.analysis_width, recon_offsets=args.recon_offsets)
+                            analysis_width=args.analysis_width, recon_offsets=args.recon_offsets,
+                            anchor_context=args.anchor_context)
     model.rate_proxy = args.rate_proxy
     opt = make_optimizer(model, args)
     step = 0
