@@ -125,11 +125,10 @@ func BenchmarkEntropyDecodeKodak(b *testing.B) {
 	sym := make([]int32, len(tables))
 	if m.ctx != nil {
 		mean := m.applyModes(means, tables, nil, nil, yw*yh)
-		if err := m.decodeTwoPasses(streams[1], sym, mean, scales, tables, 4<<8, yw, yh); err != nil {
+		if err := m.decodePasses(streams[1], sym, mean, scales, tables, 4<<8, yw, yh); err != nil {
 			b.Fatal(err)
 		}
-		anchors, rest, _ := checkerboardOrder(m.Info.M, yw, yh)
-		tables = permute(tables, append(anchors, rest...))
+		tables = permute(tables, passOrder(m, yw, yh))
 	}
 	m.toTableSet(tables, 4<<8)
 	b.SetBytes(int64(len(streams[1])))

@@ -13,60 +13,88 @@ import (
 // scales. Every other position then gets a correction of both from the
 // anchors' ŷ beside it and its own mean and scale, computed by the CTX
 // network in fixed point like h_s, so both ends derive the same tables.
-// One y stream holds the anchors' symbols, then the others'.
+// With an anchor context (META anchor_context) the anchors take two passes
+// themselves: those with row and column even first, then those with both
+// odd, corrected by the CTXA network from the first ones at their corners.
+// One y stream holds each pass's symbols in turn.
 
 // neighbours are the anchors beside a second-pass position, in the order
 // the CTX network takes their ŷ: above, left, right, below.
 var neighbours = [4][2]int{{-1, 0}, {0, -1}, {0, 1}, {1, 0}}
 
-// checkerboardOrder gives the indices of y's elements in coding order:
-// every channel's anchors, then every channel's second-pass positions,
-// each in channel-major raster order. second holds the positions (within a
-// plane) of the second pass.
-func checkerboardOrder(channels, yw, yh int) (anchors, rest, second []int32) {
-	plane := yw * yh
-	var first []int32
-	for i := range plane {
-		if (i/yw+i%yw)%2 == 0 {
-			first = append(first, int32(i))
-		} else {
-			second = append(second, int32(i))
-		}
-	}
-	inEveryChannel := func(pos []int32) []int32 {
-		out := make([]int32, 0, channels*len(pos))
-		for c := range channels {
-			for _, i := range pos {
-				out = append(out, int32(c*plane)+i)
+// corners are the first anchors at the corners of a later anchor, in the
+// order the CTXA network takes their ŷ.
+var corners = [4][2]int{{-1, -1}, {-1, 1}, {1, -1}, {1, 1}}
+
+// A contextPass is coded after the positions before it: its network
+// corrects the means and tables of its targets from the ŷ at taps around
+// each (decoded in earlier passes) and the target's own mean and scale.
+type contextPass struct {
+	net     *nn.FixedGraph
+	taps    [4][2]int
+	targets []int32 // positions within a plane, in raster order
+	name    string  // for errors
+}
+
+// contextPasses gives the positions (within a plane, in raster order) coded
+// with the hyper-synthesis's means and scales alone, and the passes after
+// them in coding order; for a model without a context, every position and
+// no pass.
+func (m *Model) contextPasses(yw, yh int) (first []int32, passes []contextPass) {
+	positions := func(keep func(r, c int) bool) []int32 {
+		var out []int32
+		for i := range yw * yh {
+			if keep(i/yw, i%yw) {
+				out = append(out, int32(i))
 			}
 		}
 		return out
 	}
-	return inEveryChannel(first), inEveryChannel(second), second
+	if m.ctx == nil {
+		return positions(func(int, int) bool { return true }), nil
+	}
+	second := contextPass{m.ctx, neighbours, positions(func(r, c int) bool { return (r+c)%2 == 1 }), "checkerboard context"}
+	if m.ctxAnchor == nil {
+		return positions(func(r, c int) bool { return (r+c)%2 == 0 }), []contextPass{second}
+	}
+	later := contextPass{m.ctxAnchor, corners, positions(func(r, c int) bool { return r%2 == 1 && c%2 == 1 }), "anchor context"}
+	return positions(func(r, c int) bool { return r%2 == 0 && c%2 == 0 }), []contextPass{later, second}
 }
 
-// contextChunk bounds how many positions one run of the CTX network takes,
+// inEveryChannel gives the indices of y's elements at the positions of a
+// plane, channel after channel.
+func inEveryChannel(pos []int32, channels, plane int) []int32 {
+	out := make([]int32, 0, channels*len(pos))
+	for c := range channels {
+		for _, i := range pos {
+			out = append(out, int32(c*plane)+i)
+		}
+	}
+	return out
+}
+
+// contextChunk bounds how many positions one run of a context network takes,
 // and so its buffers (6M int32 inputs per position, as much again in the
 // kernel's padded copy): about 1.2 MB for M = 192, where a 3840x2160 frame's
 // 16,320 second-pass positions at once would take 150 MB.
 const contextChunk = 128
 
-// contextCorrections runs the CTX network at the second-pass positions. It
-// reads the anchors' ŷ = sym·2^16 + mean (fixed point) and the second-pass
-// positions' means and scales; it returns, per position in second, M mean
-// corrections then M scale corrections, as a [2M][len(second)] plane.
-func (m *Model) contextCorrections(sym []int32, means []int64, scales []int32, second []int32, yw, yh int) ([]int32, error) {
-	M, p := m.Info.M, len(second)
+// contextCorrections runs a pass's network at its targets. It reads the
+// ŷ = sym·2^16 + mean (fixed point) at the taps and the targets' means and
+// scales; it returns, per target, M mean corrections then M scale
+// corrections, as a [2M][len(targets)] plane.
+func (m *Model) contextCorrections(pass contextPass, sym []int32, means []int64, scales []int32, yw, yh int) ([]int32, error) {
+	M, p := m.Info.M, len(pass.targets)
 	plane := yw * yh
 	d := make([]int32, 2*M*p)
 	in := make([]int32, 6*M*min(p, contextChunk))
 	var at [4][contextChunk]int32
 	for j0 := 0; j0 < p; j0 += contextChunk {
-		part := second[j0:min(p, j0+contextChunk)]
+		part := pass.targets[j0:min(p, j0+contextChunk)]
 		n := len(part)
-		// Where each neighbour of each position lies in a plane, -1
-		// outside the frame (zero there, as the trained conv's padding).
-		for k, nb := range neighbours {
+		// Where each tap of each target lies in a plane, -1 outside the
+		// frame (zero there, as the trained conv's padding).
+		for k, nb := range pass.taps {
 			for j, pos := range part {
 				r, col := int(pos)/yw+nb[0], int(pos)%yw+nb[1]
 				at[k][j] = -1
@@ -78,7 +106,7 @@ func (m *Model) contextCorrections(sym []int32, means []int64, scales []int32, s
 		in := in[:6*M*n]
 		for c := range M {
 			cs, cm := sym[c*plane:(c+1)*plane], means[c*plane:(c+1)*plane]
-			for k := range neighbours {
+			for k := range pass.taps {
 				dst := in[(k*M+c)*n : (k*M+c+1)*n]
 				for j, i := range at[k][:n] {
 					dst[j] = 0
@@ -93,12 +121,12 @@ func (m *Model) contextCorrections(sym []int32, means []int64, scales []int32, s
 				sigma[j] = scales[c*plane+int(pos)]
 			}
 		}
-		out, shape, err := m.ctx.Run(in, 6*M, 1, n)
+		out, shape, err := pass.net.Run(in, 6*M, 1, n)
 		if err != nil {
-			return nil, fmt.Errorf("codec: checkerboard context: %w", err)
+			return nil, fmt.Errorf("codec: %s: %w", pass.name, err)
 		}
 		if shape != [3]int{2 * M, 1, n} {
-			return nil, fmt.Errorf("codec: checkerboard context gives %v, want [%d 1 %d]", shape, 2*M, n)
+			return nil, fmt.Errorf("codec: %s gives %v, want [%d 1 %d]", pass.name, shape, 2*M, n)
 		}
 		for c := range 2 * M {
 			copy(d[c*p+j0:c*p+j0+n], out[c*n:(c+1)*n])
@@ -107,20 +135,20 @@ func (m *Model) contextCorrections(sym []int32, means []int64, scales []int32, s
 	return d, nil
 }
 
-// applyContext corrects the means and table indices of the second-pass
-// positions from the anchors' symbols (sym, coded around means). It reads
-// sym at the anchors only.
-func (m *Model) applyContext(sym []int32, means []int64, scales []int32, tables []uint16, second []int32, yw, yh int) error {
-	if len(second) == 0 {
+// applyContext corrects the means and table indices of a pass's targets
+// from the symbols (sym, coded around means) of the passes before it,
+// which it reads at the taps only.
+func (m *Model) applyContext(pass contextPass, sym []int32, means []int64, scales []int32, tables []uint16, yw, yh int) error {
+	if len(pass.targets) == 0 {
 		return nil
 	}
-	d, err := m.contextCorrections(sym, means, scales, second, yw, yh)
+	d, err := m.contextCorrections(pass, sym, means, scales, yw, yh)
 	if err != nil {
 		return err
 	}
-	M, p, plane := m.Info.M, len(second), yw*yh
+	M, p, plane := m.Info.M, len(pass.targets), yw*yh
 	for c := range M {
-		for j, pos := range second {
+		for j, pos := range pass.targets {
 			i := c*plane + int(pos)
 			means[i] += int64(d[c*p+j])
 			tables[i] = m.scaleIdx.Index(int64(scales[i]) + int64(d[(M+c)*p+j]))

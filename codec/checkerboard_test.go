@@ -10,7 +10,25 @@ import (
 	"testing"
 
 	"github.com/lvc-codec/lvc/entropy"
+	"github.com/lvc-codec/lvc/nn"
 )
+
+// passOrder is the coding order of y's elements in an intra frame of a
+// model with a checkerboard context: the first pass, then each later one.
+func passOrder(m *Model, yw, yh int) []int32 {
+	first, passes := m.contextPasses(yw, yh)
+	order := inEveryChannel(first, m.Info.M, yw*yh)
+	for _, pass := range passes {
+		order = append(order, inEveryChannel(pass.targets, m.Info.M, yw*yh)...)
+	}
+	return order
+}
+
+// lastPass is the checkerboard's second pass.
+func lastPass(m *Model, yw, yh int) contextPass {
+	_, passes := m.contextPasses(yw, yh)
+	return passes[len(passes)-1]
+}
 
 func contextModel(t testing.TB) *Model {
 	t.Helper()
@@ -19,6 +37,176 @@ func contextModel(t testing.TB) *Model {
 		t.Fatal(err)
 	}
 	return m
+}
+
+func anchorModel(t testing.TB) *Model {
+	t.Helper()
+	m, err := LoadModel(mustRead(t, "../testdata/tiny_actx.lvcm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ctxAnchor == nil {
+		t.Fatal("tiny_actx.lvcm has no anchor context")
+	}
+	return m
+}
+
+// TestContextPassesCoverThePlane: the passes split a latent plane between
+// them, and every tap a pass reads lies in an earlier pass (or outside the
+// plane), for planes of odd and even sides, with and without an anchor
+// context.
+func TestContextPassesCoverThePlane(t *testing.T) {
+	for _, m := range []*Model{contextModel(t), anchorModel(t)} {
+		for _, size := range [][2]int{{1, 1}, {5, 3}, {8, 6}, {7, 9}} {
+			yw, yh := size[0], size[1]
+			first, passes := m.contextPasses(yw, yh)
+			if want := 1 + btoi(m.ctxAnchor != nil); len(passes) != want {
+				t.Fatalf("%d passes after the first, want %d", len(passes), want)
+			}
+			pass := make([]int, yw*yh) // 1 + the pass coding each position
+			for _, p := range first {
+				pass[p] = 1
+			}
+			for k, ps := range passes {
+				for _, p := range ps.targets {
+					if pass[p] != 0 {
+						t.Fatalf("%dx%d: position %d in two passes", yw, yh, p)
+					}
+					pass[p] = k + 2
+				}
+			}
+			for k, ps := range passes {
+				for _, p := range ps.targets {
+					for _, tap := range ps.taps {
+						r, c := int(p)/yw+tap[0], int(p)%yw+tap[1]
+						if r >= 0 && r < yh && c >= 0 && c < yw && pass[r*yw+c] > k+1 {
+							t.Fatalf("%dx%d: %s reads position %d, coded after it", yw, yh, ps.name, r*yw+c)
+						}
+					}
+				}
+			}
+			for p, k := range pass {
+				if k == 0 {
+					t.Fatalf("%dx%d: position %d in no pass", yw, yh, p)
+				}
+			}
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// TestPassesDecodeExactly: y coded in passes with many non-zero symbols
+// (the tiny models' own latents round to the means) decodes to the
+// encoder's symbols, means and tables, with and without an anchor context,
+// so no pass reads a position the decoder has not decoded yet.
+func TestPassesDecodeExactly(t *testing.T) {
+	for _, m := range []*Model{contextModel(t), anchorModel(t)} {
+		const yw, yh, q256 = 9, 7, 3 << 8
+		M, plane := m.Info.M, yw*yh
+		rng := rand.New(rand.NewPCG(7, 8))
+		means, scales := make([]int64, M*plane), make([]int32, M*plane)
+		tables := make([]uint16, M*plane)
+		y, sym := make([]float32, M*plane), make([]int32, M*plane)
+		for i := range y {
+			means[i], scales[i] = rng.Int64N(4<<16)-2<<16, int32(rng.Int64N(8<<16))
+			tables[i] = m.scaleIdx.Index(int64(scales[i]))
+			y[i] = float32(means[i])/(1<<nn.FixedFracBits) + float32(rng.NormFloat64()*4)
+		}
+		encMeans, encTables := slices.Clone(means), slices.Clone(tables)
+		for i, v := range y {
+			sym[i] = symbolAround(v, encMeans[i])
+		}
+		order, err := m.codeInPasses(y, sym, encMeans, scales, encTables, yw, yh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nonzero := 0
+		for _, v := range sym {
+			nonzero += btoi(v != 0)
+		}
+		if nonzero < len(sym)/2 {
+			t.Fatalf("only %d of %d symbols are non-zero", nonzero, len(sym))
+		}
+		coded := slices.Clone(encTables)
+		m.toTableSet(coded, q256)
+		var enc entropy.Encoder
+		stream, err := enc.EncodeParts(nil, entropy.Part{Values: permute(sym, order), Tables: permute(coded, order), Set: m.tablesY})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]int32, len(sym))
+		if err := m.decodePasses(stream, got, means, scales, tables, q256, yw, yh); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, sym) || !slices.Equal(means, encMeans) || !slices.Equal(tables, encTables) {
+			t.Fatalf("anchor context %v: the decoder's symbols, means or tables differ from the encoder's", m.ctxAnchor != nil)
+		}
+		// Each pass took its symbols around its corrected means.
+		for i, v := range y {
+			yhat := float64(int64(got[i])<<nn.FixedFracBits+means[i]) / (1 << nn.FixedFracBits)
+			if d := math.Abs(yhat - float64(v)); d > 0.5+1e-4 {
+				t.Fatalf("anchor context %v, latent %d: ŷ %v is %v from y", m.ctxAnchor != nil, i, yhat, d)
+			}
+		}
+	}
+}
+
+// TestAnchorContextLatentsExact: with the anchor context, the decoder's ŷ
+// equals the encoder's bit for bit, in intra frames (three passes) and the
+// inter frames after them.
+func TestAnchorContextLatentsExact(t *testing.T) {
+	m := anchorModel(t)
+	for _, size := range [][2]int{{70, 40}, {130, 200}, {16, 100}} {
+		w, h := size[0], size[1]
+		framesExact(t, m, []image.Image{testImage(w, h), shifted(testImage(w, h))}, 2<<8)
+	}
+}
+
+// TestAnchorContextIsUsed: the anchor context changes how an intra frame is
+// coded. The same model without it codes other bytes, and does not decode
+// the file to the same pixels.
+func TestAnchorContextIsUsed(t *testing.T) {
+	m := anchorModel(t)
+	img := testImage(70, 40)
+	with := encode(t, m, img, 2)
+	want, err := DecodeImage(bytes.NewReader(with), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchor := m.ctxAnchor
+	m.ctxAnchor = nil
+	defer func() { m.ctxAnchor = anchor }()
+	if without := encode(t, m, img, 2); bytes.Equal(with, without) {
+		t.Fatal("the anchor context changes nothing")
+	}
+	if got, err := DecodeImage(bytes.NewReader(with), m); err == nil && bytes.Equal(got.(*image.RGBA).Pix, want.(*image.RGBA).Pix) {
+		t.Fatal("a file coded with the anchor context decodes the same without it")
+	}
+}
+
+func TestAnchorContextModelErrors(t *testing.T) {
+	model := mustRead(t, "../testdata/tiny_actx.lvcm")
+	for _, c := range []struct {
+		name string
+		file []byte
+		want string
+	}{
+		{"without CTXA", withoutSection(model, "CTXA"), "CTXA"},
+		{"without META anchor_context", withMeta(t, model, func(meta map[string]any) { delete(meta, "anchor_context") }), "CTXA"},
+		{"without a checkerboard", withoutSection(withMeta(t, model, func(meta map[string]any) { delete(meta, "checkerboard") }), "CTX "), "without a checkerboard"},
+		{"of another width", withMeta(t, model, func(meta map[string]any) { meta["anchor_context"] = meta["anchor_context"].(float64) + 1 }), "hidden width"},
+		{"of the wrong shape", withSection(model, "CTXA", mustRead(t, "../testdata/nn/conv1x1_nobias.onnx")), "does not map"},
+	} {
+		if _, err := LoadModel(c.file); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("anchor context model %s: %v, want an error naming %q", c.name, err, c.want)
+		}
+	}
 }
 
 // TestCheckerboardLatentsExact: with the checkerboard context, the decoder's
@@ -100,16 +288,19 @@ func TestContextChunksArePositionwise(t *testing.T) {
 		sym[i], means[i] = int32(rng.IntN(21))-10, rng.Int64N(4<<16)-2<<16
 		scales[i] = int32(rng.Int64N(8 << 16))
 	}
-	_, _, second := checkerboardOrder(M, yw, yh)
+	pass := lastPass(m, yw, yh)
+	second := pass.targets
 	if len(second) <= 2*contextChunk {
 		t.Fatalf("%d positions do not make three chunks", len(second))
 	}
-	all, err := m.contextCorrections(sym, means, scales, second, yw, yh)
+	all, err := m.contextCorrections(pass, sym, means, scales, yw, yh)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for j, pos := range second {
-		one, err := m.contextCorrections(sym, means, scales, []int32{pos}, yw, yh)
+		alone := pass
+		alone.targets = []int32{pos}
+		one, err := m.contextCorrections(alone, sym, means, scales, yw, yh)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,13 +350,14 @@ func TestCheckerboardCodesAroundCorrectedMeans(t *testing.T) {
 	for i := range sym {
 		sym[i], means[i], scales[i] = int32(rng.IntN(9))-4, rng.Int64N(4<<16)-2<<16, int32(rng.Int64N(8<<16))
 	}
-	_, _, second := checkerboardOrder(M, yw, yh)
-	d, err := m.contextCorrections(sym, means, scales, second, yw, yh)
+	pass := lastPass(m, yw, yh)
+	second := pass.targets
+	d, err := m.contextCorrections(pass, sym, means, scales, yw, yh)
 	if err != nil {
 		t.Fatal(err)
 	}
 	newMeans := append([]int64(nil), means...)
-	if err := m.applyContext(sym, newMeans, scales, tables, second, yw, yh); err != nil {
+	if err := m.applyContext(pass, sym, newMeans, scales, tables, yw, yh); err != nil {
 		t.Fatal(err)
 	}
 	isSecond := make([]bool, plane)

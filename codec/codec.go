@@ -152,7 +152,7 @@ type reference struct {
 // mean or the reference's ŷ (with a narrower table), whichever the frame's
 // tables say is cheaper (the channel's mode), may reuse the reference's z,
 // and, when the reference keeps its pixels, may skip blocks (inter.go). A
-// model with a checkerboard context codes intra frames in its two passes
+// model with a checkerboard context codes intra frames in its passes
 // (checkerboard.go).
 // It returns the frame type, and the latents and reference exactly as the
 // decoder will reconstruct them; keepPixels adds the synthesized frame to
@@ -234,16 +234,9 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 	for i, v := range y.Data {
 		sym[i] = symbolAround(v, mean[i])
 	}
-	var order []int32
-	if m.ctx != nil {
-		anchors, rest, second := checkerboardOrder(m.Info.M, yw, yh)
-		if err := m.applyContext(sym, mean, scales, tables, second, yw, yh); err != nil {
-			return nil, 0, nil, nil, err
-		}
-		for _, i := range rest { // the second pass's symbols, around the corrected means
-			sym[i] = symbolAround(y.Data[i], mean[i])
-		}
-		order = append(anchors, rest...)
+	order, err := m.codeInPasses(y.Data, sym, mean, scales, tables, yw, yh)
+	if err != nil {
+		return nil, 0, nil, nil, err
 	}
 	m.toTableSet(tables, q256)
 	yBytes, err := enc.EncodeParts(nil, entropy.Part{Values: permute(sym, order), Tables: permute(tables, order), Set: m.tablesY})
@@ -358,7 +351,7 @@ func (m *Model) decodeLatents(typ container.FrameType, streams [][]byte, w, h in
 			err = d.Close()
 		}
 	case m.ctx != nil && typ == container.Intra:
-		err = m.decodeTwoPasses(streams[1], sym, mean, scales, tables, q256, yw, yh)
+		err = m.decodePasses(streams[1], sym, mean, scales, tables, q256, yw, yh)
 	default:
 		m.toTableSet(tables, q256)
 		err = entropy.Decode(streams[1], sym, tables, m.tablesY)
@@ -371,23 +364,51 @@ func (m *Model) decodeLatents(typ container.FrameType, streams [][]byte, w, h in
 	return lat, next, nil
 }
 
-// decodeTwoPasses decodes y coded with the checkerboard context: the
-// anchors, then the second-pass positions with the tables the context
-// derives from the anchors.
-func (m *Model) decodeTwoPasses(stream []byte, sym []int32, mean []int64, scales []int32, tables []uint16, q256 uint16, yw, yh int) error {
-	anchors, rest, second := checkerboardOrder(m.Info.M, yw, yh)
+// codeInPasses takes the symbols of y (already taken around the
+// hyper-synthesis's means) again pass by pass for a model with a checkerboard
+// context: each later pass's around the means its context derives from the
+// passes before it, correcting mean and tables in place. It returns the
+// elements' coding order; nil (raster order) without a context.
+func (m *Model) codeInPasses(y []float32, sym []int32, mean []int64, scales []int32, tables []uint16, yw, yh int) ([]int32, error) {
+	if m.ctx == nil {
+		return nil, nil
+	}
+	first, passes := m.contextPasses(yw, yh)
+	plane := yw * yh
+	order := inEveryChannel(first, m.Info.M, plane)
+	for _, pass := range passes {
+		if err := m.applyContext(pass, sym, mean, scales, tables, yw, yh); err != nil {
+			return nil, err
+		}
+		elements := inEveryChannel(pass.targets, m.Info.M, plane)
+		for _, i := range elements {
+			sym[i] = symbolAround(y[i], mean[i])
+		}
+		order = append(order, elements...)
+	}
+	return order, nil
+}
+
+// decodePasses decodes y coded with the checkerboard context: the positions
+// coded with the hyper-synthesis's tables alone, then each pass with the
+// tables its context derives from the passes before it.
+func (m *Model) decodePasses(stream []byte, sym []int32, mean []int64, scales []int32, tables []uint16, q256 uint16, yw, yh int) error {
+	first, passes := m.contextPasses(yw, yh)
 	d, err := entropy.NewDecoder(stream)
 	if err != nil {
 		return err
 	}
-	if err := m.decodeInto(d, sym, tables, anchors, q256); err != nil {
+	plane := yw * yh
+	if err := m.decodeInto(d, sym, tables, inEveryChannel(first, m.Info.M, plane), q256); err != nil {
 		return err
 	}
-	if err := m.applyContext(sym, mean, scales, tables, second, yw, yh); err != nil {
-		return err
-	}
-	if err := m.decodeInto(d, sym, tables, rest, q256); err != nil {
-		return err
+	for _, pass := range passes {
+		if err := m.applyContext(pass, sym, mean, scales, tables, yw, yh); err != nil {
+			return err
+		}
+		if err := m.decodeInto(d, sym, tables, inEveryChannel(pass.targets, m.Info.M, plane), q256); err != nil {
+			return err
+		}
 	}
 	return d.Close()
 }

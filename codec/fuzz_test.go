@@ -10,10 +10,11 @@ import (
 )
 
 // FuzzDecode runs the whole decoder (container, entropy decoding, hyper-
-// synthesis, checkerboard context, synthesis) on arbitrary bytes, with the
-// tiny model or, when the first byte is odd, the tiny checkerboard one.
+// synthesis, context passes, synthesis) on arbitrary bytes, with the tiny
+// model, the tiny checkerboard one or the tiny one with an anchor context,
+// as the first byte says.
 func FuzzDecode(f *testing.F) {
-	models := []*Model{tinyModel(f), contextModel(f)}
+	models := []*Model{tinyModel(f), contextModel(f), anchorModel(f)}
 	for i, m := range models {
 		f.Add(append([]byte{byte(i)}, encode(f, m, testImage(70, 40), 3)...))
 		f.Add(append([]byte{byte(i)}, encode(f, m, testImage(5, 5), 0)...))
@@ -22,7 +23,7 @@ func FuzzDecode(f *testing.F) {
 		if len(data) < 1 {
 			return
 		}
-		DecodeImage(bytes.NewReader(data[1:]), models[data[0]%2])
+		DecodeImage(bytes.NewReader(data[1:]), models[int(data[0])%len(models)])
 	})
 }
 
@@ -30,6 +31,7 @@ func FuzzLoadModel(f *testing.F) {
 	f.Add(mustRead(f, "../testdata/tiny.lvcm"))
 	f.Add(mustRead(f, "../testdata/tiny_scaled.lvcm"))
 	f.Add(mustRead(f, "../testdata/tiny_ctx.lvcm"))
+	f.Add(mustRead(f, "../testdata/tiny_actx.lvcm"))
 	// Per-quality table flags without the tables to match: an error path.
 	for _, flag := range []string{"y_tables_per_quality", "z_tables_per_quality"} {
 		f.Add(withMeta(f, mustRead(f, "../testdata/tiny.lvcm"), func(meta map[string]any) { meta[flag] = true }))
@@ -51,7 +53,8 @@ func FuzzLoadModel(f *testing.F) {
 // to synthesis; a first byte of 128 or more
 // picks the tiny checkerboard model.
 func FuzzDecodeStreams(f *testing.F) {
-	models := []*Model{tinyModel(f), contextModel(f)}
+	// The first byte's top two bits pick the model, the rest the frame type.
+	models := []*Model{tinyModel(f), contextModel(f), anchorModel(f)}
 	var enc entropy.Encoder
 	img := testImage(70, 40)
 	var refs []*reference
@@ -65,19 +68,20 @@ func FuzzDecodeStreams(f *testing.F) {
 	}
 	for i, m := range models {
 		intra, inter, ref := intraThenInter(f, m, img, 3<<8, &enc)
-		f.Add(pack(byte(128*i), intra))
-		f.Add(pack(byte(128*i+1), inter))
-		f.Add(pack(byte(128*i+1), fullySkipped(f, m, inter, 70, 40, &enc)))
+		f.Add(pack(byte(64*i), intra))
+		f.Add(pack(byte(64*i+1), inter))
+		f.Add(pack(byte(64*i+1), fullySkipped(f, m, inter, 70, 40, &enc)))
 		first, _ := firstForm(f, m, shifted(img), ref, &enc)
-		f.Add(pack(byte(128*i+1), first))
+		f.Add(pack(byte(64*i+1), first))
 		refs = append(refs, ref)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) < 3 {
 			return
 		}
-		m, ref := models[data[0]/128], refs[data[0]/128]
-		typ := container.FrameType(data[0] % 128 % 3)
+		k := min(int(data[0])/64, len(models)-1)
+		m, ref := models[k], refs[k]
+		typ := container.FrameType(data[0] % 64 % 3)
 		w, h := 1+int(data[1])%130, 1+int(data[2])%130
 		var streams [][]byte
 		for rest := data[3:]; len(rest) >= 2 && len(streams) < 4; {

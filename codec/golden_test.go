@@ -60,6 +60,12 @@ func TestContextModelGoldens(t *testing.T) {
 	checkModelGoldens(t, m, "../testdata/tiny_ctx")
 }
 
+// TestAnchorContextModelGoldens does the same for a tiny model with a
+// checkerboard and an anchor context: both passes' fixed-point corrections.
+func TestAnchorContextModelGoldens(t *testing.T) {
+	checkModelGoldens(t, anchorModel(t), "../testdata/tiny_actx")
+}
+
 // goldenQuality is train/export.py's GOLDEN_QUALITY: the goldens of a scaled
 // model use that quality's scalers.
 const goldenQuality = 3
@@ -115,46 +121,58 @@ func checkModelGoldens(t *testing.T, m *Model, dir string) {
 	// goldens, under 2e-4 on earlier models'.
 	closeTo(t, "h_s (fixed point)", got, read("h_s.out").Data, 4e-4)
 	if m.ctx != nil {
-		checkContextGoldens(t, m, read("ctx.yhat"), read("h_s.out"), read("ctx.out"))
+		checkContextGoldens(t, m, func(yw, yh int) contextPass { return lastPass(m, yw, yh) },
+			read("ctx.yhat"), read("h_s.out"), read("ctx.out"))
+	}
+	if m.ctxAnchor != nil {
+		checkContextGoldens(t, m, func(yw, yh int) contextPass { _, p := m.contextPasses(yw, yh); return p[0] },
+			read("ctx_anchor.yhat"), read("h_s.out"), read("ctx_anchor.out"))
 	}
 }
 
 // checkContextGoldens runs the checkerboard context on PyTorch's anchors and
 // hyper-synthesis output, and compares its corrections with those of the
 // trained module (export.py's ctx goldens), as checkModelGoldens does h_s.
-func checkContextGoldens(t *testing.T, m *Model, yhat, params, want *nn.Tensor) {
+// checkContextGoldens compares a context pass's fixed-point corrections with
+// PyTorch's, given the ŷ at the positions decoded before it and h_s's
+// parameters at its targets.
+func checkContextGoldens(t *testing.T, m *Model, passOf func(yw, yh int) contextPass, yhat, params, want *nn.Tensor) {
 	t.Helper()
 	M, h, w := m.Info.M, yhat.Shape[2], yhat.Shape[3]
 	plane := h * w
+	pass := passOf(w, h)
+	isTarget := make([]bool, plane)
+	for _, pos := range pass.targets {
+		isTarget[pos] = true
+	}
 	fixed := func(v float32) int64 { return int64(math.Round(float64(v) * (1 << nn.FixedFracBits))) }
-	// ŷ is read at the anchors and the means elsewhere, so with zero
-	// symbols the anchors' "means" can carry ŷ.
+	// ŷ is read at the taps and the means at the targets, so with zero
+	// symbols the other positions' "means" can carry ŷ.
 	sym, means := make([]int32, M*plane), make([]int64, M*plane)
 	scales := make([]int32, M*plane)
 	for i := range means {
 		means[i], scales[i] = fixed(params.Data[i]), int32(fixed(params.Data[M*plane+i]))
-		if pos := i % plane; (pos/w+pos%w)%2 == 0 {
+		if !isTarget[i%plane] {
 			means[i] = fixed(yhat.Data[i])
 		}
 	}
-	_, _, second := checkerboardOrder(M, w, h)
-	d, err := m.contextCorrections(sym, means, scales, second, w, h)
+	d, err := m.contextCorrections(pass, sym, means, scales, w, h)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, ref := make([]float32, 0, len(d)), make([]float32, 0, len(d))
 	for c := range 2 * M {
-		for j, pos := range second {
-			got = append(got, float32(d[c*len(second)+j])/(1<<nn.FixedFracBits))
+		for j, pos := range pass.targets {
+			got = append(got, float32(d[c*len(pass.targets)+j])/(1<<nn.FixedFracBits))
 			ref = append(ref, want.Data[c*plane+int(pos)])
 		}
 		for i := range plane {
-			if (i/w+i%w)%2 == 0 && want.Data[c*plane+i] != 0 {
-				t.Fatalf("golden corrects anchor %d of channel %d", i, c)
+			if !isTarget[i] && want.Data[c*plane+i] != 0 {
+				t.Fatalf("%s golden corrects position %d of channel %d, not a target", pass.name, i, c)
 			}
 		}
 	}
-	closeTo(t, "checkerboard context (fixed point)", got, ref, 2e-4)
+	closeTo(t, pass.name+" (fixed point)", got, ref, 2e-4)
 }
 
 // closeTo requires max |got-want| <= frac of want's range.

@@ -34,6 +34,8 @@ import (
 //	      z_tables_per_quality, one set of them per quality
 //	CTX   (only with META checkerboard) ONNX network of the checkerboard
 //	      context, run in fixed point (checkerboard.go)
+//	CTXA  (only with META anchor_context) ONNX network of the anchor
+//	      context, run in fixed point (checkerboard.go)
 //
 // The model ID is the first 16 bytes of the SHA-256 of the whole file.
 const modelMagic = "LVCM"
@@ -68,6 +70,10 @@ type ModelInfo struct {
 	// Checkerboard is the hidden width of the CTX network; intra frames of
 	// a model with one code y in two passes (checkerboard.go). 0: one pass.
 	Checkerboard int `json:"checkerboard,omitempty"`
+	// AnchorContext is the hidden width of the CTXA network; the anchors of
+	// a model with one are coded in two passes themselves (checkerboard.go).
+	// It needs a checkerboard. 0: none.
+	AnchorContext int `json:"anchor_context,omitempty"`
 }
 
 // maxScalerLayers bounds META scaler_layers; the shipped transforms have 3.
@@ -91,6 +97,7 @@ type Model struct {
 	gSGrad         *nn.Graph // g_s with input gradients, loaded on first use (refinement)
 	hS             *nn.FixedGraph
 	ctx            *nn.FixedGraph // the checkerboard context; nil without one
+	ctxAnchor      *nn.FixedGraph // the anchor context; nil without one
 	gainEnc        [][]float32
 	gainDec        [][]float32
 	// Per quality, the (I)GDN input scalers of g_a and g_s, one layer's
@@ -227,6 +234,12 @@ func LoadModel(b []byte) (*Model, error) {
 	if in.Checkerboard < 0 || in.Checkerboard > maxModelChannels || (in.Checkerboard > 0) != (sections["CTX "] != nil) {
 		return nil, fmt.Errorf("codec: model META checkerboard %d does not match its CTX section", in.Checkerboard)
 	}
+	if in.AnchorContext < 0 || in.AnchorContext > maxModelChannels || (in.AnchorContext > 0) != (sections["CTXA"] != nil) {
+		return nil, fmt.Errorf("codec: model META anchor_context %d does not match its CTXA section", in.AnchorContext)
+	}
+	if in.AnchorContext > 0 && in.Checkerboard == 0 {
+		return nil, errors.New("codec: model META anchor_context without a checkerboard: it splits the checkerboard's anchors")
+	}
 	// g_a and h_a are only checked here: a decoder never needs them, and
 	// the first encode compiles them (loadAnalysis).
 	var err error
@@ -244,20 +257,13 @@ func LoadModel(b []byte) (*Model, error) {
 		return nil, fmt.Errorf("codec: model h_s: %w", err)
 	}
 	if in.Checkerboard > 0 {
-		if m.ctx, err = nn.LoadFixed(sections["CTX "]); err != nil {
-			return nil, fmt.Errorf("codec: model checkerboard context: %w", err)
+		if m.ctx, err = loadContext(sections["CTX "], in.M, in.Checkerboard, "checkerboard context", "META checkerboard", "CTX"); err != nil {
+			return nil, err
 		}
-		// The codec runs it on chunks of positions, which only a pointwise
-		// network allows (FORMAT.md §2.3); its shapes, checked on one
-		// position: 6M values in, 2M out.
-		if !m.ctx.Pointwise() {
-			return nil, errors.New("codec: model checkerboard context is not pointwise (1x1 convolutions and Relu only)")
-		}
-		if _, shape, err := m.ctx.Run(make([]int32, 6*in.M), 6*in.M, 1, 1); err != nil || shape != [3]int{2 * in.M, 1, 1} {
-			return nil, fmt.Errorf("codec: model checkerboard context does not map %d channels to %d (%v, %v)", 6*in.M, 2*in.M, shape, err)
-		}
-		if widths := m.ctx.ConvWidths(); len(widths) < 2 || widths[0] != in.Checkerboard {
-			return nil, fmt.Errorf("codec: model META checkerboard %d is not the hidden width of its CTX network (convolutions of %v channels)", in.Checkerboard, widths)
+	}
+	if in.AnchorContext > 0 {
+		if m.ctxAnchor, err = loadContext(sections["CTXA"], in.M, in.AnchorContext, "anchor context", "META anchor_context", "CTXA"); err != nil {
+			return nil, err
 		}
 	}
 	gains := sections["GAIN"]
@@ -400,6 +406,26 @@ func readVectors(b []byte, qualities, n int, what string) ([][]float32, error) {
 	return g, nil
 }
 
+// loadContext loads a context network (CTX or CTXA) and checks it: the codec
+// runs it on chunks of positions, which only a pointwise network allows
+// (FORMAT.md §2.3), mapping 6M values to 2M through hidden channels.
+func loadContext(section []byte, m, hidden int, name, meta, tag string) (*nn.FixedGraph, error) {
+	g, err := nn.LoadFixed(section)
+	if err != nil {
+		return nil, fmt.Errorf("codec: model %s: %w", name, err)
+	}
+	if !g.Pointwise() {
+		return nil, fmt.Errorf("codec: model %s is not pointwise (1x1 convolutions and Relu only)", name)
+	}
+	if _, shape, err := g.Run(make([]int32, 6*m), 6*m, 1, 1); err != nil || shape != [3]int{2 * m, 1, 1} {
+		return nil, fmt.Errorf("codec: model %s does not map %d channels to %d (%v, %v)", name, 6*m, 2*m, shape, err)
+	}
+	if widths := g.ConvWidths(); len(widths) < 2 || widths[0] != hidden {
+		return nil, fmt.Errorf("codec: model %s %d is not the hidden width of its %s network (convolutions of %v channels)", meta, hidden, tag, widths)
+	}
+	return g, nil
+}
+
 // bundleParams is params.json as train/export.py writes it.
 type bundleParams struct {
 	ModelInfo
@@ -496,6 +522,11 @@ func PackModel(dir string) ([]byte, error) {
 	}
 	if p.Checkerboard > 0 {
 		if err := addONNX("CTX ", "ctx"); err != nil {
+			return nil, err
+		}
+	}
+	if p.AnchorContext > 0 {
+		if err := addONNX("CTXA", "ctx_anchor"); err != nil {
 			return nil, err
 		}
 	}

@@ -155,13 +155,19 @@ func (m *Model) refineLatents(y []float32, x *nn.Tensor, w, h int, means, scales
 }
 
 // refineContext returns what updates, before each refinement step, the
-// means and scales of the second-pass latents from the anchors of y; it
-// does nothing for a model without a checkerboard context.
+// means and scales of the latents coded after the first pass from those
+// before them in y; it does nothing for a model without a checkerboard
+// context.
 func (m *Model) refineContext(means, scales []int32, tables []uint16, yw, yh int) func(y []float32, mean, sigma []float64) error {
 	if m.ctx == nil {
 		return func([]float32, []float64, []float64) error { return nil }
 	}
-	_, rest, second := checkerboardOrder(m.Info.M, yw, yh)
+	_, passes := m.contextPasses(yw, yh)
+	plane := yw * yh
+	elements := make([][]int32, len(passes))
+	for k, pass := range passes {
+		elements[k] = inEveryChannel(pass.targets, m.Info.M, plane)
+	}
 	sym := make([]int32, len(means))
 	corrected := make([]int64, len(means))
 	tab := make([]uint16, len(tables))
@@ -171,12 +177,17 @@ func (m *Model) refineContext(means, scales []int32, tables []uint16, yw, yh int
 			sym[i] = symbolAround(v, corrected[i])
 		}
 		copy(tab, tables)
-		if err := m.applyContext(sym, corrected, scales, tab, second, yw, yh); err != nil {
-			return fmt.Errorf("codec: refinement: %w", err)
-		}
-		for _, i := range rest {
-			mean[i] = float64(corrected[i]) / (1 << nn.FixedFracBits)
-			sigma[i] = m.Info.Scales[tab[i]]
+		for k, pass := range passes {
+			if err := m.applyContext(pass, sym, corrected, scales, tab, yw, yh); err != nil {
+				return fmt.Errorf("codec: refinement: %w", err)
+			}
+			for _, i := range elements[k] {
+				// The pass's symbols around its corrected means, as the
+				// encoder will take them and later passes will read them.
+				sym[i] = symbolAround(y[i], corrected[i])
+				mean[i] = float64(corrected[i]) / (1 << nn.FixedFracBits)
+				sigma[i] = m.Info.Scales[tab[i]]
+			}
 		}
 		return nil
 	}

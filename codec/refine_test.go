@@ -147,11 +147,16 @@ func TestRefinementSkipsInterFrames(t *testing.T) {
 }
 
 // TestRefinementFollowsContext: with a checkerboard context, refinement
-// prices each second-pass latent under the mean and scale the encoder will
-// code it with, derived from the current anchors, and leaves the anchors'
-// under the hyperprior's.
+// prices each latent after the first pass under the mean and scale the
+// encoder will code it with, derived from the current earlier passes, and
+// leaves the first pass's under the hyperprior's; with and without an
+// anchor context.
 func TestRefinementFollowsContext(t *testing.T) {
-	m := contextModel(t)
+	refinementFollowsContext(t, contextModel(t))
+	refinementFollowsContext(t, anchorModel(t))
+}
+
+func refinementFollowsContext(t *testing.T, m *Model) {
 	const yw, yh = 8, 6
 	M, plane := m.Info.M, yw*yh
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -168,7 +173,7 @@ func TestRefinementFollowsContext(t *testing.T) {
 	hyperMean, hyperSigma := append([]float64(nil), mean...), append([]float64(nil), sigma...)
 	update := m.refineContext(means, scales, tables, yw, yh)
 	// What encodeFrame codes y with: symbols around the hyperprior's means,
-	// then the context's corrections at the second pass.
+	// then each later pass's corrections and its symbols around them.
 	encoderPriors := func() ([]int64, []uint16) {
 		sym, corrected := make([]int32, len(y)), make([]int64, len(y))
 		tab := append([]uint16(nil), tables...)
@@ -176,11 +181,21 @@ func TestRefinementFollowsContext(t *testing.T) {
 			sym[i] = clampSymbol(v - float32(means[i])/(1<<nn.FixedFracBits))
 			corrected[i] = int64(means[i])
 		}
-		_, _, second := checkerboardOrder(M, yw, yh)
-		if err := m.applyContext(sym, corrected, scales, tab, second, yw, yh); err != nil {
-			t.Fatal(err)
+		_, passes := m.contextPasses(yw, yh)
+		for _, pass := range passes {
+			if err := m.applyContext(pass, sym, corrected, scales, tab, yw, yh); err != nil {
+				t.Fatal(err)
+			}
+			for _, i := range inEveryChannel(pass.targets, M, yw*yh) {
+				sym[i] = symbolAround(y[i], corrected[i])
+			}
 		}
 		return corrected, tab
+	}
+	first, _ := m.contextPasses(yw, yh)
+	isFirst := make([]bool, plane)
+	for _, pos := range first {
+		isFirst[pos] = true
 	}
 	check := func() []float64 {
 		if err := update(y, mean, sigma); err != nil {
@@ -189,7 +204,7 @@ func TestRefinementFollowsContext(t *testing.T) {
 		corrected, tab := encoderPriors()
 		for i := range y {
 			wantMean, wantSigma := float64(corrected[i])/(1<<nn.FixedFracBits), m.Info.Scales[tab[i]]
-			if pos := i % plane; (pos/yw+pos%yw)%2 == 0 {
+			if isFirst[i%plane] {
 				wantMean, wantSigma = hyperMean[i], hyperSigma[i]
 			}
 			if mean[i] != wantMean || sigma[i] != wantSigma {
@@ -199,6 +214,9 @@ func TestRefinementFollowsContext(t *testing.T) {
 		return append([]float64(nil), mean...)
 	}
 	before := check()
+	if m.ctxAnchor != nil {
+		return // a first anchor's reach goes on through the later ones
+	}
 	// Moving one anchor moves the priors of the positions beside it, and
 	// only those.
 	const anchor = 2*yw + 4

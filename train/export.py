@@ -1,7 +1,8 @@
 """Export a trained model for the Go codec, and write the nn golden tests.
 
   python3 train/export.py model --ckpt train/runs/hp64/ckpt.pt --out /tmp/bundle
-      writes g_a/g_s/h_a/h_s.onnx (and ctx.onnx for a checkerboard context)
+      writes g_a/g_s/h_a/h_s.onnx (and ctx.onnx for a checkerboard context, ctx_anchor.onnx
+      for an anchor context)
       and params.json; `lvc model pack` turns the
       bundle into one .lvcm file with integer entropy tables.
   python3 train/export.py tiny --out /tmp/tiny
@@ -158,6 +159,9 @@ def export_model(model, out, fp16=True):
         # Also fixed point in Go, so float32 like h_s.
         nets["ctx"] = model.context.positionwise().eval()
         export_net(nets["ctx"], (1, 6 * m, 1, 4), os.path.join(out, "ctx.onnx"), fp16=False)
+    if model.anchor_context:
+        nets["ctx_anchor"] = model.context.anchor.positionwise().eval()
+        export_net(nets["ctx_anchor"], (1, 6 * m, 1, 4), os.path.join(out, "ctx_anchor.onnx"), fp16=False)
     px = 512 * 768
     with torch.no_grad():
         gains_enc = torch.exp(model.log_gain_enc).tolist()
@@ -181,6 +185,10 @@ def export_model(model, out, fp16=True):
         params["checkerboard"] = checkerboard
         # Run at the 768 second-pass positions of a 768x512 frame's 32x48 latents.
         params["kmac_per_pixel"]["context"] = macs_per_pixel(nets["ctx"], (1, 6 * m, 1, 768)) / px / 1e3
+    if model.anchor_context:
+        params["anchor_context"] = model.anchor_context
+        # Run at the 384 later anchors of the same latents.
+        params["kmac_per_pixel"]["anchor_context"] = macs_per_pixel(nets["ctx_anchor"], (1, 6 * m, 1, 384)) / px / 1e3
     return nets, params
 
 
@@ -331,17 +339,21 @@ def write_model_goldens(model, nets, out, size=(32, 64)):
     files += [("g_a.in", x), ("g_a.out", y), ("h_a.out", z), ("h_s.in", z_hat), ("h_s.out", params),
               ("g_s.in", torch.round(y)), ("g_s.out", x_hat)]
     if model.checkerboard:
-        # The checkerboard context's corrections to h_s's means and scales
-        # (zero at the anchors), given the anchors' ŷ, for a y drawn around
-        # h_s's means: the goldens' y above need not have h_s's size.
+        # Each context pass's corrections to the means and scales at its
+        # targets (zero elsewhere), given the ŷ at the positions decoded
+        # before it, for a y drawn around h_s's means: the goldens' y above
+        # need not have h_s's size. The anchor context's pass comes first,
+        # and the checkerboard's sees the anchors it corrected.
         ctx = model.context
         with torch.no_grad():
             mean, scale = params[:, :model.m], params[:, model.m:]
             y_ctx = mean + 3 * torch.randn(mean.shape, generator=g)
-            mu, sigma, _ = ctx(y_ctx, mean, scale)
-            anchor = ctx.anchors(y_ctx).bool()
-            y_hat = torch.where(anchor, torch.round(y_ctx - mean) + mean, torch.zeros_like(y_ctx))
-        files += [("ctx.yhat", y_hat), ("ctx.out", torch.cat([mu - mean, sigma - scale], 1))]
+            passes = [("ctx", ctx)] if ctx.anchor is None else [("ctx_anchor", ctx.anchor), ("ctx", ctx)]
+            for name, net in passes:
+                mu, sigma = net.corrections(y_ctx, mean, scale)
+                y_hat = torch.where(net.known(y_ctx).bool(), torch.round(y_ctx - mean) + mean, torch.zeros_like(y_ctx))
+                files += [(name + ".yhat", y_hat), (name + ".out", torch.cat([mu - mean, sigma - scale], 1))]
+                mean, scale = mu, sigma
     for name, a in files:
         tensor_file(os.path.join(out, name + ".pb"), a.detach().numpy())
 
@@ -362,6 +374,7 @@ def main():
     ap.add_argument("--goldens", action="store_true", help="also write network goldens")
     ap.add_argument("--feature-scalers", action="store_true", help="tiny: with per-quality (I)GDN input scalers")
     ap.add_argument("--checkerboard", action="store_true", help="tiny: with a checkerboard context")
+    ap.add_argument("--anchor-context", action="store_true", help="tiny: with a checkerboard and an anchor context")
     args = ap.parse_args()
     torch.manual_seed(0)
     if args.what == "goldens":
@@ -380,12 +393,13 @@ def main():
         # of different widths.
         model = HyperpriorModel(4, 6, feature_scalers=args.feature_scalers,
                                 fine_width=6 if args.feature_scalers else None,
-                                checkerboard=4 if args.checkerboard else 0)
+                                checkerboard=4 if args.checkerboard or args.anchor_context else 0,
+                                anchor_context=3 if args.anchor_context else 0)
         with torch.no_grad():
             if args.feature_scalers:  # scalers that differ, so tests see them used
                 model.log_fs_a.uniform_(-0.5, 0.5)
                 model.log_fs_s.uniform_(-0.5, 0.5)
-            if args.checkerboard:  # a context whose corrections are not zero
+            if model.checkerboard:  # a context whose corrections are not zero
                 for p in model.context.parameters():
                     p.normal_(0, 0.3)
         step = 0
@@ -393,9 +407,6 @@ def main():
         model, step = load_model(args.ckpt)
         if model.context is not None and not model.checkerboard:
             sys.exit("export: the Go codec has no channel context; this model trains and evaluates "
-                     "in PyTorch only (train/compare_estimates.py)")
-        if model.anchor_context:
-            sys.exit("export: the Go codec has no anchor context yet; this model trains and evaluates "
                      "in PyTorch only (train/compare_estimates.py)")
         if model.recon_offsets is not None:
             sys.exit("export: the Go codec has no reconstruction offsets yet; this model trains and "
