@@ -201,6 +201,8 @@ func TestAnchorContextModelErrors(t *testing.T) {
 		{"without META anchor_context", withMeta(t, model, func(meta map[string]any) { delete(meta, "anchor_context") }), "CTXA"},
 		{"without a checkerboard", withoutSection(withMeta(t, model, func(meta map[string]any) { delete(meta, "checkerboard") }), "CTX "), "without a checkerboard"},
 		{"of another width", withMeta(t, model, func(meta map[string]any) { meta["anchor_context"] = meta["anchor_context"].(float64) + 1 }), "hidden width"},
+		{"of a negative width", withMeta(t, model, func(meta map[string]any) { meta["anchor_context"] = -3 }), "anchor_context -3"},
+		{"wider than any model", withMeta(t, model, func(meta map[string]any) { meta["anchor_context"] = 1025 }), "anchor_context 1025"},
 		{"of the wrong shape", withSection(model, "CTXA", mustRead(t, "../testdata/nn/conv1x1_nobias.onnx")), "does not map"},
 	} {
 		if _, err := LoadModel(c.file); err == nil || !strings.Contains(err.Error(), c.want) {

@@ -50,10 +50,10 @@ func FuzzLoadModel(f *testing.F) {
 // FuzzDecodeStreams skips the container (whose CRC stops most mutations)
 // and feeds arbitrary sub-streams, frame types and sizes straight to frame
 // decoding, intra and inter (both forms, with and without a skip map), then
-// to synthesis; a first byte of 128 or more
-// picks the tiny checkerboard model.
+// to synthesis. The first byte picks the model (below 64 the tiny one,
+// below 128 the checkerboard one, then the one with an anchor context) and,
+// modulo 64, the frame type.
 func FuzzDecodeStreams(f *testing.F) {
-	// The first byte's top two bits pick the model, the rest the frame type.
 	models := []*Model{tinyModel(f), contextModel(f), anchorModel(f)}
 	var enc entropy.Encoder
 	img := testImage(70, 40)

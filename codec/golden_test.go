@@ -130,9 +130,6 @@ func checkModelGoldens(t *testing.T, m *Model, dir string) {
 	}
 }
 
-// checkContextGoldens runs the checkerboard context on PyTorch's anchors and
-// hyper-synthesis output, and compares its corrections with those of the
-// trained module (export.py's ctx goldens), as checkModelGoldens does h_s.
 // checkContextGoldens compares a context pass's fixed-point corrections with
 // PyTorch's, given the ŷ at the positions decoded before it and h_s's
 // parameters at its targets.

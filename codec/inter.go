@@ -452,7 +452,10 @@ func (m *Model) trySkips(f *interFrame, hyper *hyperOutput, ref *reference, plai
 	for p, v := range blockSSE(f.x, skipped.pixels, f.w, f.h, f.yw, f.yh) {
 		added += v - plainSSE[p]
 	}
-	var saved float64 // bits the skips save, before the map's cost
+	// Bits the skips save, before the map's cost. (Summed per position
+	// first, so a tie at the last bit may fall the other way than a flat
+	// sum would; the decoder reads the choice from the stream.)
+	var saved float64
 	for p, b := range m.positionBits(skipped) {
 		saved += plainBits[p] - b
 	}

@@ -68,7 +68,8 @@ type ModelInfo struct {
 	// fitted the same way.
 	ZTablesPerQuality bool `json:"z_tables_per_quality,omitempty"`
 	// Checkerboard is the hidden width of the CTX network; intra frames of
-	// a model with one code y in two passes (checkerboard.go). 0: one pass.
+	// a model with one code y in two passes, three with an anchor context
+	// (checkerboard.go). 0: one pass.
 	Checkerboard int `json:"checkerboard,omitempty"`
 	// AnchorContext is the hidden width of the CTXA network; the anchors of
 	// a model with one are coded in two passes themselves (checkerboard.go).

@@ -214,15 +214,27 @@ func refinementFollowsContext(t *testing.T, m *Model) {
 		return append([]float64(nil), mean...)
 	}
 	before := check()
-	if m.ctxAnchor != nil {
-		return // a first anchor's reach goes on through the later ones
-	}
-	// Moving one anchor moves the priors of the positions beside it, and
-	// only those.
+	// Moving one anchor (a first one, row and column even) moves the priors
+	// of the positions beside it and only those; with an anchor context
+	// also those of the later anchors at its corners, whose symbols then
+	// move the priors beside them.
 	const anchor = 2*yw + 4
 	y[anchor] += 3
 	after := check()
-	beside := map[int]bool{anchor - yw: true, anchor - 1: true, anchor + 1: true, anchor + yw: true}
+	beside := map[int]bool{}
+	reach := func(p int, taps [4][2]int) {
+		for _, tap := range taps {
+			beside[p+tap[0]*yw+tap[1]] = true
+		}
+	}
+	reach(anchor, neighbours)
+	if m.ctxAnchor != nil {
+		reach(anchor, corners)
+		for _, c := range corners {
+			reach(anchor+c[0]*yw+c[1], neighbours)
+		}
+	}
+	delete(beside, anchor)
 	moved := 0
 	for i := range after {
 		if after[i] != before[i] {

@@ -1,4 +1,4 @@
-"""How much the checkerboard context saves, image by image.
+"""How the checkerboard's second pass costs against its anchors, image by image.
 
     python3 train/anchor_bits.py --weights train/runs/hp64u7/weights_fp16.pt
 
@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export import load_model  # noqa: E402
-from model import CheckerboardContext, gaussian_likelihood  # noqa: E402
+from model import LIKELIHOODS, CheckerboardContext  # noqa: E402
 from train import kodak_tensors, pad64  # noqa: E402
 
 
@@ -27,7 +27,7 @@ def bit_ratio(model, x, q):
     """Estimated y bits of the second-pass positions over the anchors'."""
     xp, _, _ = pad64(x)
     y, mean, scale = model.latents(xp, torch.tensor([q]))
-    bits = -torch.log2(gaussian_likelihood(torch.round(y - mean), scale).clamp(min=1e-9))
+    bits = -torch.log2(LIKELIHOODS[model.family](torch.round(y - mean), scale).clamp(min=1e-9))
     anchor = CheckerboardContext.anchors(y).bool().expand_as(bits)
     return bits[~anchor].sum().item() / bits[anchor].sum().item()
 
@@ -42,8 +42,9 @@ def main():
     torch.set_num_threads(args.threads)
     model, step = load_model(args.weights)
     model.eval()
-    if not model.checkerboard:
-        sys.exit(f"anchor_bits: {args.weights} has no checkerboard context")
+    if not model.checkerboard or model.anchor_context:
+        sys.exit(f"anchor_bits: {args.weights} has no checkerboard context, or anchors with a context of "
+                 "their own (an anchor context), which this ratio does not separate")
     images = kodak_tensors(args.images)
     print(f"step {step}: second-pass y bits / anchor y bits, per Kodak image")
     for q in (int(v) for v in args.qs.split(",")):

@@ -36,9 +36,11 @@ def msssim_db(v):
 
 
 def per_image_bd(anchor_points, test_points, metric="psnr"):
-    """[(BD-rate %, image)] sorted, for the images both codecs measured."""
+    """[(BD-rate %, image)] sorted, for the images both codecs measured
+    whose curves overlap, and the images whose curves do not."""
     a, t = image_curves(anchor_points, metric), image_curves(test_points, metric)
-    return sorted((bd_rate(*a[im], *t[im]), im) for im in a if im in t)
+    rows = [(bd_rate(*a[im], *t[im]), im) for im in a if im in t]
+    return sorted(r for r in rows if not math.isnan(r[0])), [im for r, im in rows if math.isnan(r)]
 
 
 def main():
@@ -57,11 +59,14 @@ def main():
         anchor, name = codecs[args.anchor]["points"], args.anchor
     else:
         sys.exit(f"per_image: {args.curves} has no {args.anchor!r} curves (it has {', '.join(codecs)})")
-    rows = per_image_bd(anchor, codecs["lvc"]["points"], args.metric)
+    rows, apart = per_image_bd(anchor, codecs["lvc"]["points"], args.metric)
     print(f"lvc against {name}, BD-rate per image ({args.metric}):")
     for r, im in rows:
         print(f"  {im}  {r:+6.1f}%")
-    print(f"median {statistics.median(r for r, _ in rows):+.1f}% over {len(rows)} images")
+    if apart:
+        print(f"no overlap of the curves, so no BD-rate: {', '.join(apart)}")
+    if rows:
+        print(f"median {statistics.median(r for r, _ in rows):+.1f}% over {len(rows)} images")
 
 
 if __name__ == "__main__":

@@ -20,12 +20,17 @@ class BDRateTest(unittest.TestCase):
             return [{"per_image": [{"image": im, "bpp": 0.1 * 2 ** q * scale[im], "psnr": 25 + 2 * q + d,
                                     "msssim": 1 - 0.1 / (q + 1)}
                                    for im, d in (("a", 0), ("b", 3))]} for q in range(6)]
-        rows = per_image_bd(points({"a": 1, "b": 1}), points({"a": 0.9, "b": 1.2}))
-        self.assertEqual([im for _, im in rows], ["a", "b"])
+        rows, apart = per_image_bd(points({"a": 1, "b": 1}), points({"a": 0.9, "b": 1.2}))
+        self.assertEqual(([im for _, im in rows], apart), (["a", "b"], []))
         self.assertAlmostEqual(rows[0][0], -10, places=6)
         self.assertAlmostEqual(rows[1][0], 20, places=6)
-        self.assertAlmostEqual(per_image_bd(points({"a": 1, "b": 1}), points({"a": 0.9, "b": 1}), "msssim_db")[0][0],
+        self.assertAlmostEqual(per_image_bd(points({"a": 1, "b": 1}), points({"a": 0.9, "b": 1}), "msssim_db")[0][0][0],
                                -10, places=6)
+        # Curves that do not overlap in quality have no BD-rate: listed apart.
+        far = [{"per_image": [{**r, "psnr": r["psnr"] + (30 if r["image"] == "b" else 0)} for r in p["per_image"]]}
+               for p in points({"a": 1, "b": 1})]
+        rows, apart = per_image_bd(points({"a": 1, "b": 1}), far)
+        self.assertEqual(([im for _, im in rows], apart), (["a"], ["b"]))
 
 
 if __name__ == "__main__":

@@ -505,7 +505,10 @@ func modelCmd(args []string, stdout io.Writer) error {
 		if in.Checkerboard > 0 {
 			fmt.Fprintf(stdout, "checkerboard context: %d hidden channels\n", in.Checkerboard)
 		}
-		for _, k := range []string{"g_a", "h_a", "h_s", "context", "g_s"} {
+		if in.AnchorContext > 0 {
+			fmt.Fprintf(stdout, "anchor context: %d hidden channels\n", in.AnchorContext)
+		}
+		for _, k := range []string{"g_a", "h_a", "h_s", "context", "anchor_context", "g_s"} {
 			if v, ok := in.KMACPerPixel[k]; ok {
 				fmt.Fprintf(stdout, "kMAC/pixel %s: %.2f\n", k, v)
 			}
