@@ -20,6 +20,18 @@ from train import JPEG_SCALES, PNG_SCALES, crop_scale, random_scaled_batch  # no
 N, M = 8, 12
 
 
+def outputs(model):
+    """model's reconstruction and bits on a fixed batch, under fixed noise."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        return model(torch.rand(2, 3, 64, 64), torch.tensor([1, 6]))
+
+
+def assert_same_outputs(case, a, b):
+    for x, y in zip(outputs(a), outputs(b)):
+        case.assertTrue(torch.equal(x, y))
+
+
 def randomized(model, seed=0):
     """model with every parameter, including zero-initialized ones, random."""
     g = torch.Generator().manual_seed(seed)
@@ -118,14 +130,7 @@ class CheckerboardTest(unittest.TestCase):
         self.assertTrue(missing and all(HyperpriorModel.is_context_key(k) for k in missing), missing)
 
     def test_starts_unchanged(self):
-        x, q = torch.rand(2, 3, 64, 64), torch.tensor([1, 6])
-        outs = []
-        for model in (self.base, self.ctx):
-            torch.manual_seed(1)
-            with torch.no_grad():
-                outs.append(model(x, q))
-        for a, b in zip(*outs):
-            self.assertTrue(torch.equal(a, b))
+        assert_same_outputs(self, self.base, self.ctx)
 
     def test_positionwise_form_matches(self):
         """gather() and positionwise() give the codec's form the same
@@ -175,14 +180,7 @@ class AnchorContextTest(unittest.TestCase):
         self.assertTrue(missing and all(k.startswith("context.anchor.") for k in missing), missing)
 
     def test_starts_unchanged(self):
-        x, q = torch.rand(2, 3, 64, 64), torch.tensor([1, 6])
-        outs = []
-        for model in (self.base, self.ctx):
-            torch.manual_seed(1)
-            with torch.no_grad():
-                outs.append(model(x, q))
-        for a, b in zip(*outs):
-            self.assertTrue(torch.equal(a, b))
+        assert_same_outputs(self, self.base, self.ctx)
 
     def test_positionwise_form_matches(self):
         anchor = self.ctx.context.anchor
@@ -241,23 +239,13 @@ class ReconOffsetsTest(unittest.TestCase):
         missing, unexpected = self.off.load_state_dict(self.base.state_dict(), strict=False)
         self.assertEqual((missing, unexpected), (["recon_offsets"], []))
 
-    def forward_pair(self):
-        x, q = torch.rand(2, 3, 64, 64), torch.tensor([1, 6])
-        outs = []
-        for model in (self.base, self.off):
-            torch.manual_seed(1)
-            with torch.no_grad():
-                outs.append(model(x, q))
-        return outs
-
     def test_starts_unchanged(self):
-        for a, b in zip(*self.forward_pair()):
-            self.assertTrue(torch.equal(a, b))
+        assert_same_outputs(self, self.base, self.off)
 
     def test_offsets_move_pixels_not_bits(self):
         with torch.no_grad():
             self.off.recon_offsets.uniform_(-0.4, 0.4)
-        (x_base, bits_base), (x_off, bits_off) = self.forward_pair()
+        (x_base, bits_base), (x_off, bits_off) = outputs(self.base), outputs(self.off)
         self.assertTrue(torch.equal(bits_base, bits_off))
         self.assertGreater((x_base - x_off).abs().max().item(), 1e-4)
 
