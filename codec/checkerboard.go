@@ -36,10 +36,10 @@ type contextPass struct {
 	name    string  // for errors
 }
 
-// contextPasses gives the positions (within a plane, in raster order) coded
-// with the hyper-synthesis's means and scales alone, and the passes after
-// them in coding order; for a model without a context, every position and
-// no pass.
+// contextPasses gives, for a model with a checkerboard context, the
+// positions (within a plane, in raster order) coded with the
+// hyper-synthesis's means and scales alone, and the passes after them in
+// coding order.
 func (m *Model) contextPasses(yw, yh int) (first []int32, passes []contextPass) {
 	positions := func(keep func(r, c int) bool) []int32 {
 		var out []int32
@@ -49,9 +49,6 @@ func (m *Model) contextPasses(yw, yh int) (first []int32, passes []contextPass) 
 			}
 		}
 		return out
-	}
-	if m.ctx == nil {
-		return positions(func(int, int) bool { return true }), nil
 	}
 	second := contextPass{m.ctx, neighbours, positions(func(r, c int) bool { return (r+c)%2 == 1 }), "checkerboard context"}
 	if m.ctxAnchor == nil {

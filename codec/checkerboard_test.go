@@ -157,17 +157,6 @@ func TestPassesDecodeExactly(t *testing.T) {
 	}
 }
 
-// TestAnchorContextLatentsExact: with the anchor context, the decoder's ŷ
-// equals the encoder's bit for bit, in intra frames (three passes) and the
-// inter frames after them.
-func TestAnchorContextLatentsExact(t *testing.T) {
-	m := anchorModel(t)
-	for _, size := range [][2]int{{70, 40}, {130, 200}, {16, 100}} {
-		w, h := size[0], size[1]
-		framesExact(t, m, []image.Image{testImage(w, h), shifted(testImage(w, h))}, 2<<8)
-	}
-}
-
 // TestAnchorContextIsUsed: the anchor context changes how an intra frame is
 // coded. The same model without it codes other bytes, and does not decode
 // the file to the same pixels.
@@ -211,15 +200,17 @@ func TestAnchorContextModelErrors(t *testing.T) {
 	}
 }
 
-// TestCheckerboardLatentsExact: with the checkerboard context, the decoder's
-// ŷ equals the encoder's bit for bit, in intra frames (two passes) and in
-// the inter frames after them (one pass), for latent planes of 8×4, 12×16
-// and 4×8 (the stride of 64 makes every side a multiple of 4).
+// TestCheckerboardLatentsExact: with the checkerboard context, and with an
+// anchor context too, the decoder's ŷ equals the encoder's bit for bit, in
+// intra frames (two or three passes) and in the inter frames after them
+// (one pass), for latent planes of 8×4, 12×16 and 4×8 (the stride of 64
+// makes every side a multiple of 4).
 func TestCheckerboardLatentsExact(t *testing.T) {
-	m := contextModel(t)
-	for _, size := range [][2]int{{70, 40}, {130, 200}, {16, 100}} {
-		w, h := size[0], size[1]
-		framesExact(t, m, []image.Image{testImage(w, h), shifted(testImage(w, h))}, 2<<8)
+	for _, m := range []*Model{contextModel(t), anchorModel(t)} {
+		for _, size := range [][2]int{{70, 40}, {130, 200}, {16, 100}} {
+			w, h := size[0], size[1]
+			framesExact(t, m, []image.Image{testImage(w, h), shifted(testImage(w, h))}, 2<<8)
+		}
 	}
 }
 
