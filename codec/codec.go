@@ -26,6 +26,9 @@ type Options struct {
 	TimebaseNum, TimebaseDen uint32
 	// FrameCount goes into the header when known in advance (0: unknown).
 	FrameCount uint32
+	// PixelAspectNum:PixelAspectDen is the shape of a pixel, width to height
+	// (Y4M's A tag), kept in the header for players; 0:0 leaves it unsaid.
+	PixelAspectNum, PixelAspectDen uint32
 	// IntraPeriod is the distance between intra frames in a sequence; the
 	// frames between are inter frames, coded against the frame before. 0 or
 	// 1 codes every frame intra.
@@ -546,6 +549,9 @@ func NewEncoder(w io.Writer, m *Model, width, height int, color container.ColorF
 	if opts.TimebaseNum == 0 || opts.TimebaseDen == 0 {
 		opts.TimebaseNum, opts.TimebaseDen = 1, 25
 	}
+	if (opts.PixelAspectNum == 0) != (opts.PixelAspectDen == 0) {
+		return nil, fmt.Errorf("codec: pixel aspect %d:%d has one zero term (0:0 leaves it unsaid)", opts.PixelAspectNum, opts.PixelAspectDen)
+	}
 	return &Encoder{m: m, w: width, h: height, q256: q, out: w, color: color, opts: opts}, nil
 }
 
@@ -561,7 +567,7 @@ func (e *Encoder) WriteImage(img image.Image) error {
 		// 1% of a small image at the lowest qualities.
 		h := container.Header{ModelID: e.m.ID, Width: e.w, Height: e.h, Color: e.color,
 			TimebaseNum: e.opts.TimebaseNum, TimebaseDen: e.opts.TimebaseDen, FrameCount: e.opts.FrameCount,
-			Indexed: e.opts.FrameCount != 1}
+			Indexed: e.opts.FrameCount != 1, PixelAspectNum: e.opts.PixelAspectNum, PixelAspectDen: e.opts.PixelAspectDen}
 		cw, err := container.NewWriter(e.out, h)
 		if err != nil {
 			return err

@@ -171,6 +171,27 @@ func TestBadInputGetsErrors(t *testing.T) {
 	if err := EncodeImage(io.Discard, m, image.NewRGBA(image.Rect(0, 0, 0, 5)), Options{}); err == nil {
 		t.Error("empty image accepted")
 	}
+	if _, err := NewEncoder(io.Discard, m, 8, 8, container.RGB, Options{PixelAspectNum: 4}); err == nil {
+		t.Error("pixel aspect 4:0 accepted")
+	}
+}
+
+func TestPixelAspectReachesTheHeader(t *testing.T) {
+	m := tinyModel(t)
+	var buf bytes.Buffer
+	if err := EncodeImage(&buf, m, testImage(16, 16), Options{PixelAspectNum: 32, PixelAspectDen: 27}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDecoder(&buf, m, DecoderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := d.Header(); h.PixelAspectNum != 32 || h.PixelAspectDen != 27 {
+		t.Errorf("header pixel aspect %d:%d, want 32:27", h.PixelAspectNum, h.PixelAspectDen)
+	}
+	if _, err := d.Next(); err != nil {
+		t.Error(err)
+	}
 }
 
 func TestModelFileErrors(t *testing.T) {

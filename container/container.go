@@ -27,6 +27,7 @@ const (
 	MaxIndexEntries = 1 << 20
 
 	headerSize  = 48
+	aspectSize  = 12 // the pixel-aspect extension after the header
 	trailerSize = 12
 )
 
@@ -79,9 +80,17 @@ type Header struct {
 	// Indexed promises a seek index at the end, so that a file cut just
 	// before it is detected as truncated.
 	Indexed bool
+	// PixelAspectNum:PixelAspectDen is the shape of a pixel, width to
+	// height, as Y4M's A tag and H.264's sample aspect ratio give it: 32:27
+	// for 720x480 shown at 16:9. Both 0 when the source did not say, which
+	// players take as square.
+	PixelAspectNum, PixelAspectDen uint32
 }
 
-const flagIndexed = 1
+const (
+	flagIndexed     = 1
+	flagPixelAspect = 2
+)
 
 func (h *Header) validate() error {
 	if h.Width < 1 || h.Height < 1 || h.Width > MaxDimension || h.Height > MaxDimension {
@@ -93,16 +102,32 @@ func (h *Header) validate() error {
 	if h.TimebaseNum == 0 || h.TimebaseDen == 0 {
 		return errors.New("container: timebase has a zero term")
 	}
+	if (h.PixelAspectNum == 0) != (h.PixelAspectDen == 0) {
+		return fmt.Errorf("container: pixel aspect %d:%d has one zero term (both 0: not given)", h.PixelAspectNum, h.PixelAspectDen)
+	}
 	return nil
 }
 
+func (h *Header) hasPixelAspect() bool { return h.PixelAspectNum != 0 }
+
+// size is the header's length in the file, its extension included.
+func (h *Header) size() int64 {
+	if h.hasPixelAspect() {
+		return headerSize + aspectSize
+	}
+	return headerSize
+}
+
 func (h *Header) marshal() []byte {
-	b := make([]byte, headerSize)
+	b := make([]byte, headerSize, h.size())
 	copy(b, fileMagic[:])
 	b[4] = Version
 	b[5] = byte(h.Color)
 	if h.Indexed {
-		b[6] = flagIndexed
+		b[6] |= flagIndexed
+	}
+	if h.hasPixelAspect() {
+		b[6] |= flagPixelAspect
 	}
 	copy(b[8:24], h.ModelID[:])
 	le := binary.LittleEndian
@@ -112,6 +137,10 @@ func (h *Header) marshal() []byte {
 	le.PutUint32(b[36:], h.TimebaseDen)
 	le.PutUint32(b[40:], h.FrameCount)
 	le.PutUint32(b[44:], crc32.Checksum(b[:44], castagnoli))
+	if h.hasPixelAspect() {
+		ext := le.AppendUint32(le.AppendUint32(nil, h.PixelAspectNum), h.PixelAspectDen)
+		b = le.AppendUint32(append(b, ext...), crc32.Checksum(ext, castagnoli))
+	}
 	return b
 }
 
@@ -127,7 +156,7 @@ func parseHeader(b []byte) (Header, error) {
 	if b[4] != Version {
 		return h, fmt.Errorf("container: format version %d, this decoder reads %d", b[4], Version)
 	}
-	if b[6]&^flagIndexed != 0 || b[7] != 0 {
+	if b[6]&^(flagIndexed|flagPixelAspect) != 0 || b[7] != 0 {
 		return h, errors.New("container: reserved header bits set")
 	}
 	h.Indexed = b[6]&flagIndexed != 0
@@ -304,7 +333,28 @@ func NewReader(r io.Reader) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Reader{r: &countingReader{r: r, n: headerSize}, h: h}, nil
+	if b[6]&flagPixelAspect != 0 {
+		if h.PixelAspectNum, h.PixelAspectDen, err = readPixelAspect(r); err != nil {
+			return nil, err
+		}
+	}
+	return &Reader{r: &countingReader{r: r, n: h.size()}, h: h}, nil
+}
+
+func readPixelAspect(r io.Reader) (num, den uint32, err error) {
+	b := make([]byte, aspectSize)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return 0, 0, fmt.Errorf("container: reading pixel aspect: %w", truncated(err))
+	}
+	le := binary.LittleEndian
+	if crc32.Checksum(b[:8], castagnoli) != le.Uint32(b[8:]) {
+		return 0, 0, errors.New("container: pixel aspect checksum mismatch (corrupt file)")
+	}
+	num, den = le.Uint32(b), le.Uint32(b[4:])
+	if num == 0 || den == 0 {
+		return 0, 0, fmt.Errorf("container: pixel aspect %d:%d has a zero term (corrupt file)", num, den)
+	}
+	return num, den, nil
 }
 
 type countingReader struct {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"io"
 	"os"
 	"strings"
@@ -26,6 +27,17 @@ func sampleFrames() []*Frame {
 func writeFile(t testing.TB, w io.Writer, index bool) int64 {
 	h := sampleHeader()
 	h.Indexed = index
+	return writeFileWith(t, w, h)
+}
+
+// anamorphicHeader is sampleHeader with DVD's 16:9 pixel shape.
+func anamorphicHeader() Header {
+	h := sampleHeader()
+	h.Indexed, h.PixelAspectNum, h.PixelAspectDen = true, 32, 27
+	return h
+}
+
+func writeFileWith(t testing.TB, w io.Writer, h Header) int64 {
 	wr, err := NewWriter(w, h)
 	if err != nil {
 		t.Fatal(err)
@@ -64,11 +76,18 @@ type onlyWriter struct{ io.Writer }
 
 func TestRoundTripSeekableAndStreaming(t *testing.T) {
 	for _, c := range []struct {
-		name  string
-		index bool
-		seek  bool
-	}{{"seekable+index", true, true}, {"pipe+index", true, false}, {"pipe", false, false}} {
+		name   string
+		index  bool
+		seek   bool
+		aspect bool
+	}{{"seekable+index", true, true, false}, {"pipe+index", true, false, false}, {"pipe", false, false, false},
+		{"seekable+index+aspect", true, true, true}, {"pipe+aspect", false, false, true}} {
 		t.Run(c.name, func(t *testing.T) {
+			wh := sampleHeader()
+			if c.aspect {
+				wh = anamorphicHeader()
+			}
+			wh.Indexed = c.index
 			var data []byte
 			var size int64
 			if c.seek {
@@ -76,12 +95,12 @@ func TestRoundTripSeekableAndStreaming(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				size = writeFile(t, f, c.index)
+				size = writeFileWith(t, f, wh)
 				f.Close()
 				data, _ = os.ReadFile(f.Name())
 			} else {
 				var buf bytes.Buffer
-				size = writeFile(t, onlyWriter{&buf}, c.index)
+				size = writeFileWith(t, onlyWriter{&buf}, wh)
 				data = buf.Bytes()
 			}
 			if size != int64(len(data)) {
@@ -95,7 +114,8 @@ func TestRoundTripSeekableAndStreaming(t *testing.T) {
 			if c.seek {
 				wantCount = 3
 			}
-			if h.Width != 768 || h.Height != 512 || h.ModelID[2] != 3 || h.FrameCount != wantCount {
+			if h.Width != 768 || h.Height != 512 || h.ModelID[2] != 3 || h.FrameCount != wantCount ||
+				h.PixelAspectNum != wh.PixelAspectNum || h.PixelAspectDen != wh.PixelAspectDen {
 				t.Errorf("header %+v", h)
 			}
 			want := sampleFrames()
@@ -114,7 +134,7 @@ func TestRoundTripSeekableAndStreaming(t *testing.T) {
 			}
 			idx, err := ReadIndex(bytes.NewReader(data))
 			if c.index {
-				if err != nil || len(idx) != 2 || idx[1].Frame != 2 || idx[0].Offset != headerSize {
+				if err != nil || len(idx) != 2 || idx[1].Frame != 2 || idx[0].Offset != wh.size() {
 					t.Errorf("index %+v, %v", idx, err)
 				}
 			} else if err == nil {
@@ -125,24 +145,42 @@ func TestRoundTripSeekableAndStreaming(t *testing.T) {
 }
 
 func TestEveryTruncationAndBitFlipIsAnError(t *testing.T) {
-	f, err := os.CreateTemp(t.TempDir(), "x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, f, true)
-	f.Close()
-	data, _ := os.ReadFile(f.Name())
-	for cut := 0; cut < len(data); cut++ {
-		if _, _, err := readAll(data[:cut]); err == nil {
-			t.Fatalf("truncation at %d of %d bytes read without error", cut, len(data))
+	plain := sampleHeader()
+	plain.Indexed = true
+	for _, h := range []Header{plain, anamorphicHeader()} {
+		f, err := os.CreateTemp(t.TempDir(), "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFileWith(t, f, h)
+		f.Close()
+		data, _ := os.ReadFile(f.Name())
+		for cut := 0; cut < len(data); cut++ {
+			if _, _, err := readAll(data[:cut]); err == nil {
+				t.Fatalf("%+v: truncation at %d of %d bytes read without error", h, cut, len(data))
+			}
+		}
+		for bit := 0; bit < 8*len(data); bit++ {
+			c := append([]byte(nil), data...)
+			c[bit/8] ^= 1 << (bit % 8)
+			if _, _, err := readAll(c); err == nil {
+				t.Fatalf("%+v: bit flip %d read without error", h, bit)
+			}
 		}
 	}
-	for bit := 0; bit < 8*len(data); bit++ {
-		c := append([]byte(nil), data...)
-		c[bit/8] ^= 1 << (bit % 8)
-		if _, _, err := readAll(c); err == nil {
-			t.Fatalf("bit flip %d read without error", bit)
-		}
+}
+
+// A zero term is refused even under a valid checksum: a writer that meant
+// "not given" leaves the extension out.
+func TestPixelAspectWithAZeroTermIsAnError(t *testing.T) {
+	var buf bytes.Buffer
+	writeFileWith(t, onlyWriter{&buf}, anamorphicHeader())
+	data := buf.Bytes()
+	le := binary.LittleEndian
+	le.PutUint32(data[headerSize+4:], 0)
+	le.PutUint32(data[headerSize+8:], crc32.Checksum(data[headerSize:headerSize+8], castagnoli))
+	if _, _, err := readAll(data); err == nil || !strings.Contains(err.Error(), "pixel aspect 32:0") {
+		t.Errorf("got %v, want the pixel aspect's zero term named", err)
 	}
 }
 
@@ -152,6 +190,8 @@ func TestWriterRejectsBadInput(t *testing.T) {
 		{Width: MaxDimension + 1, Height: 5, TimebaseNum: 1, TimebaseDen: 1},
 		{Width: 5, Height: 5, TimebaseNum: 0, TimebaseDen: 1},
 		{Width: 5, Height: 5, TimebaseNum: 1, TimebaseDen: 1, Color: 9},
+		{Width: 5, Height: 5, TimebaseNum: 1, TimebaseDen: 1, PixelAspectNum: 4},
+		{Width: 5, Height: 5, TimebaseNum: 1, TimebaseDen: 1, PixelAspectDen: 3},
 	} {
 		if _, err := NewWriter(io.Discard, h); err == nil {
 			t.Errorf("header %+v accepted", h)

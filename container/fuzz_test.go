@@ -11,6 +11,9 @@ func FuzzReader(f *testing.F) {
 	writeFile(f, onlyWriter{&buf}, true)
 	f.Add(buf.Bytes())
 	f.Add(buf.Bytes()[:60])
+	buf.Reset()
+	writeFileWith(f, onlyWriter{&buf}, anamorphicHeader())
+	f.Add(buf.Bytes())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := NewReader(bytes.NewReader(data))
 		if err != nil {

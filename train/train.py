@@ -15,8 +15,13 @@ import random
 import sys
 import time
 
-import numpy as np
-import torch
+# OpenBLAS (under torch's 1x1 convolutions) keeps a worker thread of its own
+# that torch.set_num_threads does not reach; beside a twin run it spun in
+# sched_yield for 13% of a core. One thread: torch's OpenMP pool parallelizes.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -400,6 +400,9 @@ func infoCmd(args []string, stdout io.Writer) error {
 	color := map[container.ColorFormat]string{container.RGB: "rgb", container.Gray: "gray"}[h.Color]
 	fmt.Fprintf(stdout, "file:      %s\nformat:    lvc version %d\nmodel:     %x\nsize:      %dx%d %s\ntimebase:  %d/%d s\n",
 		pos[0], container.Version, h.ModelID, h.Width, h.Height, color, h.TimebaseNum, h.TimebaseDen)
+	if h.PixelAspectNum > 0 {
+		fmt.Fprintf(stdout, "pixel:     %d:%d (width:height)\n", h.PixelAspectNum, h.PixelAspectDen)
+	}
 	if h.FrameCount > 0 {
 		fmt.Fprintf(stdout, "frames:    %d\n", h.FrameCount)
 	}
@@ -562,6 +565,7 @@ func encodeVideo(m *codec.Model, in, out string, opts codec.Options, stdout, std
 		// container gets its WriteAt, with which Close sets the final
 		// frame count where the file allows it.
 		opts.TimebaseNum, opts.TimebaseDen, opts.FrameCount = y.h.fpsDen, y.h.fpsNum, total
+		opts.PixelAspectNum, opts.PixelAspectDen = y.h.aspectNum, y.h.aspectDen
 		e, err := codec.NewEncoder(w, m, y.h.width, y.h.height, color, opts)
 		if err != nil {
 			return err
@@ -644,7 +648,8 @@ func decodeVideo(m *codec.Model, r io.Reader, in, out, chroma string, stdout, st
 		if h.Color == container.Gray {
 			chroma = "mono"
 		}
-		yw, err := newY4MWriter(w, h.Width, h.Height, h.TimebaseDen, h.TimebaseNum, chroma)
+		yw, err := newY4MWriter(w, y4mHeader{width: h.Width, height: h.Height, fpsNum: h.TimebaseDen, fpsDen: h.TimebaseNum,
+			aspectNum: h.PixelAspectNum, aspectDen: h.PixelAspectDen, chroma: chroma})
 		if err != nil {
 			return err
 		}

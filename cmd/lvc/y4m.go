@@ -25,15 +25,18 @@ import (
 // co-sited with the left luma column (420mpeg2, which ffmpeg writes for
 // H.264 sources), or with the top-left luma sample (420paldv, which is
 // strictly Cb and Cr on alternate lines; ffmpeg reads it so too). lvc writes
-// 4:2:0 with JPEG siting, or mono.
+// 4:2:0 with JPEG siting, or mono. The pixel aspect (A) travels through the
+// .lvc header, so anamorphic video plays back at its shape.
 
 const maxY4MHeader = 1024
 
 type y4mHeader struct {
 	width, height  int
 	fpsNum, fpsDen uint32
-	chroma         string // "420", "444" or "mono"
-	fullRange      bool
+	// The pixel aspect, width to height; 0:0 when the file does not say.
+	aspectNum, aspectDen uint32
+	chroma               string // "420", "444" or "mono"
+	fullRange            bool
 	// Where 4:2:0 chroma samples sit: beside their luma pixels (false:
 	// between them, half a pixel right or down), by axis.
 	cositedX, cositedY bool
@@ -84,6 +87,20 @@ func readLine(r *bufio.Reader, what string) (string, error) {
 	}
 }
 
+// parseRatio reads Y4M's "n:d".
+func parseRatio(val string) (num, den uint32, err error) {
+	n, d, ok := strings.Cut(val, ":")
+	if !ok {
+		return 0, 0, fmt.Errorf("%q is not of the form n:d", val)
+	}
+	nn, err := strconv.ParseUint(n, 10, 32)
+	if err != nil {
+		return 0, 0, err
+	}
+	dd, err := strconv.ParseUint(d, 10, 32)
+	return uint32(nn), uint32(dd), err
+}
+
 func newY4MReader(r io.Reader) (*y4mReader, error) {
 	br := bufio.NewReader(r)
 	line, err := readLine(br, "header")
@@ -104,16 +121,15 @@ func newY4MReader(r io.Reader) (*y4mReader, error) {
 		case 'H':
 			h.height, err = strconv.Atoi(val)
 		case 'F':
-			num, den, ok := strings.Cut(val, ":")
-			var n, d uint64
-			n, err = strconv.ParseUint(num, 10, 32)
-			if err == nil && ok {
-				d, err = strconv.ParseUint(den, 10, 32)
-			}
-			if err == nil && (!ok || n == 0 || d == 0) {
+			h.fpsNum, h.fpsDen, err = parseRatio(val)
+			if err == nil && (h.fpsNum == 0 || h.fpsDen == 0) {
 				err = fmt.Errorf("bad frame rate %q", val)
 			}
-			h.fpsNum, h.fpsDen = uint32(n), uint32(d)
+		case 'A':
+			h.aspectNum, h.aspectDen, err = parseRatio(val)
+			if err == nil && (h.aspectNum == 0) != (h.aspectDen == 0) {
+				err = fmt.Errorf("bad pixel aspect %q (A0:0 means unknown)", val)
+			}
 		case 'C':
 			switch val {
 			case "420", "420jpeg", "420mpeg2", "420paldv":
@@ -276,19 +292,22 @@ type y4mWriter struct {
 	frame  bytes.Buffer // one frame's bytes, kept across frames
 }
 
-func newY4MWriter(w io.Writer, width, height int, fpsNum, fpsDen uint32, chroma string) (*y4mWriter, error) {
+// newY4MWriter writes h's size, frame rate, pixel aspect and chroma format;
+// its range and siting fields are ignored (see y4mWriter).
+func newY4MWriter(w io.Writer, h y4mHeader) (*y4mWriter, error) {
 	tags := map[string]string{
 		"420":  "C420jpeg XCOLORRANGE=LIMITED",
 		"444":  "C444 XCOLORRANGE=LIMITED",
 		"mono": "Cmono XCOLORRANGE=FULL",
 	}
-	c, ok := tags[chroma]
+	c, ok := tags[h.chroma]
 	if !ok {
-		return nil, fmt.Errorf("y4m: no chroma format %q", chroma)
+		return nil, fmt.Errorf("y4m: no chroma format %q", h.chroma)
 	}
 	bw := bufio.NewWriter(w)
-	_, err := fmt.Fprintf(bw, "YUV4MPEG2 W%d H%d F%d:%d Ip A1:1 %s\n", width, height, fpsNum, fpsDen, c)
-	return &y4mWriter{w: bw, chroma: chroma}, err
+	_, err := fmt.Fprintf(bw, "YUV4MPEG2 W%d H%d F%d:%d Ip A%d:%d %s\n", h.width, h.height, h.fpsNum, h.fpsDen,
+		h.aspectNum, h.aspectDen, c)
+	return &y4mWriter{w: bw, chroma: h.chroma}, err
 }
 
 func (y *y4mWriter) write(img image.Image) error {

@@ -86,6 +86,9 @@ func TestY4MBadInput(t *testing.T) {
 		"huge":        "YUV4MPEG2 W100000 H4\n",
 		"too many px": "YUV4MPEG2 W16384 H16384\n",
 		"bad rate":    "YUV4MPEG2 W4 H4 F0:1\n",
+		"rate no den": "YUV4MPEG2 W4 H4 F25\n",
+		"bad aspect":  "YUV4MPEG2 W4 H4 A1:0\n",
+		"aspect text": "YUV4MPEG2 W4 H4 Awide\n",
 		"422":         "YUV4MPEG2 W4 H4 C422\n",
 		"long line":   "YUV4MPEG2 " + strings.Repeat("X", 2000) + "\n",
 		"10-bit":      "YUV4MPEG2 W4 H4 C420p10 XYSCSS=420P10\n",
@@ -147,7 +150,7 @@ func TestY4MRange(t *testing.T) {
 		}
 	}
 	var buf bytes.Buffer
-	w, _ := newY4MWriter(&buf, 2, 1, 25, 1, "mono")
+	w, _ := newY4MWriter(&buf, y4mHeader{width: 2, height: 1, fpsNum: 25, fpsDen: 1, chroma: "mono"})
 	g := image.NewGray(image.Rect(0, 0, 2, 1))
 	g.Pix[0], g.Pix[1] = 3, 250
 	w.write(g)
@@ -255,7 +258,7 @@ func TestY4MWriterChroma(t *testing.T) {
 		maxDiff int
 	}{{"444", 4}, {"420", 1000}} {
 		var buf bytes.Buffer
-		w, err := newY4MWriter(&buf, 2, 2, 25, 1, c.chroma)
+		w, err := newY4MWriter(&buf, y4mHeader{width: 2, height: 2, fpsNum: 25, fpsDen: 1, chroma: c.chroma})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -286,7 +289,7 @@ func TestY4MWriterChroma(t *testing.T) {
 			t.Errorf("420 kept distinct colours in a 2x2 block (worst %d): is it subsampling?", worst)
 		}
 	}
-	if _, err := newY4MWriter(io.Discard, 2, 2, 25, 1, "422"); err == nil {
+	if _, err := newY4MWriter(io.Discard, y4mHeader{width: 2, height: 2, fpsNum: 25, fpsDen: 1, chroma: "422"}); err == nil {
 		t.Error("4:2:2 output accepted")
 	}
 }
@@ -327,7 +330,7 @@ func TestY4MWriterFastPathMatchesAt(t *testing.T) {
 				buf    *bytes.Buffer
 				images []image.Image
 			}{{&fast, []image.Image{img, second[i]}}, {&slow, []image.Image{opaqueImage{img}, opaqueImage{second[i]}}}} {
-				w, err := newY4MWriter(c.buf, 7, 5, 25, 1, chroma)
+				w, err := newY4MWriter(c.buf, y4mHeader{width: 7, height: 5, fpsNum: 25, fpsDen: 1, chroma: chroma})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -342,7 +345,7 @@ func TestY4MWriterFastPathMatchesAt(t *testing.T) {
 				t.Errorf("%T %s: Pix path writes other bytes than At", img, chroma)
 			}
 			// Without the Pix path a frame costs an allocation per pixel.
-			w, _ := newY4MWriter(io.Discard, 7, 5, 25, 1, chroma)
+			w, _ := newY4MWriter(io.Discard, y4mHeader{width: 7, height: 5, fpsNum: 25, fpsDen: 1, chroma: chroma})
 			if n := testing.AllocsPerRun(5, func() { w.write(img) }); n > 3 {
 				t.Errorf("%T %s: %.0f allocations per frame; is the Pix path taken?", img, chroma, n)
 			}
@@ -357,7 +360,7 @@ func BenchmarkY4MWriter(b *testing.B) {
 		img  image.Image
 	}{{"Pix", img}, {"At", opaqueImage{img}}} {
 		b.Run(c.name, func(b *testing.B) {
-			w, _ := newY4MWriter(io.Discard, 416, 240, 25, 1, "420")
+			w, _ := newY4MWriter(io.Discard, y4mHeader{width: 416, height: 240, fpsNum: 25, fpsDen: 1, chroma: "420"})
 			b.ReportAllocs()
 			for b.Loop() {
 				w.write(c.img)
@@ -369,6 +372,7 @@ func BenchmarkY4MWriter(b *testing.B) {
 func FuzzY4MReader(f *testing.F) {
 	f.Add([]byte("YUV4MPEG2 W4 H2 F25:1 C420jpeg\nFRAME\n" + strings.Repeat("\x10", 12)))
 	f.Add([]byte("YUV4MPEG2 W3 H3 Cmono XCOLORRANGE=FULL\nFRAME\n123456789"))
+	f.Add([]byte("YUV4MPEG2 W3 H3 A32:27 Cmono\nFRAME\n123456789"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := newY4MReader(bytes.NewReader(data))
 		if err != nil {
@@ -459,5 +463,41 @@ func TestNoSkipFlag(t *testing.T) {
 	_, stderr, err := runCLI("encode", "../../testdata/sample.png", "-o", filepath.Join(dir, "img.lvc"), "--no-skip")
 	if err != nil || !strings.Contains(stderr, "--no-skip is for video") {
 		t.Errorf("image with --no-skip: %v, %q", err, stderr)
+	}
+}
+
+// TestY4MPixelAspect: Y4M's A tag goes into the .lvc header and comes back
+// out of the decoder (anamorphic DVD video is 720x480 with A32:27); a file
+// without it, or with A0:0, stays unsaid.
+func TestY4MPixelAspect(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ tag, want, info string }{
+		{" A32:27", " A32:27 ", "pixel:     32:27"},
+		{" A0:0", " A0:0 ", ""},
+		{"", " A0:0 ", ""},
+	} {
+		var clip bytes.Buffer
+		clip.WriteString("YUV4MPEG2 W32 H16 F25:1" + c.tag + " C420jpeg\n")
+		for range 2 {
+			clip.WriteString("FRAME\n")
+			clip.Write(bytes.Repeat([]byte{100}, 32*16+2*16*8))
+		}
+		src, enc, dec := filepath.Join(dir, "a.y4m"), filepath.Join(dir, "a.lvc"), filepath.Join(dir, "b.y4m")
+		if err := os.WriteFile(src, clip.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := runCLI("encode", src, "-o", enc, "-q", "0"); err != nil {
+			t.Fatal(err)
+		}
+		out, _, err := runCLI("info", enc)
+		if err != nil || strings.Contains(out, "pixel:") != (c.info != "") || !strings.Contains(out, c.info) {
+			t.Errorf("tag %q: info %v\n%s", c.tag, err, out)
+		}
+		if _, _, err := runCLI("decode", enc, "-o", dec); err != nil {
+			t.Fatal(err)
+		}
+		if b := mustRead(t, dec); !bytes.Contains(b[:bytes.IndexByte(b, '\n')], []byte(c.want)) {
+			t.Errorf("tag %q: decoded header %q, want %q in it", c.tag, b[:bytes.IndexByte(b, '\n')], c.want)
+		}
 	}
 }
