@@ -381,6 +381,12 @@ def main():
     # A checkpoint or --init file fixes the model's shape; --n/--m/--family
     # only shape a model that starts from scratch.
     ck = torch.load(ckpt_path) if os.path.exists(ckpt_path) else None
+    log_path = os.path.join(args.run, "log.csv")
+    if ck is None and not args.init and os.path.exists(log_path) and os.path.getsize(log_path) > 100:
+        # A clone has a run's log and fp16 weights but not its checkpoint:
+        # starting from scratch here would erase the log.
+        sys.exit(f"train: {args.run} has a log but no checkpoint; continue it with --init "
+                 f"{os.path.join(args.run, 'weights_fp16.pt')} --start-step STEP, or train in a new directory")
     settings_path = os.path.join(args.run, "settings.json")
     given = {a.split("=")[0].replace("--no-", "--") for a in sys.argv[1:] if a.startswith("--")}
     if ck and os.path.exists(settings_path):
@@ -481,7 +487,6 @@ def main():
     rng = random.Random(args.seed * 1000003 + step)
     torch.manual_seed(args.seed * 7919 + step)
     lam = torch.tensor(lams)
-    log_path = os.path.join(args.run, "log.csv")
     drop_rows_after(log_path, step)
     new_log = not os.path.exists(log_path)
     logf = open(log_path, "a", newline="")
