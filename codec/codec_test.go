@@ -171,8 +171,9 @@ func TestBadInputGetsErrors(t *testing.T) {
 	if err := EncodeImage(io.Discard, m, image.NewRGBA(image.Rect(0, 0, 0, 5)), Options{}); err == nil {
 		t.Error("empty image accepted")
 	}
-	if _, err := NewEncoder(io.Discard, m, 8, 8, container.RGB, Options{PixelAspectNum: 4}); err == nil {
-		t.Error("pixel aspect 4:0 accepted")
+	if _, err := NewEncoder(io.Discard, m, 8, 8, container.RGB, Options{PixelAspectNum: 4}); err == nil ||
+		!strings.Contains(err.Error(), "pixel aspect 4:0") {
+		t.Errorf("pixel aspect 4:0: got %v, want it named", err)
 	}
 }
 

@@ -157,7 +157,7 @@ func parseHeader(b []byte) (Header, error) {
 		return h, fmt.Errorf("container: format version %d, this decoder reads %d", b[4], Version)
 	}
 	if b[6]&^(flagIndexed|flagPixelAspect) != 0 || b[7] != 0 {
-		return h, errors.New("container: reserved header bits set")
+		return h, fmt.Errorf("container: header flags %#02x, reserved %#02x: bits this decoder does not know (a newer lvc's file?)", b[6], b[7])
 	}
 	h.Indexed = b[6]&flagIndexed != 0
 	h.Color = ColorFormat(b[5])
@@ -533,6 +533,18 @@ func ReadIndex(rs io.ReadSeeker) ([]IndexEntry, error) {
 	if size < headerSize+trailerSize {
 		return nil, errors.New("container: file too short for an index")
 	}
+	// The first frame record begins after the header and its extension.
+	first := int64(headerSize)
+	var flags [1]byte
+	if _, err := rs.Seek(6, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("container: reading header flags: %w", err)
+	}
+	if _, err := io.ReadFull(rs, flags[:]); err != nil {
+		return nil, fmt.Errorf("container: reading header flags: %w", truncated(err))
+	}
+	if flags[0]&flagPixelAspect != 0 {
+		first += aspectSize
+	}
 	end := size - trailerSize
 	if _, err := rs.Seek(end, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("container: finding the index: %w", err)
@@ -545,7 +557,7 @@ func ReadIndex(rs io.ReadSeeker) ([]IndexEntry, error) {
 		return nil, errors.New("container: file has no seek index")
 	}
 	at := int64(binary.LittleEndian.Uint64(tr))
-	if at < headerSize || at > end-8 {
+	if at < first || at > end-8 {
 		return nil, errors.New("container: index offset out of range (corrupt file)")
 	}
 	if _, err := rs.Seek(at, io.SeekStart); err != nil {
@@ -571,7 +583,7 @@ func ReadIndex(rs io.ReadSeeker) ([]IndexEntry, error) {
 		e := body[20*i:]
 		out[i] = IndexEntry{Frame: binary.LittleEndian.Uint32(e), PTS: int64(binary.LittleEndian.Uint64(e[4:])),
 			Offset: int64(binary.LittleEndian.Uint64(e[12:]))}
-		if out[i].Offset < headerSize || out[i].Offset >= at {
+		if out[i].Offset < first || out[i].Offset >= at {
 			return nil, errors.New("container: index entry out of range (corrupt file)")
 		}
 	}

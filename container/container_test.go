@@ -175,12 +175,18 @@ func TestEveryTruncationAndBitFlipIsAnError(t *testing.T) {
 func TestPixelAspectWithAZeroTermIsAnError(t *testing.T) {
 	var buf bytes.Buffer
 	writeFileWith(t, onlyWriter{&buf}, anamorphicHeader())
-	data := buf.Bytes()
 	le := binary.LittleEndian
-	le.PutUint32(data[headerSize+4:], 0)
-	le.PutUint32(data[headerSize+8:], crc32.Checksum(data[headerSize:headerSize+8], castagnoli))
-	if _, _, err := readAll(data); err == nil || !strings.Contains(err.Error(), "pixel aspect 32:0") {
-		t.Errorf("got %v, want the pixel aspect's zero term named", err)
+	for _, c := range []struct {
+		num, den uint32
+		want     string
+	}{{32, 0, "pixel aspect 32:0"}, {0, 0, "pixel aspect 0:0"}} {
+		data := append([]byte(nil), buf.Bytes()...)
+		le.PutUint32(data[headerSize:], c.num)
+		le.PutUint32(data[headerSize+4:], c.den)
+		le.PutUint32(data[headerSize+8:], crc32.Checksum(data[headerSize:headerSize+8], castagnoli))
+		if _, _, err := readAll(data); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("got %v, want %q named", err, c.want)
+		}
 	}
 }
 

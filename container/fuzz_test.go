@@ -14,6 +14,7 @@ func FuzzReader(f *testing.F) {
 	buf.Reset()
 	writeFileWith(f, onlyWriter{&buf}, anamorphicHeader())
 	f.Add(buf.Bytes())
+	f.Add(buf.Bytes()[:headerSize+aspectSize])
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := NewReader(bytes.NewReader(data))
 		if err != nil {

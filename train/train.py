@@ -22,7 +22,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from PIL import Image
+from PIL import Image  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import HyperpriorModel, NUM_QUALITIES, LAMBDA_MIN, LAMBDA_MAX, lambdas  # noqa: E402
@@ -112,6 +112,15 @@ def random_scaled_batch(images, batch, size, rng):
         p = region.resize((size, size), Image.LANCZOS, box=(x - x0, y - y0, x - x0 + src, y - y0 + src))
         out[i] = flip_randomly(np.asarray(p), rng)
     return to_tensor(out)
+
+
+def last_logged_step(log_path):
+    """The last step in a run's log, 0 without one."""
+    if not os.path.exists(log_path):
+        return 0
+    with open(log_path) as f:
+        steps = [int(row["step"]) for row in csv.DictReader(f)]
+    return max(steps, default=0)
 
 
 def drop_rows_after(log_path, step):
@@ -382,11 +391,11 @@ def main():
     # only shape a model that starts from scratch.
     ck = torch.load(ckpt_path) if os.path.exists(ckpt_path) else None
     log_path = os.path.join(args.run, "log.csv")
-    if ck is None and not args.init and os.path.exists(log_path) and os.path.getsize(log_path) > 100:
-        # A clone has a run's log and fp16 weights but not its checkpoint:
-        # starting from scratch here would erase the log.
-        sys.exit(f"train: {args.run} has a log but no checkpoint; continue it with --init "
-                 f"{os.path.join(args.run, 'weights_fp16.pt')} --start-step STEP, or train in a new directory")
+    if ck is None and last_logged_step(log_path) > args.start_step:
+        # A clone has a run's log but not its checkpoint: starting here,
+        # from scratch or --init, would drop the log's later rows.
+        sys.exit(f"train: {args.run} has a log up to step {last_logged_step(log_path)} but no checkpoint; "
+                 "train in a new --run directory (a run's README has its --init command)")
     settings_path = os.path.join(args.run, "settings.json")
     given = {a.split("=")[0].replace("--no-", "--") for a in sys.argv[1:] if a.startswith("--")}
     if ck and os.path.exists(settings_path):

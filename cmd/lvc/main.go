@@ -401,7 +401,7 @@ func infoCmd(args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "file:      %s\nformat:    lvc version %d\nmodel:     %x\nsize:      %dx%d %s\ntimebase:  %d/%d s\n",
 		pos[0], container.Version, h.ModelID, h.Width, h.Height, color, h.TimebaseNum, h.TimebaseDen)
 	if h.PixelAspectNum > 0 {
-		fmt.Fprintf(stdout, "pixel:     %d:%d (width:height)\n", h.PixelAspectNum, h.PixelAspectDen)
+		fmt.Fprintf(stdout, "aspect:    %d:%d (pixel width:height)\n", h.PixelAspectNum, h.PixelAspectDen)
 	}
 	if h.FrameCount > 0 {
 		fmt.Fprintf(stdout, "frames:    %d\n", h.FrameCount)
