@@ -108,27 +108,34 @@ func (h *Header) validate() error {
 	return nil
 }
 
-func (h *Header) hasPixelAspect() bool { return h.PixelAspectNum != 0 }
+func (h *Header) flags() byte {
+	var f byte
+	if h.Indexed {
+		f |= flagIndexed
+	}
+	if h.PixelAspectNum != 0 {
+		f |= flagPixelAspect
+	}
+	return f
+}
 
-// size is the header's length in the file, its extension included.
-func (h *Header) size() int64 {
-	if h.hasPixelAspect() {
+// headerLength is the length in the file of a header with these flags, its
+// extension included: where the first frame record begins.
+func headerLength(flags byte) int64 {
+	if flags&flagPixelAspect != 0 {
 		return headerSize + aspectSize
 	}
 	return headerSize
 }
+
+func (h *Header) size() int64 { return headerLength(h.flags()) }
 
 func (h *Header) marshal() []byte {
 	b := make([]byte, headerSize, h.size())
 	copy(b, fileMagic[:])
 	b[4] = Version
 	b[5] = byte(h.Color)
-	if h.Indexed {
-		b[6] |= flagIndexed
-	}
-	if h.hasPixelAspect() {
-		b[6] |= flagPixelAspect
-	}
+	b[6] = h.flags()
 	copy(b[8:24], h.ModelID[:])
 	le := binary.LittleEndian
 	le.PutUint32(b[24:], uint32(h.Width))
@@ -137,7 +144,7 @@ func (h *Header) marshal() []byte {
 	le.PutUint32(b[36:], h.TimebaseDen)
 	le.PutUint32(b[40:], h.FrameCount)
 	le.PutUint32(b[44:], crc32.Checksum(b[:44], castagnoli))
-	if h.hasPixelAspect() {
+	if b[6]&flagPixelAspect != 0 {
 		ext := le.AppendUint32(le.AppendUint32(nil, h.PixelAspectNum), h.PixelAspectDen)
 		b = le.AppendUint32(append(b, ext...), crc32.Checksum(ext, castagnoli))
 	}
@@ -533,8 +540,6 @@ func ReadIndex(rs io.ReadSeeker) ([]IndexEntry, error) {
 	if size < headerSize+trailerSize {
 		return nil, errors.New("container: file too short for an index")
 	}
-	// The first frame record begins after the header and its extension.
-	first := int64(headerSize)
 	var flags [1]byte
 	if _, err := rs.Seek(6, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("container: reading header flags: %w", err)
@@ -542,9 +547,7 @@ func ReadIndex(rs io.ReadSeeker) ([]IndexEntry, error) {
 	if _, err := io.ReadFull(rs, flags[:]); err != nil {
 		return nil, fmt.Errorf("container: reading header flags: %w", truncated(err))
 	}
-	if flags[0]&flagPixelAspect != 0 {
-		first += aspectSize
-	}
+	first := headerLength(flags[0])
 	end := size - trailerSize
 	if _, err := rs.Seek(end, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("container: finding the index: %w", err)

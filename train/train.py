@@ -391,10 +391,11 @@ def main():
     # only shape a model that starts from scratch.
     ck = torch.load(ckpt_path) if os.path.exists(ckpt_path) else None
     log_path = os.path.join(args.run, "log.csv")
-    if ck is None and last_logged_step(log_path) > args.start_step:
+    logged = last_logged_step(log_path)
+    if ck is None and logged > args.start_step:
         # A clone has a run's log but not its checkpoint: starting here,
         # from scratch or --init, would drop the log's later rows.
-        sys.exit(f"train: {args.run} has a log up to step {last_logged_step(log_path)} but no checkpoint; "
+        sys.exit(f"train: {args.run} has a log up to step {logged} but no checkpoint; "
                  "train in a new --run directory (a run's README has its --init command)")
     settings_path = os.path.join(args.run, "settings.json")
     given = {a.split("=")[0].replace("--no-", "--") for a in sys.argv[1:] if a.startswith("--")}
