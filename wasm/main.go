@@ -1,13 +1,13 @@
 //go:build js && wasm
 
 // Command wasm is lvc's decoder for browsers: built with GOOS=js
-// GOARCH=wasm, it registers lvcDecode(bytes) in the JavaScript global scope.
-// The page in wasm/web uses it to show .lvc files.
+// GOARCH=wasm, it registers lvcOpen, lvcNext and lvcClose in the
+// JavaScript global scope, which decode images and videos frame by frame.
+// The page in wasm/web uses them to show and play .lvc files.
 package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"image"
 	"io"
@@ -22,52 +22,86 @@ import (
 
 func main() {
 	model, modelErr := codec.LoadModel(models.Default)
-	export("lvcDecode", func(args []js.Value) any {
-		data, fail := fileArg("lvcDecode", args, modelErr)
+	streams := map[int]*stream{}
+	nextHandle := 1
+	// lvcOpen(bytes, latentsOnly) reads the header of an image or a video and
+	// returns it with a handle for lvcNext. With latentsOnly, frames stop at
+	// the synthesis input: the fast path, where the page runs the synthesis
+	// ONNX with onnxruntime-web.
+	export("lvcOpen", func(args []js.Value) any {
+		if len(args) != 2 || args[1].Type() != js.TypeBoolean {
+			return map[string]any{"error": "lvcOpen takes a Uint8Array and a boolean (latents only)"}
+		}
+		data, fail := fileArg("lvcOpen", args[:1], modelErr)
 		if fail != nil {
 			return fail
 		}
-		start := time.Now()
-		img, err := codec.DecodeImage(bytes.NewReader(data), model)
+		d, err := codec.NewDecoder(bytes.NewReader(data), model, codec.DecoderOptions{LatentsOnly: args[1].Bool()})
 		if err != nil {
 			return map[string]any{"error": err.Error()}
 		}
-		rgba := toRGBA(img)
-		pix := js.Global().Get("Uint8ClampedArray").New(len(rgba.Pix))
-		js.CopyBytesToJS(pix, rgba.Pix)
-		b := rgba.Bounds()
-		return map[string]any{"width": b.Dx(), "height": b.Dy(), "rgba": pix, "ms": time.Since(start).Milliseconds()}
-	})
-	// The fast path: Go decodes the bitstream to the synthesis input, and the
-	// page runs the synthesis ONNX with onnxruntime-web.
-	export("lvcDecodeLatents", func(args []js.Value) any {
-		data, fail := fileArg("lvcDecodeLatents", args, modelErr)
-		if fail != nil {
-			return fail
-		}
-		start := time.Now()
-		d, err := codec.NewDecoder(bytes.NewReader(data), model, codec.DecoderOptions{LatentsOnly: true})
-		if err != nil {
-			return map[string]any{"error": err.Error()}
-		}
-		f, err := d.Next()
-		if err == io.EOF {
-			err = errors.New("codec: file has no frames")
-		}
-		if err != nil {
-			return map[string]any{"error": err.Error()}
-		}
-		// The synthesis network's inputs: x, and for models with per-quality
-		// scalers s0, s1, ... of shape [1, C, 1, 1], C being each layer's width.
-		scalers := []any{}
-		for _, s := range model.SynthesisScalers(f) {
-			scalers = append(scalers, float32Array(s))
-		}
+		handle := nextHandle
+		nextHandle++
+		streams[handle] = &stream{d: d}
 		h := d.Header()
-		l := f.Latents
-		return map[string]any{"width": h.Width, "height": h.Height, "gray": h.Color == container.Gray,
-			"shape": []any{1, l.Channels, l.Height, l.Width}, "input": float32Array(model.SynthesisInput(f)),
-			"scalers": scalers, "ms": time.Since(start).Milliseconds()}
+		return map[string]any{"handle": handle, "width": h.Width, "height": h.Height, "gray": h.Color == container.Gray,
+			"frames": h.FrameCount, "timebaseNum": h.TimebaseNum, "timebaseDen": h.TimebaseDen,
+			"aspectNum": h.PixelAspectNum, "aspectDen": h.PixelAspectDen}
+	})
+	// lvcNext(handle) decodes the next frame: {rgba} or, for a latents-only
+	// stream, the synthesis input {shape, input, scalers}; {done: true} after
+	// the last frame. A frame that fails ends the stream.
+	export("lvcNext", func(args []js.Value) any {
+		if len(args) != 1 || args[0].Type() != js.TypeNumber {
+			return map[string]any{"error": "lvcNext takes a handle from lvcOpen"}
+		}
+		handle := args[0].Int()
+		s, ok := streams[handle]
+		if !ok {
+			return map[string]any{"error": fmt.Sprintf("lvcNext: no open stream %d", handle)}
+		}
+		start := time.Now()
+		f, err := s.d.Next()
+		if err != nil {
+			delete(streams, handle)
+			if err == io.EOF {
+				if s.frames == 0 {
+					return map[string]any{"error": "codec: file has no frames"}
+				}
+				return map[string]any{"done": true}
+			}
+			return map[string]any{"error": err.Error()}
+		}
+		s.frames++
+		h := s.d.Header()
+		out := map[string]any{"width": h.Width, "height": h.Height, "pts": f.PTS, "intra": f.Type == container.Intra,
+			"quality": f.Quality, "bytes": f.Bytes}
+		if f.Image != nil {
+			rgba := toRGBA(f.Image)
+			pix := js.Global().Get("Uint8ClampedArray").New(len(rgba.Pix))
+			js.CopyBytesToJS(pix, rgba.Pix)
+			out["rgba"] = pix
+		} else {
+			// The synthesis network's inputs: x, and for models with per-quality
+			// scalers s0, s1, ... of shape [1, C, 1, 1], C being each layer's width.
+			scalers := []any{}
+			for _, v := range model.SynthesisScalers(f) {
+				scalers = append(scalers, float32Array(v))
+			}
+			l := f.Latents
+			out["shape"] = []any{1, l.Channels, l.Height, l.Width}
+			out["input"] = float32Array(model.SynthesisInput(f))
+			out["scalers"] = scalers
+		}
+		out["ms"] = time.Since(start).Milliseconds()
+		return out
+	})
+	// lvcClose(handle) drops a stream before its end.
+	export("lvcClose", func(args []js.Value) any {
+		if len(args) == 1 && args[0].Type() == js.TypeNumber {
+			delete(streams, args[0].Int())
+		}
+		return nil
 	})
 	export("lvcSynthesisONNX", func(args []js.Value) any {
 		if modelErr != nil {
@@ -84,6 +118,12 @@ func main() {
 		js.Global().Set("lvcModelID", "unavailable: "+modelErr.Error())
 	}
 	select {} // keep the exported functions alive
+}
+
+// A stream is an open file being decoded frame by frame.
+type stream struct {
+	d      *codec.Decoder
+	frames int // decoded so far
 }
 
 // export sets fn as the JavaScript global name. A panic, which would be a
