@@ -29,13 +29,14 @@ func main() {
 	// the synthesis input: the fast path, where the page runs the synthesis
 	// ONNX with onnxruntime-web.
 	export("lvcOpen", func(args []js.Value) any {
-		if len(args) != 2 || args[1].Type() != js.TypeBoolean {
+		if modelErr != nil {
+			return map[string]any{"error": modelErr.Error()}
+		}
+		if len(args) != 2 || !args[0].InstanceOf(js.Global().Get("Uint8Array")) || args[1].Type() != js.TypeBoolean {
 			return map[string]any{"error": "lvcOpen takes a Uint8Array and a boolean (latents only)"}
 		}
-		data, fail := fileArg("lvcOpen", args[:1], modelErr)
-		if fail != nil {
-			return fail
-		}
+		data := make([]byte, args[0].Get("length").Int())
+		js.CopyBytesToGo(data, args[0])
 		d, err := codec.NewDecoder(bytes.NewReader(data), model, codec.DecoderOptions{LatentsOnly: args[1].Bool()})
 		if err != nil {
 			return map[string]any{"error": err.Error()}
@@ -50,7 +51,10 @@ func main() {
 	})
 	// lvcNext(handle) decodes the next frame: {rgba} or, for a latents-only
 	// stream, the synthesis input {shape, input, scalers}; {done: true} after
-	// the last frame. A frame that fails ends the stream.
+	// the last frame. Both, and an {error}, free the stream: a page that
+	// called again after an error could otherwise loop on a file that
+	// fails for good (a truncated one), where codec.Decoder would let a
+	// player go on to the next intra frame after a damaged one.
 	export("lvcNext", func(args []js.Value) any {
 		if len(args) != 1 || args[0].Type() != js.TypeNumber {
 			return map[string]any{"error": "lvcNext takes a handle from lvcOpen"}
@@ -65,14 +69,14 @@ func main() {
 		if err != nil {
 			delete(streams, handle)
 			if err == io.EOF {
-				if s.frames == 0 {
+				if !s.started {
 					return map[string]any{"error": "codec: file has no frames"}
 				}
 				return map[string]any{"done": true}
 			}
 			return map[string]any{"error": err.Error()}
 		}
-		s.frames++
+		s.started = true
 		h := s.d.Header()
 		out := map[string]any{"width": h.Width, "height": h.Height, "pts": f.PTS, "intra": f.Type == container.Intra,
 			"quality": f.Quality, "bytes": f.Bytes}
@@ -96,7 +100,7 @@ func main() {
 		out["ms"] = time.Since(start).Milliseconds()
 		return out
 	})
-	// lvcClose(handle) drops a stream before its end.
+	// lvcClose(handle) frees a stream that a page abandons before its end.
 	export("lvcClose", func(args []js.Value) any {
 		if len(args) == 1 && args[0].Type() == js.TypeNumber {
 			delete(streams, args[0].Int())
@@ -122,8 +126,8 @@ func main() {
 
 // A stream is an open file being decoded frame by frame.
 type stream struct {
-	d      *codec.Decoder
-	frames int // decoded so far
+	d       *codec.Decoder
+	started bool // a frame has been decoded
 }
 
 // export sets fn as the JavaScript global name. A panic, which would be a
@@ -144,20 +148,6 @@ func float32Array(v []float32) js.Value {
 	arr := js.Global().Get("Float32Array").New(len(v))
 	js.CopyBytesToJS(js.Global().Get("Uint8Array").New(arr.Get("buffer")), float32Bytes(v))
 	return arr
-}
-
-// fileArg copies the one Uint8Array argument of an exported function, or
-// returns the {error} object to hand back to JavaScript.
-func fileArg(fn string, args []js.Value, modelErr error) ([]byte, map[string]any) {
-	if modelErr != nil {
-		return nil, map[string]any{"error": modelErr.Error()}
-	}
-	if len(args) != 1 || !args[0].InstanceOf(js.Global().Get("Uint8Array")) {
-		return nil, map[string]any{"error": fn + " takes one Uint8Array"}
-	}
-	data := make([]byte, args[0].Get("length").Int())
-	js.CopyBytesToGo(data, args[0])
-	return data, nil
 }
 
 // float32Bytes views floats as their little-endian bytes (wasm is

@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"image"
 	_ "image/png"
@@ -14,8 +15,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,11 +26,11 @@ import (
 	"github.com/lvc-codec/lvc/models"
 )
 
-// TestWasmDecoderMatchesNative builds the browser decoder, decodes a short
-// video of Kodak crops (an intra frame, then inter frames) with it under
-// Node, and compares every frame with the native decoder. Latents are
-// bit-exact by design; pixels may differ by rounding between the portable
-// (wasm) and SIMD (amd64) float kernels.
+// TestWasmDecoderMatchesNative builds the browser decoder, decodes with it
+// under Node a short video of Kodak crops (an intra frame, then inter
+// frames) and an image, and compares every frame with the native decoder.
+// Latents are bit-exact by design; pixels may differ by rounding between
+// the portable (wasm) and SIMD (amd64) float kernels.
 func TestWasmDecoderMatchesNative(t *testing.T) {
 	node, dir, wasmFile := buildWasm(t)
 	m, err := codec.LoadModel(models.Default)
@@ -37,54 +38,73 @@ func TestWasmDecoderMatchesNative(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Small crops keep the single-threaded wasm run short.
-	const w, h, frames = 128, 96, 3
-	video := encodeCrops(t, m, w, h, frames, codec.Options{Quality: 4, IntraPeriod: 8, PixelAspectNum: 32, PixelAspectDen: 27})
-	in, out := filepath.Join(dir, "x.lvc"), filepath.Join(dir, "x.rgba")
-	os.WriteFile(in, video, 0o644)
-	run := exec.Command(node, "node_decode.cjs", filepath.Join(runtime.GOROOT(), "lib", "wasm", "wasm_exec.js"), wasmFile, in, out)
-	msg, err := run.CombinedOutput()
-	if err != nil {
-		t.Fatalf("node: %v\n%s", err, msg)
+	const w, h = 128, 96
+	for _, c := range []struct {
+		name   string
+		frames int
+		opts   codec.Options
+		aspect string
+	}{
+		{"video", 3, codec.Options{Quality: 4, IntraPeriod: 8, PixelAspectNum: 32, PixelAspectDen: 27}, "32:27"},
+		{"image", 1, codec.Options{Quality: 5.5}, "0:0"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			file := encodeCrops(t, m, w, h, c.frames, c.opts)
+			in, out := filepath.Join(dir, c.name+".lvc"), filepath.Join(dir, c.name+".rgba")
+			os.WriteFile(in, file, 0o644)
+			run := exec.Command(node, "node_decode.cjs", filepath.Join(runtime.GOROOT(), "lib", "wasm", "wasm_exec.js"), wasmFile, in, out)
+			msg, err := run.CombinedOutput()
+			if err != nil {
+				t.Fatalf("node: %v\n%s", err, msg)
+			}
+			var gotW, gotH, gotFrames, ms int
+			var aspect string
+			if _, err := fmt.Sscan(string(msg), &gotW, &gotH, &gotFrames, &ms, &aspect); err != nil {
+				t.Fatalf("node printed %q: %v", msg, err)
+			}
+			if gotW != w || gotH != h || gotFrames != c.frames || aspect != c.aspect {
+				t.Fatalf("node decoded %dx%d, %d frames, aspect %s; want %dx%d, %d frames, %s", gotW, gotH, gotFrames, aspect, w, h, c.frames, c.aspect)
+			}
+			t.Logf("wasm decode of %d frames of %dx%d: %d ms", c.frames, w, h, ms)
+			got, _ := os.ReadFile(out)
+			want, types := decodeNative(t, m, file)
+			if c.frames > 1 && types[container.Inter] == 0 {
+				t.Fatalf("the test video has no inter frame (%v)", types)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("wasm gave %d bytes, native %d", len(got), len(want))
+			}
+			worst := 0
+			for i := range want {
+				worst = max(worst, abs(int(got[i])-int(want[i])))
+			}
+			if worst > 2 {
+				t.Errorf("wasm and native pixels differ by up to %d", worst)
+			}
+		})
 	}
-	var gotW, gotH, gotFrames, ms int
-	var aspect string
-	if _, err := fmt.Sscan(string(msg), &gotW, &gotH, &gotFrames, &ms, &aspect); err != nil {
-		t.Fatalf("node printed %q: %v", msg, err)
-	}
-	if gotW != w || gotH != h || gotFrames != frames || aspect != "32:27" {
-		t.Fatalf("node decoded %dx%d, %d frames, aspect %s; want %dx%d, %d frames, 32:27", gotW, gotH, gotFrames, aspect, w, h, frames)
-	}
-	t.Logf("wasm decode of %d frames of %dx%d: %d ms", frames, w, h, ms)
-	got, _ := os.ReadFile(out)
-	d, err := codec.NewDecoder(bytes.NewReader(video), m, codec.DecoderOptions{})
+}
+
+// decodeNative decodes every frame of file, returning their RGBA pixels
+// one after another and the count of each frame type.
+func decodeNative(t *testing.T, m *codec.Model, file []byte) ([]byte, map[container.FrameType]int) {
+	t.Helper()
+	d, err := codec.NewDecoder(bytes.NewReader(file), m, codec.DecoderOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want []byte
+	var pix []byte
 	types := map[container.FrameType]int{}
 	for {
 		f, err := d.Next()
 		if err == io.EOF {
-			break
+			return pix, types
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
 		types[f.Type]++
-		want = append(want, f.Image.(*image.RGBA).Pix...)
-	}
-	if types[container.Inter] == 0 {
-		t.Fatalf("the test video has no inter frame (%v)", types)
-	}
-	if len(got) != len(want) {
-		t.Fatalf("wasm gave %d bytes, native %d", len(got), len(want))
-	}
-	worst := 0
-	for i := range want {
-		worst = max(worst, abs(int(got[i])-int(want[i])))
-	}
-	if worst > 2 {
-		t.Errorf("wasm and native pixels differ by up to %d", worst)
+		pix = append(pix, f.Image.(*image.RGBA).Pix...)
 	}
 }
 
@@ -180,21 +200,31 @@ func buildWasm(t *testing.T) (node, dir, wasmFile string) {
 
 // TestViewerPlaysVideo loads the viewer page in headless Chromium and plays
 // a short video with non-square pixels through it, with each engine the
-// page has: Go alone, and onnxruntime-web checked against Go (?compare=1).
-// The page reports its state in <body data-*> attributes, which
-// --dump-dom prints once the page has gone quiet.
+// page has: Go alone, and, when onnxruntime-web is installed, that engine
+// checked against Go (?compare=1). It also shows an image, and a video cut
+// inside its last frame. The page posts its final state to the test's
+// server (?report=), so the test waits in real time, not in Chromium's
+// virtual time, and can check that frames keep their presentation times.
 func TestViewerPlaysVideo(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Skip("chromium not installed")
 	}
-	_, _, wasmFile := buildWasm(t)
+	wasmFile := filepath.Join(t.TempDir(), "lvc.wasm")
+	build := exec.Command("go", "build", "-o", wasmFile, ".")
+	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the wasm decoder: %v\n%s", err, out)
+	}
 	m, err := codec.LoadModel(models.Default)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const frames = 3
-	video := encodeCrops(t, m, 64, 64, frames, codec.Options{Quality: 3, IntraPeriod: 8, PixelAspectNum: 2, PixelAspectDen: 1})
+	// 4 frames a second: the last of 3 is due 500 ms after the first.
+	const frames, frameMs = 3, 250
+	video := encodeCrops(t, m, 64, 64, frames, codec.Options{Quality: 3, IntraPeriod: 8, TimebaseNum: 1, TimebaseDen: 4,
+		PixelAspectNum: 2, PixelAspectDen: 1})
+	photo := encodeCrops(t, m, 64, 48, 1, codec.Options{Quality: 3})
 	files := map[string]string{
 		"lvc.wasm":     wasmFile,
 		"wasm_exec.js": filepath.Join(runtime.GOROOT(), "lib", "wasm", "wasm_exec.js"),
@@ -216,38 +246,63 @@ func TestViewerPlaysVideo(t *testing.T) {
 	}
 	// ServeFile answers /index.html with a redirect to the directory.
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, "web/index.html") })
-	mux.HandleFunc("/v.lvc", func(w http.ResponseWriter, r *http.Request) { w.Write(video) })
-	cut := cutInLastFrame(t, video, frames)
-	mux.HandleFunc("/cut.lvc", func(w http.ResponseWriter, r *http.Request) { w.Write(cut) })
+	for name, data := range map[string][]byte{"v.lvc": video, "photo.lvc": photo, "cut.lvc": cutInLastFrame(t, video, frames)} {
+		mux.HandleFunc("/"+name, func(w http.ResponseWriter, r *http.Request) { w.Write(data) })
+	}
+	reports := make(chan viewerReport, 1)
+	mux.HandleFunc("POST /report", func(w http.ResponseWriter, r *http.Request) {
+		var rep viewerReport
+		if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
+			rep.Status = "unreadable report: " + err.Error()
+		}
+		select {
+		case reports <- rep:
+		default: // a second report from the same page: the first counts
+		}
+	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
+	load := func(t *testing.T, query string) viewerReport {
+		rep := loadViewer(t, chromium, srv.URL+"/?report=report&"+query, reports)
+		t.Logf("%s", rep.Status)
+		return rep
+	}
 	for _, engine := range engines {
 		t.Run(engine, func(t *testing.T) {
-			dom, state, status := loadViewer(t, chromium, srv.URL+"/?src=v.lvc&"+engine)
-			if state("data-state") != "ended" || state("data-frames") != fmt.Sprint(frames) {
-				t.Fatalf("page ended in state %q after %q frames; status: %s", state("data-state"), state("data-frames"), status)
+			rep := load(t, "src=v.lvc&"+engine)
+			if rep.State != "ended" || rep.Frames != fmt.Sprint(frames) {
+				t.Fatalf("page ended in state %q after %q frames", rep.State, rep.Frames)
 			}
-			if !bytes.Contains(dom, []byte("aspect-ratio: 128 / 64")) {
-				t.Errorf("canvas not stretched to the 2:1 pixel aspect: %s", regexp.MustCompile(`<canvas[^>]*>`).Find(dom))
+			if rep.AspectRatio != "128 / 64" {
+				t.Errorf("canvas aspect ratio %q, want 128 / 64 (2:1 pixels)", rep.AspectRatio)
 			}
-			if engine == "compare=1" {
-				if d := state("data-maxdiff"); d != "0" && d != "1" {
-					t.Errorf("onnxruntime-web frames differ from Go's by %q levels", d)
-				}
+			if played, _ := strconv.Atoi(rep.PlayedMs); played < (frames-1)*frameMs-10 { // 10: timer and clock granularity
+				t.Errorf("played %d frames in %s ms; the last is due %d ms after the first", frames, rep.PlayedMs, (frames-1)*frameMs)
 			}
-			t.Logf("%s", status)
+			if engine == "compare=1" && rep.MaxDiff != "0" && rep.MaxDiff != "1" {
+				t.Errorf("onnxruntime-web frames differ from Go's by %q levels (empty: not compared)", rep.MaxDiff)
+			}
 		})
 	}
-	// A file cut inside its last frame: the others show, then the page says
-	// where it stopped and why.
-	t.Run("truncated", func(t *testing.T) {
-		_, state, status := loadViewer(t, chromium, srv.URL+"/?src=cut.lvc&engine=go")
-		if state("data-state") != "error" || state("data-frames") != fmt.Sprint(frames-1) ||
-			!strings.Contains(status, fmt.Sprintf("after %d frames: ", frames-1)) || !strings.Contains(status, "truncated") {
-			t.Fatalf("page ended in state %q after %q frames; status: %s", state("data-state"), state("data-frames"), status)
+	t.Run("image", func(t *testing.T) {
+		rep := load(t, "src=photo.lvc&engine=go")
+		if rep.State != "decoded" || rep.Frames != "1" || rep.AspectRatio != "64 / 48" {
+			t.Fatalf("page ended in state %q after %q frames, aspect ratio %q", rep.State, rep.Frames, rep.AspectRatio)
 		}
-		t.Logf("%s", status)
 	})
+	// The others show, then the page says where it stopped and why.
+	t.Run("truncated", func(t *testing.T) {
+		rep := load(t, "src=cut.lvc&engine=go")
+		if rep.State != "error" || rep.Frames != fmt.Sprint(frames-1) ||
+			!strings.Contains(rep.Status, fmt.Sprintf("after %d frames: ", frames-1)) || !strings.Contains(rep.Status, "truncated") {
+			t.Fatalf("page ended in state %q after %q frames", rep.State, rep.Frames)
+		}
+	})
+}
+
+// viewerReport is the state viewer.js posts to ?report=.
+type viewerReport struct {
+	State, Frames, MaxDiff, Status, AspectRatio, PlayedMs string
 }
 
 // cutInLastFrame returns the longest prefix of a file of frames frames
@@ -271,28 +326,29 @@ func cutInLastFrame(t *testing.T, file []byte, frames int) []byte {
 	return nil
 }
 
-// loadViewer loads the page in headless Chromium until it goes quiet, and
-// returns its DOM, a reader of <body>'s attributes and the status line.
-func loadViewer(t *testing.T, chromium, url string) (dom []byte, state func(string) string, status string) {
+// loadViewer opens url in headless Chromium and waits for the page's report.
+func loadViewer(t *testing.T, chromium, url string, reports <-chan viewerReport) viewerReport {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu",
-		"--user-data-dir="+t.TempDir(), "--virtual-time-budget=120000", "--dump-dom", url)
-	dom, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium: %v", err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+		"--user-data-dir="+t.TempDir(), url)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	// Chromium's helper processes may hold its output open after it is
+	// killed; Wait gives up on them after this long.
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	body := regexp.MustCompile(`<body[^>]*>`).Find(dom)
-	state = func(name string) string {
-		m := regexp.MustCompile(name + `="([^"]*)"`).FindSubmatch(body)
-		if m == nil {
-			return ""
-		}
-		return string(m[1])
+	defer func() {
+		cancel()
+		cmd.Wait()
+	}()
+	select {
+	case rep := <-reports:
+		return rep
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("the page sent no report in 3 minutes; chromium said:\n%s", stderr.String())
 	}
-	if m := regexp.MustCompile(`<div id="status"[^>]*>([^<]*)<`).FindSubmatch(dom); m != nil {
-		status = string(m[1])
-	}
-	return dom, state, status
+	return viewerReport{}
 }

@@ -4,17 +4,23 @@
 //
 // Two engines: "ort" lets Go decode the bitstream to the synthesis input and
 // runs the synthesis network with onnxruntime-web (WASM SIMD); "go" runs
-// everything in Go's portable kernels. ort is used when ort/ort.min.js is
-// served (make wasm installs ort/ort.wasm.min.js, the WASM-only build).
+// everything in Go's portable kernels. ort is used when ort/ort.wasm.min.js
+// is served (make wasm installs it, the WASM-only build).
 //   ?src=URL      decode a file from the same server at start-up
 //   ?engine=go    force the Go engine
-//   ?compare=1    decode with both and report the largest pixel difference
-// The page's state is in <body data-state> (decoded, playing, ended, error)
-// and data-frames, for tests that drive it headless.
+//   ?compare=1    with the ort engine, decode with Go too and report the
+//                 largest pixel difference
+//   ?report=URL   POST the page's final state as JSON to URL (for tests):
+//                 the data-* below, the status line, the canvas's CSS
+//                 aspect ratio, and the ms from the first frame to the end
+// The page's state is in <body data-state>: decoded (an image, or a video's
+// first frame), playing, ended (a video's last frame was shown) or error;
+// data-frames counts the frames shown.
 "use strict";
 
 const status = document.getElementById("status");
 const canvas = document.getElementById("view");
+const playButton = document.getElementById("play");
 const params = new URLSearchParams(location.search);
 
 function say(text, isError) {
@@ -28,14 +34,14 @@ async function loadDecoder() {
   go.run(instance); // returns only when the Go program exits, which it does not
 }
 
-let session = null;
+let session = null; // a promise, so that two files dropped at once share one
 
-async function synthesisSession() {
+function synthesisSession() {
   if (!session) {
     ort.env.wasm.wasmPaths = new URL("ort/", location.href).href;
     // Threads need a cross-origin isolated page; otherwise one thread, SIMD.
     ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? navigator.hardwareConcurrency : 1;
-    session = await ort.InferenceSession.create(globalThis.lvcSynthesisONNX(), { executionProviders: ["wasm"] });
+    session = ort.InferenceSession.create(globalThis.lvcSynthesisONNX(), { executionProviders: ["wasm"] });
   }
   return session;
 }
@@ -86,13 +92,15 @@ async function nextFrame(st) {
 // all-Go stream to check the fast path's pixels against.
 function open(bytes, name) {
   const useOrt = Boolean(globalThis.ort) && params.get("engine") !== "go";
-  const info = globalThis.lvcOpen(bytes, useOrt);
-  if (info.error) return { error: info.error };
-  const st = { bytes, name, info, handle: info.handle, ort: useOrt, frames: 0, decodeMs: 0, worst: 0 };
+  const st = { bytes, name, ort: useOrt, frames: 0, decodeMs: 0, worst: 0 };
   st.engine = useOrt ? "onnxruntime-web" : "Go (portable kernels)";
+  const info = globalThis.lvcOpen(bytes, useOrt);
+  if (info.error) return Object.assign(st, { error: info.error });
+  st.info = info;
+  st.handle = info.handle;
   if (useOrt && params.get("compare") === "1") {
     const ref = globalThis.lvcOpen(bytes, false);
-    if (ref.error) return { error: ref.error };
+    if (ref.error) return Object.assign(st, { error: ref.error });
     st.compareHandle = ref.handle;
   }
   return st;
@@ -113,25 +121,43 @@ function aspectText(info) {
   return info.aspectNum > 0 && info.aspectNum !== info.aspectDen ? `, pixel aspect ${info.aspectNum}:${info.aspectDen}` : "";
 }
 
+function compareText(st) {
+  return st.compareHandle ? `; largest pixel difference from the Go engine ${st.worst}` : "";
+}
+
+function seconds(st, pts) {
+  return pts * st.info.timebaseNum / st.info.timebaseDen;
+}
+
 let playing = null; // the stream on screen
-const playButton = document.getElementById("play");
+
+// report sends the final state to ?report=URL, for tests.
+function report() {
+  const url = params.get("report");
+  if (!url) return;
+  const shown = playing && playing.firstShown ? performance.now() - playing.firstShown : 0;
+  const state = { ...document.body.dataset, status: status.textContent, aspectRatio: canvas.style.aspectRatio,
+    playedMs: String(Math.round(shown)) };
+  fetch(url, { method: "POST", body: JSON.stringify(state) });
+}
 
 function fail(st, text) {
+  stop(st);
   say(`${st.name}: ${text}`, true);
   document.body.dataset.state = "error";
   playButton.hidden = true;
-  stop(st);
+  report();
 }
 
 function stop(st) {
   clearTimeout(st.timer);
-  globalThis.lvcClose(st.handle);
+  if (st.handle) globalThis.lvcClose(st.handle);
   if (st.compareHandle) globalThis.lvcClose(st.compareHandle);
   st.stopped = true;
 }
 
-// step decodes the next frame and shows it at its presentation time, or at
-// once when decoding runs slower than the file; then it decodes the next.
+// step decodes the next frame, then schedules it; it runs again once that
+// frame is on screen.
 async function step(st) {
   let r;
   try {
@@ -141,39 +167,53 @@ async function step(st) {
   }
   if (st !== playing || st.stopped) return;
   if (r.error) return fail(st, st.frames ? `after ${st.frames} frames: ${r.error}` : r.error);
-  if (r.done) return finish(st);
   if (st.compareHandle) {
     const g = globalThis.lvcNext(st.compareHandle);
-    if (g.error || g.done) return fail(st, `Go engine: ${g.error || "fewer frames"}`);
-    for (let i = 0; i < g.rgba.length; i++) st.worst = Math.max(st.worst, Math.abs(g.rgba[i] - r.rgba[i]));
+    if (g.error) return fail(st, `Go engine: ${g.error}`);
+    if (Boolean(g.done) !== Boolean(r.done)) return fail(st, "the Go engine decodes another number of frames");
+    for (let i = 0; !r.done && i < g.rgba.length; i++) st.worst = Math.max(st.worst, Math.abs(g.rgba[i] - r.rgba[i]));
     document.body.dataset.maxdiff = st.worst;
   }
-  if (st.frames === 0) st.clock = performance.now() - 1000 * presentationTime(st, r);
+  if (r.done) return finish(st);
   st.pending = r;
-  schedule(st);
+  if (!st.paused) schedule(st);
 }
 
-function presentationTime(st, r) {
-  return r.pts * st.info.timebaseNum / st.info.timebaseDen;
-}
-
+// schedule shows the pending frame at its presentation time. A frame that
+// is late (slow decoding, a throttled background tab, a pause) moves the
+// clock, so that the frames after it keep their spacing instead of
+// rushing to catch up.
 function schedule(st) {
-  const due = st.clock + 1000 * presentationTime(st, st.pending);
+  clearTimeout(st.timer);
+  // The first frame shows at once, and sets the clock (present).
+  const due = st.frames ? st.clock + 1000 * seconds(st, st.pending.pts) : performance.now();
+  const late = performance.now() - due;
+  if (late > 0) st.clock += late;
   st.timer = setTimeout(() => {
-    if (st.paused || st.stopped) return;
-    present(st, st.pending);
+    const r = st.pending;
+    if (st.paused || st.stopped || !r) return;
     st.pending = null;
+    try {
+      present(st, r);
+    } catch (e) {
+      return fail(st, String(e));
+    }
     step(st);
-  }, Math.max(0, due - performance.now()));
+  }, Math.max(0, -late));
 }
 
 function present(st, r) {
   st.frames++;
   st.decodeMs += r.ms;
+  st.lastPTS = r.pts;
   canvas.getContext("2d").putImageData(new ImageData(r.rgba, st.info.width, st.info.height), 0, 0);
   const info = st.info;
   if (st.frames === 1) {
-    const bpp = (8 * st.bytes.length / (info.width * info.height)).toFixed(3);
+    st.firstShown = performance.now();
+    st.clock = st.firstShown - 1000 * seconds(st, r.pts);
+    // A video's bits per pixel are its first frame's; an image's, the file's.
+    const bits = 8 * (info.frames === 1 ? st.bytes.length : r.bytes);
+    const bpp = (bits / (info.width * info.height)).toFixed(3);
     st.first = `${st.name}: ${info.width}×${info.height}${aspectText(info)}, ${st.bytes.length} bytes`;
     say(`${st.first} (${bpp} bpp), decoded in ${r.ms} ms with ${st.engine}` + compareText(st));
     document.body.dataset.state = "decoded";
@@ -187,22 +227,19 @@ function present(st, r) {
   document.body.dataset.frames = st.frames;
 }
 
-function compareText(st) {
-  return st.compareHandle ? `; largest pixel difference from the Go engine ${st.worst}` : "";
-}
-
 function finish(st) {
   stop(st);
   if (st.frames > 1) {
     const info = st.info;
+    const duration = seconds(st, st.lastPTS + 1);
+    const kbps = (8 * st.bytes.length / duration / 1000).toFixed(0);
     const fps = info.timebaseDen / info.timebaseNum;
-    const seconds = st.frames / fps;
-    const kbps = (8 * st.bytes.length / seconds / 1000).toFixed(0);
     say(`${st.first} (${kbps} kbit/s), ${st.frames} frames at ${fps.toFixed(2)} fps; ` +
       `decoding averaged ${(st.decodeMs / st.frames).toFixed(0)} ms a frame with ${st.engine}` + compareText(st));
     document.body.dataset.state = "ended";
     playButton.textContent = "Play again";
   }
+  report();
 }
 
 playButton.addEventListener("click", () => {
@@ -214,20 +251,18 @@ playButton.addEventListener("click", () => {
   if (st.paused) {
     clearTimeout(st.timer);
   } else if (st.pending) {
-    // Resume with the decoded frame due now.
-    st.clock = performance.now() - 1000 * presentationTime(st, st.pending);
-    schedule(st);
-  }
+    schedule(st); // late by the pause, which moves the clock
+  } // else a decode is under way, and step schedules its frame
 });
 
 function show(bytes, name) {
   if (playing) stop(playing);
   playButton.hidden = true;
   playButton.textContent = "Pause";
+  for (const key of ["state", "frames", "maxdiff"]) delete document.body.dataset[key];
   say(`Decoding ${name}…`);
   const st = open(bytes, name);
   playing = st;
-  st.name = name;
   if (st.error) return fail(st, st.error);
   sizeCanvas(st.info);
   // Let the status paint before the decoder takes the main thread.
@@ -250,7 +285,11 @@ document.getElementById("file").addEventListener("change", (e) => {
   if (e.target.files.length) showFile(e.target.files[0]);
 });
 
-loadDecoder().catch((e) => say(`Cannot load the decoder: ${e}`, true));
+loadDecoder().catch((e) => {
+  say(`Cannot load the decoder: ${e}`, true);
+  document.body.dataset.state = "error";
+  report();
+});
 const waitReady = setInterval(async () => {
   if (!globalThis.lvcOpen) return;
   clearInterval(waitReady);
@@ -259,7 +298,12 @@ const waitReady = setInterval(async () => {
   const src = params.get("src");
   if (src) {
     const resp = await fetch(src);
-    if (!resp.ok) { say(`${src}: HTTP ${resp.status}`, true); return; }
+    if (!resp.ok) {
+      say(`${src}: HTTP ${resp.status}`, true);
+      document.body.dataset.state = "error";
+      report();
+      return;
+    }
     show(new Uint8Array(await resp.arrayBuffer()), src);
   }
 }, 50);
