@@ -39,6 +39,22 @@ class ResumeTest(unittest.TestCase):
                 steps = [int(r["step"]) for r in csv.DictReader(f) if r["kind"] == "train"]
             self.assertEqual(steps, [1, 2, 3, 4])
 
+    def test_refuses_a_log_without_its_checkpoint(self):
+        # A clone of a run has its log but not its checkpoint (not committed):
+        # training there, from scratch or from weights, would drop logged rows.
+        with tempfile.TemporaryDirectory() as run:
+            train(run, "--steps", "2", "--no-scale-augment")
+            with open(os.path.join(run, "log.csv")) as f:
+                logged = f.read()
+            weights = os.path.join(run, "init.pt")
+            os.rename(os.path.join(run, "ckpt.pt"), weights)
+            for options in ([], ["--init", weights, "--start-step", "1"]):
+                with self.assertRaises(subprocess.CalledProcessError) as refused:
+                    train(run, "--steps", "4", *options)
+                self.assertIn(b"has a log up to step 2 but no checkpoint", refused.exception.stderr)
+            with open(os.path.join(run, "log.csv")) as f:
+                self.assertEqual(f.read(), logged)
+
     def test_option_given_again_overrides(self):
         with tempfile.TemporaryDirectory() as run:
             train(run, "--steps", "1", "--no-scale-augment")

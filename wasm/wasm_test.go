@@ -332,6 +332,7 @@ func loadViewer(t *testing.T, chromium, url string, reports <-chan viewerReport)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
 		"--user-data-dir="+t.TempDir(), url)
+	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir()) // Chromium leaves files there
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	// Chromium's helper processes may hold its output open after it is
