@@ -87,7 +87,7 @@ func TestWasmDecoderMatchesNative(t *testing.T) {
 
 // decodeNative decodes every frame of file, returning their RGBA pixels
 // one after another and the count of each frame type.
-func decodeNative(t *testing.T, m *codec.Model, file []byte) ([]byte, map[container.FrameType]int) {
+func decodeNative(t testing.TB, m *codec.Model, file []byte) ([]byte, map[container.FrameType]int) {
 	t.Helper()
 	d, err := codec.NewDecoder(bytes.NewReader(file), m, codec.DecoderOptions{})
 	if err != nil {
@@ -110,7 +110,7 @@ func decodeNative(t *testing.T, m *codec.Model, file []byte) ([]byte, map[contai
 
 // encodeCrops encodes frames crops of testdata/sample.png, each shifted
 // right by 2 pixels from the one before, as a video.
-func encodeCrops(t *testing.T, m *codec.Model, w, h, frames int, opts codec.Options) []byte {
+func encodeCrops(t testing.TB, m *codec.Model, w, h, frames int, opts codec.Options) []byte {
 	t.Helper()
 	f, err := os.Open("../testdata/sample.png")
 	if err != nil {
@@ -206,16 +206,6 @@ func buildWasm(t *testing.T) (node, dir, wasmFile string) {
 // server (?report=), so the test waits in real time, not in Chromium's
 // virtual time, and can check that frames keep their presentation times.
 func TestViewerPlaysVideo(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("chromium not installed")
-	}
-	wasmFile := filepath.Join(t.TempDir(), "lvc.wasm")
-	build := exec.Command("go", "build", "-o", wasmFile, ".")
-	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the wasm decoder: %v\n%s", err, out)
-	}
 	m, err := codec.LoadModel(models.Default)
 	if err != nil {
 		t.Fatal(err)
@@ -225,51 +215,10 @@ func TestViewerPlaysVideo(t *testing.T) {
 	video := encodeCrops(t, m, 64, 64, frames, codec.Options{Quality: 3, IntraPeriod: 8, TimebaseNum: 1, TimebaseDen: 4,
 		PixelAspectNum: 2, PixelAspectDen: 1})
 	photo := encodeCrops(t, m, 64, 48, 1, codec.Options{Quality: 3})
-	files := map[string]string{
-		"lvc.wasm":     wasmFile,
-		"wasm_exec.js": filepath.Join(runtime.GOROOT(), "lib", "wasm", "wasm_exec.js"),
-		"viewer.js":    "web/viewer.js",
-	}
-	engines := []string{"engine=go"}
-	if _, err := os.Stat("node_modules/onnxruntime-web"); err == nil {
-		const dist = "node_modules/onnxruntime-web/dist/"
-		for _, f := range []string{"ort.wasm.min.js", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs"} {
-			files["ort/"+f] = dist + f
-		}
-		engines = append(engines, "compare=1")
-	} else {
-		t.Log("onnxruntime-web not installed (make wasm): Go engine only")
-	}
-	mux := http.NewServeMux()
-	for name, path := range files {
-		mux.HandleFunc("/"+name, func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, path) })
-	}
-	// ServeFile answers /index.html with a redirect to the directory.
-	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, "web/index.html") })
-	for name, data := range map[string][]byte{"v.lvc": video, "photo.lvc": photo, "cut.lvc": cutInLastFrame(t, video, frames)} {
-		mux.HandleFunc("/"+name, func(w http.ResponseWriter, r *http.Request) { w.Write(data) })
-	}
-	reports := make(chan viewerReport, 1)
-	mux.HandleFunc("POST /report", func(w http.ResponseWriter, r *http.Request) {
-		var rep viewerReport
-		if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
-			rep.Status = "unreadable report: " + err.Error()
-		}
-		select {
-		case reports <- rep:
-		default: // a second report from the same page: the first counts
-		}
-	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	load := func(t *testing.T, query string) viewerReport {
-		rep := loadViewer(t, chromium, srv.URL+"/?report=report&"+query, reports)
-		t.Logf("%s", rep.Status)
-		return rep
-	}
-	for _, engine := range engines {
+	v := startViewer(t, map[string][]byte{"v.lvc": video, "photo.lvc": photo, "cut.lvc": cutInLastFrame(t, video, frames)})
+	for _, engine := range v.engines {
 		t.Run(engine, func(t *testing.T) {
-			rep := load(t, "src=v.lvc&"+engine)
+			rep := v.load(t, "src=v.lvc&"+engine)
 			if rep.State != "ended" || rep.Frames != fmt.Sprint(frames) {
 				t.Fatalf("page ended in state %q after %q frames", rep.State, rep.Frames)
 			}
@@ -285,14 +234,14 @@ func TestViewerPlaysVideo(t *testing.T) {
 		})
 	}
 	t.Run("image", func(t *testing.T) {
-		rep := load(t, "src=photo.lvc&engine=go")
+		rep := v.load(t, "src=photo.lvc&engine=go")
 		if rep.State != "decoded" || rep.Frames != "1" || rep.AspectRatio != "64 / 48" {
 			t.Fatalf("page ended in state %q after %q frames, aspect ratio %q", rep.State, rep.Frames, rep.AspectRatio)
 		}
 	})
 	// The others show, then the page says where it stopped and why.
 	t.Run("truncated", func(t *testing.T) {
-		rep := load(t, "src=cut.lvc&engine=go")
+		rep := v.load(t, "src=cut.lvc&engine=go")
 		if rep.State != "error" || rep.Frames != fmt.Sprint(frames-1) ||
 			!strings.Contains(rep.Status, fmt.Sprintf("after %d frames: ", frames-1)) || !strings.Contains(rep.Status, "truncated") {
 			t.Fatalf("page ended in state %q after %q frames", rep.State, rep.Frames)
@@ -300,9 +249,136 @@ func TestViewerPlaysVideo(t *testing.T) {
 	})
 }
 
+// BenchmarkViewerVideo plays 24 frames of 320x192 (a pan over
+// testdata/sample.png at quality 3) through the viewer page in headless
+// Chromium with each engine, and reports the page's decoding time per
+// frame beside the native decoder's on the same file, in the same run.
+// Decoding, not the 12 fps presentation, bounds it. Run it alone:
+//
+//	go test -run '^$' -bench ViewerVideo -benchtime 1x ./wasm
+func BenchmarkViewerVideo(b *testing.B) {
+	m, err := codec.LoadModel(models.Default)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const frames = 24
+	video := encodeCrops(b, m, 320, 192, frames, codec.Options{Quality: 3, IntraPeriod: 12, TimebaseNum: 1, TimebaseDen: 12})
+	v := startViewer(b, map[string][]byte{"v.lvc": video})
+	start := time.Now()
+	decodeNative(b, m, video)
+	native := float64(time.Since(start).Milliseconds()) / frames
+	for _, engine := range v.engines {
+		if engine == "compare=1" {
+			engine = "engine=ort" // the page's default when onnxruntime-web is there
+		}
+		for range b.N {
+			rep := v.load(b, "src=v.lvc&"+engine)
+			if rep.State != "ended" || rep.Frames != fmt.Sprint(frames) {
+				b.Fatalf("page ended in state %q after %q frames: %s", rep.State, rep.Frames, rep.Status)
+			}
+			perFrame, _ := strconv.ParseFloat(rep.MsPerFrame, 64)
+			b.ReportMetric(perFrame, strings.TrimPrefix(engine, "engine=")+"-ms/frame")
+		}
+	}
+	b.ReportMetric(native, "native-ms/frame")
+}
+
+// viewer serves the page, the wasm decoder and test files to headless
+// Chromium, and collects the reports the page posts.
+type viewer struct {
+	chromium string
+	url      string
+	reports  chan viewerReport
+	engines  []string // the page's query for each engine it can use
+}
+
+// startViewer builds the decoder and serves the page with files; it skips
+// without Chromium.
+func startViewer(tb testing.TB, files map[string][]byte) *viewer {
+	tb.Helper()
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		tb.Skip("chromium not installed")
+	}
+	wasmFile := filepath.Join(tb.TempDir(), "lvc.wasm")
+	build := exec.Command("go", "build", "-o", wasmFile, ".")
+	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	if out, err := build.CombinedOutput(); err != nil {
+		tb.Fatalf("building the wasm decoder: %v\n%s", err, out)
+	}
+	served := map[string]string{
+		"lvc.wasm":     wasmFile,
+		"wasm_exec.js": filepath.Join(runtime.GOROOT(), "lib", "wasm", "wasm_exec.js"),
+		"viewer.js":    "web/viewer.js",
+	}
+	v := &viewer{chromium: chromium, reports: make(chan viewerReport, 1), engines: []string{"engine=go"}}
+	if _, err := os.Stat("node_modules/onnxruntime-web"); err == nil {
+		const dist = "node_modules/onnxruntime-web/dist/"
+		for _, f := range []string{"ort.wasm.min.js", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs"} {
+			served["ort/"+f] = dist + f
+		}
+		v.engines = append(v.engines, "compare=1")
+	} else {
+		tb.Log("onnxruntime-web not installed (make wasm): Go engine only")
+	}
+	mux := http.NewServeMux()
+	for name, path := range served {
+		mux.HandleFunc("/"+name, func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, path) })
+	}
+	// ServeFile answers /index.html with a redirect to the directory.
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, "web/index.html") })
+	for name, data := range files {
+		mux.HandleFunc("/"+name, func(w http.ResponseWriter, r *http.Request) { w.Write(data) })
+	}
+	mux.HandleFunc("POST /report", func(w http.ResponseWriter, r *http.Request) {
+		var rep viewerReport
+		if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
+			rep.Status = "unreadable report: " + err.Error()
+		}
+		select {
+		case v.reports <- rep:
+		default: // a second report from the same page: the first counts
+		}
+	})
+	srv := httptest.NewServer(mux)
+	tb.Cleanup(srv.Close)
+	v.url = srv.URL
+	return v
+}
+
+// load opens the page with query in headless Chromium and waits for its
+// report.
+func (v *viewer) load(tb testing.TB, query string) viewerReport {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, v.chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+		"--user-data-dir="+tb.TempDir(), v.url+"/?report=report&"+query)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tb.TempDir()) // Chromium leaves files there
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	// Chromium's helper processes may hold its output open after it is
+	// killed; Wait gives up on them after this long.
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	defer func() {
+		cancel()
+		cmd.Wait()
+	}()
+	select {
+	case rep := <-v.reports:
+		tb.Logf("%s", rep.Status)
+		return rep
+	case <-time.After(3 * time.Minute):
+		tb.Fatalf("the page sent no report in 3 minutes; chromium said:\n%s", stderr.String())
+	}
+	return viewerReport{}
+}
+
 // viewerReport is the state viewer.js posts to ?report=.
 type viewerReport struct {
-	State, Frames, MaxDiff, Status, AspectRatio, PlayedMs string
+	State, Frames, MaxDiff, Status, AspectRatio, PlayedMs, MsPerFrame string
 }
 
 // cutInLastFrame returns the longest prefix of a file of frames frames
@@ -324,32 +400,4 @@ func cutInLastFrame(t *testing.T, file []byte, frames int) []byte {
 	}
 	t.Fatal("no cut leaves the frames before the last")
 	return nil
-}
-
-// loadViewer opens url in headless Chromium and waits for the page's report.
-func loadViewer(t *testing.T, chromium, url string, reports <-chan viewerReport) viewerReport {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-		"--user-data-dir="+t.TempDir(), url)
-	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir()) // Chromium leaves files there
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	// Chromium's helper processes may hold its output open after it is
-	// killed; Wait gives up on them after this long.
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cancel()
-		cmd.Wait()
-	}()
-	select {
-	case rep := <-reports:
-		return rep
-	case <-time.After(3 * time.Minute):
-		t.Fatalf("the page sent no report in 3 minutes; chromium said:\n%s", stderr.String())
-	}
-	return viewerReport{}
 }

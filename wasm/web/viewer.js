@@ -12,7 +12,8 @@
 //                 largest pixel difference
 //   ?report=URL   POST the page's final state as JSON to URL (for tests):
 //                 the data-* below, the status line, the canvas's CSS
-//                 aspect ratio, and the ms from the first frame to the end
+//                 aspect ratio, the ms from the first frame to the end,
+//                 and the mean decoding ms per frame
 // The page's state is in <body data-state>: decoded (an image, or a video's
 // first frame), playing, ended (a video's last frame was shown) or error;
 // data-frames counts the frames shown.
@@ -136,8 +137,9 @@ function report() {
   const url = params.get("report");
   if (!url) return;
   const shown = playing && playing.firstShown ? performance.now() - playing.firstShown : 0;
+  const st = playing || {};
   const state = { ...document.body.dataset, status: status.textContent, aspectRatio: canvas.style.aspectRatio,
-    playedMs: String(Math.round(shown)) };
+    playedMs: String(Math.round(shown)), msPerFrame: st.frames ? (st.decodeMs / st.frames).toFixed(1) : "" };
   fetch(url, { method: "POST", body: JSON.stringify(state) });
 }
 
