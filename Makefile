@@ -115,9 +115,9 @@ wasm:
 	mkdir -p wasm/web/ort
 	cp $(ORTDIST)/ort.wasm.min.js $(ORTDIST)/ort-wasm-simd-threaded.wasm $(ORTDIST)/ort-wasm-simd-threaded.mjs wasm/web/ort/
 
+# Cross-origin isolated, so that onnxruntime-web runs on every core.
 serve: wasm
-	@echo "open http://localhost:8080/ (or ?src=FILE.lvc for a file in wasm/web)"
-	cd wasm/web && $(PYTHON) -m http.server 8080 --bind 127.0.0.1
+	$(GO) run ./wasm/serve
 
 clean:
 	rm -rf bin wasm/web/lvc.wasm wasm/web/wasm_exec.js wasm/web/ort

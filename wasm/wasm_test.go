@@ -201,7 +201,8 @@ func buildWasm(t *testing.T) (node, dir, wasmFile string) {
 // TestViewerPlaysVideo loads the viewer page in headless Chromium and plays
 // a short video with non-square pixels through it, with each engine the
 // page has: Go alone, and, when onnxruntime-web is installed, that engine
-// checked against Go (?compare=1). It also shows an image, and a video cut
+// checked against Go (?compare=1), on one thread and, in a cross-origin
+// isolated page, on every core. It also shows an image, and a video cut
 // inside its last frame. The page posts its final state to the test's
 // server (?report=), so the test waits in real time, not in Chromium's
 // virtual time, and can check that frames keep their presentation times.
@@ -218,7 +219,7 @@ func TestViewerPlaysVideo(t *testing.T) {
 	v := startViewer(t, map[string][]byte{"v.lvc": video, "photo.lvc": photo, "cut.lvc": cutInLastFrame(t, video, frames)})
 	for _, engine := range v.engines {
 		t.Run(engine, func(t *testing.T) {
-			rep := v.load(t, "src=v.lvc&"+engine)
+			rep := v.load(t, engine+"&src=v.lvc")
 			if rep.State != "ended" || rep.Frames != fmt.Sprint(frames) {
 				t.Fatalf("page ended in state %q after %q frames", rep.State, rep.Frames)
 			}
@@ -228,20 +229,24 @@ func TestViewerPlaysVideo(t *testing.T) {
 			if played, _ := strconv.Atoi(rep.PlayedMs); played < (frames-1)*frameMs-10 { // 10: timer and clock granularity
 				t.Errorf("played %d frames in %s ms; the last is due %d ms after the first", frames, rep.PlayedMs, (frames-1)*frameMs)
 			}
-			if engine == "compare=1" && rep.MaxDiff != "0" && rep.MaxDiff != "1" {
+			threaded := fmt.Sprintf("onnxruntime-web (%d threads)", runtime.NumCPU())
+			if strings.HasPrefix(engine, "iso/") && runtime.NumCPU() > 1 && !strings.Contains(rep.Status, threaded) {
+				t.Errorf("the isolated page did not run %s", threaded)
+			}
+			if strings.Contains(engine, "compare=1") && rep.MaxDiff != "0" && rep.MaxDiff != "1" {
 				t.Errorf("onnxruntime-web frames differ from Go's by %q levels (empty: not compared)", rep.MaxDiff)
 			}
 		})
 	}
 	t.Run("image", func(t *testing.T) {
-		rep := v.load(t, "src=photo.lvc&engine=go")
+		rep := v.load(t, "?src=photo.lvc&engine=go")
 		if rep.State != "decoded" || rep.Frames != "1" || rep.AspectRatio != "64 / 48" {
 			t.Fatalf("page ended in state %q after %q frames, aspect ratio %q", rep.State, rep.Frames, rep.AspectRatio)
 		}
 	})
 	// The others show, then the page says where it stopped and why.
 	t.Run("truncated", func(t *testing.T) {
-		rep := v.load(t, "src=cut.lvc&engine=go")
+		rep := v.load(t, "?src=cut.lvc&engine=go")
 		if rep.State != "error" || rep.Frames != fmt.Sprint(frames-1) ||
 			!strings.Contains(rep.Status, fmt.Sprintf("after %d frames: ", frames-1)) || !strings.Contains(rep.Status, "truncated") {
 			t.Fatalf("page ended in state %q after %q frames", rep.State, rep.Frames)
@@ -252,7 +257,9 @@ func TestViewerPlaysVideo(t *testing.T) {
 // BenchmarkViewerVideo plays 24 frames of 320x192 (a pan over
 // testdata/sample.png at quality 3) through the viewer page in headless
 // Chromium with each engine, and reports the page's decoding time per
-// frame beside the native decoder's on the same file, in the same run.
+// frame beside the native decoder's on the same file, in the same run;
+// onnxruntime-web runs on one thread, then on all cores in a cross-origin
+// isolated page.
 // Decoding, not the 12 fps presentation, bounds it. Run it alone:
 //
 //	go test -run '^$' -bench ViewerVideo -benchtime 1x ./wasm
@@ -267,17 +274,24 @@ func BenchmarkViewerVideo(b *testing.B) {
 	start := time.Now()
 	decodeNative(b, m, video)
 	native := float64(time.Since(start).Milliseconds()) / frames
-	for _, engine := range v.engines {
-		if engine == "compare=1" {
-			engine = "engine=ort" // the page's default when onnxruntime-web is there
-		}
+	engines := []string{"?engine=go"}
+	if len(v.engines) > 1 {
+		// The page's default engine when onnxruntime-web is there, on one
+		// thread, and on every core when the page is cross-origin isolated.
+		engines = append(engines, "?engine=ort", "iso/?engine=ort")
+	}
+	for _, engine := range engines {
 		for range b.N {
-			rep := v.load(b, "src=v.lvc&"+engine)
+			rep := v.load(b, engine+"&src=v.lvc")
 			if rep.State != "ended" || rep.Frames != fmt.Sprint(frames) {
 				b.Fatalf("page ended in state %q after %q frames: %s", rep.State, rep.Frames, rep.Status)
 			}
 			perFrame, _ := strconv.ParseFloat(rep.MsPerFrame, 64)
-			b.ReportMetric(perFrame, strings.TrimPrefix(engine, "engine=")+"-ms/frame")
+			name := strings.TrimPrefix(engine, "?engine=")
+			if strings.HasPrefix(engine, "iso/") {
+				name = fmt.Sprintf("ort-%dthreads", runtime.NumCPU())
+			}
+			b.ReportMetric(perFrame, name+"-ms/frame")
 		}
 	}
 	b.ReportMetric(native, "native-ms/frame")
@@ -289,7 +303,7 @@ type viewer struct {
 	chromium string
 	url      string
 	reports  chan viewerReport
-	engines  []string // the page's query for each engine it can use
+	engines  []string // the page's path and query for each engine it can use
 }
 
 // startViewer builds the decoder and serves the page with files; it skips
@@ -311,13 +325,14 @@ func startViewer(tb testing.TB, files map[string][]byte) *viewer {
 		"wasm_exec.js": filepath.Join(runtime.GOROOT(), "lib", "wasm", "wasm_exec.js"),
 		"viewer.js":    "web/viewer.js",
 	}
-	v := &viewer{chromium: chromium, reports: make(chan viewerReport, 1), engines: []string{"engine=go"}}
+	v := &viewer{chromium: chromium, reports: make(chan viewerReport, 1), engines: []string{"?engine=go"}}
 	if _, err := os.Stat("node_modules/onnxruntime-web"); err == nil {
 		const dist = "node_modules/onnxruntime-web/dist/"
 		for _, f := range []string{"ort.wasm.min.js", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs"} {
 			served["ort/"+f] = dist + f
 		}
-		v.engines = append(v.engines, "compare=1")
+		// Checked against Go, on one thread and on every core.
+		v.engines = append(v.engines, "?compare=1", "iso/?compare=1")
 	} else {
 		tb.Log("onnxruntime-web not installed (make wasm): Go engine only")
 	}
@@ -340,19 +355,28 @@ func startViewer(tb testing.TB, files map[string][]byte) *viewer {
 		default: // a second report from the same page: the first counts
 		}
 	})
-	srv := httptest.NewServer(mux)
+	// Under /iso/ the same files come cross-origin isolated, as make serve
+	// serves them, so that onnxruntime-web runs on every core.
+	top := http.NewServeMux()
+	top.Handle("/", mux)
+	top.Handle("/iso/", http.StripPrefix("/iso", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cross-Origin-Opener-Policy", "same-origin")
+		w.Header().Set("Cross-Origin-Embedder-Policy", "require-corp")
+		mux.ServeHTTP(w, r)
+	})))
+	srv := httptest.NewServer(top)
 	tb.Cleanup(srv.Close)
 	v.url = srv.URL
 	return v
 }
 
-// load opens the page with query in headless Chromium and waits for its
-// report.
-func (v *viewer) load(tb testing.TB, query string) viewerReport {
+// load opens the page at page ("?query", or "iso/?query" for the isolated
+// page) in headless Chromium and waits for its report.
+func (v *viewer) load(tb testing.TB, page string) viewerReport {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, v.chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-		"--user-data-dir="+tb.TempDir(), v.url+"/?report=report&"+query)
+	cmd := exec.CommandContext(ctx, v.chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--enable-logging=stderr",
+		"--user-data-dir="+tb.TempDir(), v.url+"/"+strings.Replace(page, "?", "?report=report&", 1))
 	cmd.Env = append(os.Environ(), "TMPDIR="+tb.TempDir()) // Chromium leaves files there
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -370,8 +394,8 @@ func (v *viewer) load(tb testing.TB, query string) viewerReport {
 	case rep := <-v.reports:
 		tb.Logf("%s", rep.Status)
 		return rep
-	case <-time.After(3 * time.Minute):
-		tb.Fatalf("the page sent no report in 3 minutes; chromium said:\n%s", stderr.String())
+	case <-time.After(90 * time.Second):
+		tb.Fatalf("the page sent no report in 90 s; chromium said:\n%s", stderr.String())
 	}
 	return viewerReport{}
 }

@@ -37,11 +37,14 @@ async function loadDecoder() {
 
 let session = null; // a promise, so that two files dropped at once share one
 
+// Threads need a cross-origin isolated page (make serve's); otherwise one
+// thread, SIMD.
+const ortThreads = globalThis.crossOriginIsolated ? navigator.hardwareConcurrency : 1;
+
 function synthesisSession() {
   if (!session) {
     ort.env.wasm.wasmPaths = new URL("ort/", location.href).href;
-    // Threads need a cross-origin isolated page; otherwise one thread, SIMD.
-    ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? navigator.hardwareConcurrency : 1;
+    ort.env.wasm.numThreads = ortThreads;
     session = ort.InferenceSession.create(globalThis.lvcSynthesisONNX(), { executionProviders: ["wasm"] });
   }
   return session;
@@ -94,7 +97,7 @@ async function nextFrame(st) {
 function open(bytes, name) {
   const useOrt = Boolean(globalThis.ort) && params.get("engine") !== "go";
   const st = { bytes, name, ort: useOrt, frames: 0, decodeMs: 0, worst: 0 };
-  st.engine = useOrt ? "onnxruntime-web" : "Go (portable kernels)";
+  st.engine = useOrt ? `onnxruntime-web (${ortThreads} thread${ortThreads > 1 ? "s" : ""})` : "Go (portable kernels)";
   const info = globalThis.lvcOpen(bytes, useOrt);
   if (info.error) return Object.assign(st, { error: info.error });
   st.info = info;
