@@ -46,9 +46,10 @@ class ResumeTest(unittest.TestCase):
             train(run, "--steps", "2", "--no-scale-augment")
             with open(os.path.join(run, "log.csv")) as f:
                 logged = f.read()
-            weights = os.path.join(run, "init.pt")
-            os.rename(os.path.join(run, "ckpt.pt"), weights)
-            for options in ([], ["--init", weights, "--start-step", "1"]):
+            # The checkpoint moves away; it still serves as --init weights.
+            init = os.path.join(run, "init.pt")
+            os.rename(os.path.join(run, "ckpt.pt"), init)
+            for options in ([], ["--init", init, "--start-step", "1"]):
                 with self.assertRaises(subprocess.CalledProcessError) as refused:
                     train(run, "--steps", "4", *options)
                 self.assertIn(b"has a log up to step 2 but no checkpoint", refused.exception.stderr)

@@ -64,10 +64,12 @@ func main() {
 		if !ok {
 			return map[string]any{"error": fmt.Sprintf("lvcNext: no open stream %d", handle)}
 		}
+		// Out of the map until the frame is decoded: an error, or a panic
+		// that export recovers, leaves it freed.
+		delete(streams, handle)
 		start := time.Now()
 		f, err := s.d.Next()
 		if err != nil {
-			delete(streams, handle)
 			if err == io.EOF {
 				if !s.started {
 					return map[string]any{"error": "codec: file has no frames"}
@@ -77,6 +79,7 @@ func main() {
 			return map[string]any{"error": err.Error()}
 		}
 		s.started = true
+		streams[handle] = s
 		h := s.d.Header()
 		out := map[string]any{"width": h.Width, "height": h.Height, "pts": f.PTS, "intra": f.Type == container.Intra,
 			"quality": f.Quality, "bytes": f.Bytes}

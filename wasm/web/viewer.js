@@ -12,8 +12,9 @@
 //                 largest pixel difference
 //   ?report=URL   POST the page's final state as JSON to URL (for tests):
 //                 the data-* below, the status line, the canvas's CSS
-//                 aspect ratio, the ms from the first frame to the end,
-//                 and the mean decoding ms per frame
+//                 aspect ratio, the ms from the first frame shown to the
+//                 last, the mean decoding ms per frame and the synthesis's
+//                 threads
 // The page's state is in <body data-state>: decoded (an image, or a video's
 // first frame), playing, ended (a video's last frame was shown) or error;
 // data-frames counts the frames shown.
@@ -45,7 +46,9 @@ function synthesisSession() {
   if (!session) {
     ort.env.wasm.wasmPaths = new URL("ort/", location.href).href;
     ort.env.wasm.numThreads = ortThreads;
-    session = ort.InferenceSession.create(globalThis.lvcSynthesisONNX(), { executionProviders: ["wasm"] });
+    // A failed creation is not kept: the next file tries again.
+    session = ort.InferenceSession.create(globalThis.lvcSynthesisONNX(), { executionProviders: ["wasm"] })
+      .catch((e) => { session = null; throw e; });
   }
   return session;
 }
@@ -79,16 +82,19 @@ function rgbaFromSynthesis(y, info) {
 
 // nextFrame decodes the stream's next frame to RGBA: {rgba, ms, pts, ...},
 // {done: true} after the last, or {error}.
+// ms is the frame's decoding time, for both engines alike; the synthesis
+// session's creation, once per page, does not count.
 async function nextFrame(st) {
+  const s = st.ort ? await synthesisSession() : null;
   const t0 = performance.now();
   const r = globalThis.lvcNext(st.handle);
-  if (r.error || r.done || !st.ort) return r;
-  const s = await synthesisSession();
+  r.ms = performance.now() - t0;
+  if (r.error || r.done || !s) return r;
   const feeds = { x: new ort.Tensor("float32", r.input, r.shape) };
   r.scalers.forEach((v, i) => { feeds["s" + i] = new ort.Tensor("float32", v, [1, v.length, 1, 1]); });
   const out = await s.run(feeds);
   r.rgba = rgbaFromSynthesis(out[s.outputNames[0]], st.info);
-  r.ms = Math.round(performance.now() - t0);
+  r.ms = performance.now() - t0;
   return r;
 }
 
@@ -139,19 +145,24 @@ let playing = null; // the stream on screen
 function report() {
   const url = params.get("report");
   if (!url) return;
-  const shown = playing && playing.firstShown ? performance.now() - playing.firstShown : 0;
   const st = playing || {};
   const state = { ...document.body.dataset, status: status.textContent, aspectRatio: canvas.style.aspectRatio,
-    playedMs: String(Math.round(shown)), msPerFrame: st.frames ? (st.decodeMs / st.frames).toFixed(1) : "" };
+    playedMs: st.frames ? String(Math.round(st.lastShown - st.firstShown)) : "",
+    msPerFrame: st.frames ? (st.decodeMs / st.frames).toFixed(1) : "", threads: String(st.ort ? ortThreads : 1) };
   fetch(url, { method: "POST", body: JSON.stringify(state) });
+}
+
+// showError ends the page's work on an error.
+function showError(text) {
+  say(text, true);
+  document.body.dataset.state = "error";
+  playButton.hidden = true;
+  report();
 }
 
 function fail(st, text) {
   stop(st);
-  say(`${st.name}: ${text}`, true);
-  document.body.dataset.state = "error";
-  playButton.hidden = true;
-  report();
+  showError(`${st.name}: ${text}`);
 }
 
 function stop(st) {
@@ -193,7 +204,7 @@ function schedule(st) {
   // The first frame shows at once, and sets the clock (present).
   const due = st.frames ? st.clock + 1000 * seconds(st, st.pending.pts) : performance.now();
   const late = performance.now() - due;
-  if (late > 0) st.clock += late;
+  if (st.frames && late > 0) st.clock += late;
   st.timer = setTimeout(() => {
     const r = st.pending;
     if (st.paused || st.stopped || !r) return;
@@ -211,6 +222,7 @@ function present(st, r) {
   st.frames++;
   st.decodeMs += r.ms;
   st.lastPTS = r.pts;
+  st.lastShown = performance.now();
   canvas.getContext("2d").putImageData(new ImageData(r.rgba, st.info.width, st.info.height), 0, 0);
   const info = st.info;
   if (st.frames === 1) {
@@ -220,12 +232,12 @@ function present(st, r) {
     const bits = 8 * (info.frames === 1 ? st.bytes.length : r.bytes);
     const bpp = (bits / (info.width * info.height)).toFixed(3);
     st.first = `${st.name}: ${info.width}×${info.height}${aspectText(info)}, ${st.bytes.length} bytes`;
-    say(`${st.first} (${bpp} bpp), decoded in ${r.ms} ms with ${st.engine}` + compareText(st));
+    say(`${st.first} (${bpp} bpp), decoded in ${Math.round(r.ms)} ms with ${st.engine}` + compareText(st));
     document.body.dataset.state = "decoded";
   } else {
     const of = info.frames ? `/${info.frames}` : "";
     say(`${st.first}, frame ${st.frames}${of} (${r.intra ? "intra" : "inter"}, quality ${r.quality.toFixed(2)}, ` +
-      `${r.bytes} bytes) decoded in ${r.ms} ms with ${st.engine}` + compareText(st));
+      `${r.bytes} bytes) decoded in ${Math.round(r.ms)} ms with ${st.engine}` + compareText(st));
     document.body.dataset.state = "playing";
     playButton.hidden = false;
   }
@@ -255,9 +267,12 @@ playButton.addEventListener("click", () => {
   playButton.textContent = st.paused ? "Play" : "Pause";
   if (st.paused) {
     clearTimeout(st.timer);
-  } else if (st.pending) {
-    schedule(st); // late by the pause, which moves the clock
-  } // else a decode is under way, and step schedules its frame
+    st.pausedAt = performance.now();
+    return;
+  }
+  // The pause delays every frame after it by its length.
+  if (st.frames) st.clock += performance.now() - st.pausedAt;
+  if (st.pending) schedule(st); // else a decode is under way, and step schedules its frame
 });
 
 function show(bytes, name) {
@@ -275,7 +290,11 @@ function show(bytes, name) {
 }
 
 async function showFile(file) {
-  show(new Uint8Array(await file.arrayBuffer()), file.name);
+  try {
+    show(new Uint8Array(await file.arrayBuffer()), file.name);
+  } catch (e) {
+    showError(`${file.name}: ${e}`);
+  }
 }
 
 const drop = document.getElementById("drop");
@@ -290,25 +309,19 @@ document.getElementById("file").addEventListener("change", (e) => {
   if (e.target.files.length) showFile(e.target.files[0]);
 });
 
-loadDecoder().catch((e) => {
-  say(`Cannot load the decoder: ${e}`, true);
-  document.body.dataset.state = "error";
-  report();
-});
+loadDecoder().catch((e) => showError(`Cannot load the decoder: ${e}`));
 const waitReady = setInterval(async () => {
   if (!globalThis.lvcOpen) return;
   clearInterval(waitReady);
   const engine = globalThis.ort && params.get("engine") !== "go" ? "onnxruntime-web" : "Go";
   say(`Decoder ready (model ${globalThis.lvcModelID.slice(0, 12)}…, synthesis with ${engine}). Choose a file.`);
   const src = params.get("src");
-  if (src) {
+  if (!src) return;
+  try {
     const resp = await fetch(src);
-    if (!resp.ok) {
-      say(`${src}: HTTP ${resp.status}`, true);
-      document.body.dataset.state = "error";
-      report();
-      return;
-    }
+    if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
     show(new Uint8Array(await resp.arrayBuffer()), src);
+  } catch (e) {
+    showError(`${src}: ${e.message || e}`);
   }
 }, 50);
