@@ -408,6 +408,9 @@ def main():
         if model.context is not None and not model.checkerboard:
             sys.exit("export: the Go codec has no channel context; this model trains and evaluates "
                      "in PyTorch only (train/compare_estimates.py)")
+        if model.slice_context is not None:
+            sys.exit("export: the Go codec has no slice context yet; this model trains and evaluates "
+                     "in PyTorch only (train/compare_estimates.py)")
         if model.recon_offsets is not None:
             sys.exit("export: the Go codec has no reconstruction offsets yet; this model trains and "
                      "evaluates in PyTorch only (train/compare_estimates.py)")

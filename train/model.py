@@ -255,6 +255,60 @@ class CheckerboardContext(PassContext):
         return mu, sigma, ste_round(y - mu) + mu
 
 
+class SliceContext(nn.Module):
+    """Channel-conditional corrections on top of the checkerboard (after ELIC,
+    He et al. 2022, small): y's channels split into slices, and each pass of
+    the checkerboard decodes them slice after slice, so that slice i's mean
+    and scale get a correction from the ŷ of slices 0..i-1 at the same
+    position (1x1 conv over them and slice i's own mean and scale to hidden
+    channels, Relu, 1x1). The order is every slice's anchors, then every
+    slice's second-pass positions, so the checkerboard's network still sees
+    all the anchors it was trained on. Position-wise, like the codec's
+    other context networks; slice 0 gets no correction. The corrections
+    start at zero, so a trained model's function is unchanged."""
+
+    def __init__(self, m, slices, hidden=32):
+        super().__init__()
+        if m % slices:
+            raise ValueError(f"{m} latent channels do not split into {slices} slices")
+        self.width = m // slices
+
+        def nets():
+            return nn.ModuleList(
+                nn.Sequential(nn.Conv2d((i + 2) * self.width, hidden, 1), nn.ReLU(),
+                              zero_init(nn.Conv2d(hidden, 2 * self.width, 1)))
+                for i in range(1, slices))
+        self.anchor_nets, self.second_nets = nets(), nets()
+
+    def slices(self, y, mean, scale, nets, where):
+        """Corrects each slice's mean and scale at the positions where (1, 1,
+        H, W) is 1, slice after slice: ŷ = round(y - mean) + mean
+        (straight-through) of the slices before feeds the next."""
+        w = self.width
+        means, scales, y_hats = [], [], []
+        for i in range(len(nets) + 1):
+            sl = slice(i * w, (i + 1) * w)
+            mu, sigma = mean[:, sl], scale[:, sl]
+            if i:
+                d = nets[i - 1](torch.cat([*y_hats, mu, sigma], 1)) * where
+                mu, sigma = mu + d[:, :w], sigma + d[:, w:]
+            means.append(mu)
+            scales.append(sigma)
+            y_hats.append(ste_round(y[:, sl] - mu) + mu)
+        return torch.cat(means, 1), torch.cat(scales, 1), torch.cat(y_hats, 1)
+
+    def forward(self, y, mean, scale, checkerboard):
+        """Means and scales for every position, and ŷ under them: the
+        anchors with h_s's parameters and this context, the other positions
+        with the checkerboard's corrections from those anchors, then this
+        context."""
+        anchors = checkerboard.anchors(y)
+        mean, scale, _ = self.slices(y, mean, scale, self.anchor_nets, anchors)
+        mean, scale = checkerboard.corrections(y, mean, scale)
+        mean, scale, y_hat = self.slices(y, mean, scale, self.second_nets, 1 - anchors)
+        return mean, scale, y_hat
+
+
 class FactorizedPrior(nn.Module):
     """Per-channel learned density for z (Balle et al. 2018, appendix 6.1).
 
@@ -354,7 +408,8 @@ class HyperpriorModel(nn.Module):
     def __init__(self, n=64, m=96, qualities=NUM_QUALITIES, family="gaussian", lambda_list=None,
                  feature_scalers=False, encoder_blocks=False, decoder_blocks=False, linear_skip=False,
                  fine_block=0, context_slices=0, encoder_fine_block=False, checkerboard=0, fine_width=None,
-                 coarse_block=False, hs_width=0, analysis_width=0, recon_offsets=False, anchor_context=0):
+                 coarse_block=False, hs_width=0, analysis_width=0, recon_offsets=False, anchor_context=0,
+                 slice_context=0):
         super().__init__()
         self.n, self.m, self.family = n, m, family
         # analysis_width widens every hidden layer of g_a beyond n: the
@@ -433,6 +488,11 @@ class HyperpriorModel(nn.Module):
             CheckerboardContext(m, checkerboard, anchor_context) if checkerboard else None
         if anchor_context and not checkerboard:
             raise ValueError("an anchor context splits a checkerboard's anchors: it needs a checkerboard")
+        # slice_context > 0 codes each checkerboard pass in that many channel
+        # slices (SliceContext); PyTorch only so far, to measure it.
+        if slice_context and (not checkerboard or anchor_context):
+            raise ValueError("a slice context splits a checkerboard's two passes: it needs one, without an anchor context")
+        self.slice_context = SliceContext(m, slice_context) if slice_context else None
         # Per-quality channel gains (Cui et al. 2021): the encoder multiplies
         # y by gain_enc[q], the decoder by gain_dec[q]. Stored as logs.
         init = torch.linspace(math.log(0.5), math.log(4.0), qualities).view(-1, 1).expand(-1, m)
@@ -586,7 +646,9 @@ class HyperpriorModel(nn.Module):
                     hs_width=state["h_s.wide.weight"].shape[0] if "h_s.wide.weight" in state else 0,
                     recon_offsets="recon_offsets" in state,
                     anchor_context=state["context.anchor.out.weight"].shape[1]
-                    if "context.anchor.out.weight" in state else 0)
+                    if "context.anchor.out.weight" in state else 0,
+                    slice_context=1 + sum(k.startswith("slice_context.anchor_nets.") and k.endswith(".0.weight")
+                                          for k in state) if "slice_context.anchor_nets.0.0.weight" in state else 0)
 
     @staticmethod
     def is_block_key(key):
@@ -595,8 +657,8 @@ class HyperpriorModel(nn.Module):
 
     @staticmethod
     def is_context_key(key):
-        """Whether a state-dict key belongs to the channel context."""
-        return key.startswith("context.")
+        """Whether a state-dict key belongs to a context network."""
+        return key.startswith(("context.", "slice_context."))
 
     @staticmethod
     def is_skip_key(key):
@@ -664,7 +726,9 @@ class HyperpriorModel(nn.Module):
         y = self.analysis(x, q)
         params = self.h_s(torch.round(self.h_a(y)))
         mean, scale = params[:, :self.m], params[:, self.m:]
-        if self.context is not None:
+        if self.slice_context is not None:
+            mean, scale, _ = self.slice_context(y, mean, scale, self.context)
+        elif self.context is not None:
             mean, scale, _ = self.context(y, mean, scale)
         return y, mean, scale
 
@@ -692,7 +756,9 @@ class HyperpriorModel(nn.Module):
         mean, scale = params[:, :self.m], params[:, self.m:]
         # Rate from the noisy proxy; the synthesis sees the rounded residual
         # (straight-through), which matches what the decoder will get.
-        if self.context is not None:
+        if self.slice_context is not None:
+            mean, scale, y_hat = self.slice_context(y, mean, scale, self.context)
+        elif self.context is not None:
             mean, scale, y_hat = self.context(y, mean, scale)
         else:
             y_hat = ste_round(y - mean) + mean

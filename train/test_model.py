@@ -117,6 +117,51 @@ class ContextTest(unittest.TestCase):
         self.assertGreater((s1[:, w:] - s2[:, w:]).abs().max().item(), 1e-3, "slice 1 ignores slice 0")
 
 
+class SliceContextTest(unittest.TestCase):
+    """A slice context added to a checkerboard model starts as that model;
+    then each slice's parameters see only what the decoder has by then."""
+
+    def setUp(self):
+        torch.manual_seed(0)
+        self.base = randomized(HyperpriorModel(N, M, checkerboard=16))
+        self.ctx = HyperpriorModel(N, M, checkerboard=16, slice_context=3)
+        missing, unexpected = self.ctx.load_state_dict(self.base.state_dict(), strict=False)
+        self.assertEqual(unexpected, [])
+        self.assertTrue(missing and all(HyperpriorModel.is_context_key(k) for k in missing), missing)
+
+    def test_starts_unchanged(self):
+        assert_same_outputs(self, self.base, self.ctx)
+
+    def test_sees_only_what_is_decoded(self):
+        ctx = randomized(self.ctx, seed=2).slice_context
+        cb = self.ctx.context
+        torch.manual_seed(3)
+        y = torch.randn(1, M, 4, 4) * 2
+        mean, scale = torch.randn_like(y), torch.rand_like(y) + 0.5
+        w = M // 3
+        anchor = cb.anchors(y)[0, 0].bool()
+
+        def params(v):
+            mu, sigma, _ = ctx(v, mean, scale, cb)
+            return torch.stack([mu, sigma])
+
+        jac = torch.autograd.functional.jacobian(params, y)[:, 0, :, :, :, 0]  # (2, M, H, W, M, H, W)
+        for c in range(M):
+            i = c // w
+            for r in range(4):
+                for col in range(4):
+                    seen = jac[:, c, r, col].abs().sum(0) > 0  # (M, H, W)
+                    known = torch.zeros_like(seen)
+                    if anchor[r, col]:
+                        known[:i * w, r, col] = True  # earlier slices' anchors here
+                    else:
+                        known[:, anchor] = True  # every anchor, then earlier slices here
+                        known[:i * w, r, col] = True
+                    self.assertFalse((seen & ~known).any(), f"channel {c} at {(r, col)} sees undecoded latents")
+                    if i:
+                        self.assertTrue(seen[:i * w, r, col].any(), f"channel {c} at {(r, col)} ignores earlier slices")
+
+
 class CheckerboardTest(unittest.TestCase):
     """A checkerboard context added to a trained model starts as the plain
     hyperprior; then the second pass sees the anchors and nothing else of y."""

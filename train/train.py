@@ -347,6 +347,10 @@ def main():
                     help="code the checkerboard's anchors in two passes, the second conditioned on the first's "
                          "ŷ at its corners (model.py AnchorContext, HIDDEN channels, default 64); it starts "
                          "as the plain checkerboard")
+    ap.add_argument("--slice-context", type=int, default=0, metavar="S",
+                    help="code each checkerboard pass in S channel slices, each slice's mean and scale corrected "
+                         "from the slices before at the same position (model.py SliceContext; PyTorch only); "
+                         "from --init, it starts as no correction")
     ap.add_argument("--fine-width", type=int, default=0, metavar="W",
                     help="widen g_s's last stage (1/2 resolution) to W channels (model.py load_widened); "
                          "the model starts computing what it did")
@@ -431,9 +435,10 @@ def main():
     args.anchor_context = args.anchor_context or saved.get("anchor_context", 0)
     args.checkerboard = args.checkerboard or saved.get("checkerboard", 0)
     args.fine_width = args.fine_width or saved.get("fine_width", 0)
+    args.slice_context = args.slice_context or saved.get("slice_context", 0)
     args.hs_width = args.hs_width or saved.get("hs_width", 0)
     args.analysis_width = args.analysis_width or saved.get("analysis_width", 0)
-    widths = ("hs_width", "checkerboard", "fine_width", "analysis_width", "anchor_context")
+    widths = ("hs_width", "checkerboard", "fine_width", "analysis_width", "anchor_context", "slice_context")
     if ck and [getattr(args, k) for k in widths] != [saved.get(k, 0) for k in widths]:
         sys.exit(f"train: {ckpt_path} holds a model of other widths; widen from its weights in a new run "
                  "(--init with export.py weights)")
@@ -445,7 +450,7 @@ def main():
                             coarse_block=args.coarse_block,
                             checkerboard=args.checkerboard, fine_width=args.fine_width, hs_width=args.hs_width,
                             analysis_width=args.analysis_width, recon_offsets=args.recon_offsets,
-                            anchor_context=args.anchor_context)
+                            anchor_context=args.anchor_context, slice_context=args.slice_context)
     model.rate_proxy = args.rate_proxy
     opt = make_optimizer(model, args)
     step = 0
