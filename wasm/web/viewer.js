@@ -196,7 +196,7 @@ async function step(st) {
 }
 
 // schedule shows the pending frame at its presentation time. A frame that
-// is late (slow decoding, a throttled background tab, a pause) moves the
+// is late (slow decoding, a throttled background tab) moves the
 // clock, so that the frames after it keep their spacing instead of
 // rushing to catch up.
 function schedule(st) {
