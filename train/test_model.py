@@ -529,6 +529,7 @@ class OptionsTest(unittest.TestCase):
                     args["analysis_width"] = N + 2 if enc != fs else N
                     args["recon_offsets"] = fs != skip
                     args["anchor_context"] = 4 if args["checkerboard"] and enc else 0
+                    args["slice_context"] = 3 if args["checkerboard"] and not enc and dec else 0
                     model = HyperpriorModel(**args)
                     saved = {"n": N, "m": M, "family": "gaussian", "lambdas": model.lambdas,
                              "model": model.state_dict()}
