@@ -58,10 +58,7 @@ def collect(model, images, scales):
             with torch.no_grad():
                 y = model.analysis(x, torch.tensor([q]))
                 z_hat = torch.round(model.h_a(y))
-                params = model.h_s(z_hat)
-                mean, scale = params[:, :model.m], params[:, model.m:]
-                if model.context is not None:  # the means and scales the coder uses
-                    mean, scale, _ = model.context(y, mean, scale)
+                mean, scale = model.coding_params(y, z_hat)
             z = z_hat[0].numpy().astype(np.int64)
             s = torch.round(y - mean).numpy().ravel().astype(np.int64)
             t = np.searchsorted(thresholds, scale.numpy().ravel(), side="right")

@@ -269,8 +269,8 @@ class SliceContext(nn.Module):
 
     def __init__(self, m, slices, hidden=32):
         super().__init__()
-        if m % slices:
-            raise ValueError(f"{m} latent channels do not split into {slices} slices")
+        if slices < 2 or m % slices:
+            raise ValueError(f"{m} latent channels do not split into {slices} slices (2 or more)")
         self.width = m // slices
 
         def nets():
@@ -718,19 +718,23 @@ class HyperpriorModel(nn.Module):
         t = torch.bucketize(scale.detach().contiguous(), self.scale_bounds, right=True)
         return self.recon_offsets[q.view(-1, 1, 1, 1), t, s]
 
-    @torch.no_grad()
-    def latents(self, x, q):
-        """What the codec computes from x at qualities q (B,): y after the gains,
-        and the mean and scale the entropy model predicts for it from the
-        rounded z (and, with a channel context, the decoded slices)."""
-        y = self.analysis(x, q)
-        params = self.h_s(torch.round(self.h_a(y)))
+    def coding_params(self, y, z_hat):
+        """The means and scales the coder uses for y: h_s's from the rounded
+        z_hat, corrected by the context from the latents decoded before."""
+        params = self.h_s(z_hat)
         mean, scale = params[:, :self.m], params[:, self.m:]
         if self.slice_context is not None:
             mean, scale, _ = self.slice_context(y, mean, scale, self.context)
         elif self.context is not None:
             mean, scale, _ = self.context(y, mean, scale)
-        return y, mean, scale
+        return mean, scale
+
+    @torch.no_grad()
+    def latents(self, x, q):
+        """What the codec computes from x at qualities q (B,): y after the
+        gains, and the means and scales the coder uses for it."""
+        y = self.analysis(x, q)
+        return (y, *self.coding_params(y, torch.round(self.h_a(y))))
 
     # How the rate term treats quantization: "noise" (the likelihood of y
     # and z plus uniform noise, Balle et al.) or "round" (of the rounded

@@ -33,11 +33,7 @@ def coded(model, x, q):
     """y, and the means and scales the coder uses, for a padded image."""
     y = model.analysis(x, torch.tensor([q]))
     z_hat = torch.round(model.h_a(y))
-    params = model.h_s(z_hat)
-    mean, scale = params[:, :model.m], params[:, model.m:]
-    if model.context is not None:
-        mean, scale, _ = model.context(y, mean, scale)
-    return y, z_hat, mean, scale
+    return (y, z_hat, *model.coding_params(y, z_hat))
 
 
 def buckets(s, scale, thresholds):
