@@ -14,7 +14,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export import Transform, export_net, freeze, round_to_half  # noqa: E402
-from model import OFFSET_RESIDUALS, HyperpriorModel, gaussian_likelihood, scale_table  # noqa: E402
+from model import OFFSET_RESIDUALS, CheckerboardContext, HyperpriorModel, gaussian_likelihood, scale_table  # noqa: E402
 from train import JPEG_SCALES, PNG_SCALES, crop_scale, random_scaled_batch  # noqa: E402
 
 N, M = 8, 12
@@ -131,6 +131,24 @@ class SliceContextTest(unittest.TestCase):
 
     def test_starts_unchanged(self):
         assert_same_outputs(self, self.base, self.ctx)
+
+    def test_checkerboard_reads_the_coded_anchors(self):
+        # The checkerboard's second pass rounds the anchors under the means
+        # they are coded with, the slice-corrected ones.
+        model = randomized(self.ctx, seed=2)
+        cb, read = model.context, {}
+
+        def corrections(y, mean, scale):
+            read["mean"] = mean
+            return CheckerboardContext.corrections(cb, y, mean, scale)
+        cb.corrections = corrections
+        torch.manual_seed(3)
+        y = torch.randn(1, M, 4, 4) * 2
+        mean = torch.randn_like(y)
+        mu, _, _ = model.slice_context(y, mean, torch.rand_like(y) + 0.5, cb)
+        anchors = cb.anchors(y).bool().expand_as(y)
+        self.assertFalse(torch.equal(mu[anchors], mean[anchors]), "the slices corrected no anchor")
+        self.assertTrue(torch.equal(read["mean"][anchors], mu[anchors]))
 
     def test_sees_only_what_is_decoded(self):
         ctx = randomized(self.ctx, seed=2).slice_context
