@@ -695,6 +695,9 @@ func (d *Decoder) next() (*Frame, error) {
 // ErrVideo is DecodeImage's error for a file of several frames.
 var ErrVideo = errors.New("codec: file has more than one frame; decode it as video")
 
+// ErrNoFrames is the error for a file that ends after its header.
+var ErrNoFrames = errors.New("codec: file has no frames")
+
 // DecodeImage decodes the first frame of an .lvc file and checks that no
 // data follows it.
 func DecodeImage(r io.Reader, m *Model) (image.Image, error) {
@@ -704,7 +707,7 @@ func DecodeImage(r io.Reader, m *Model) (image.Image, error) {
 	}
 	f, err := d.Next()
 	if err == io.EOF {
-		return nil, errors.New("codec: file has no frames")
+		return nil, ErrNoFrames
 	}
 	if err != nil {
 		return nil, err

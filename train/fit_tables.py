@@ -58,7 +58,7 @@ def collect(model, images, scales):
             with torch.no_grad():
                 y = model.analysis(x, torch.tensor([q]))
                 z_hat = torch.round(model.h_a(y))
-                mean, scale = model.coding_params(y, z_hat)
+                mean, scale, _ = model.coding_params(y, z_hat)
             z = z_hat[0].numpy().astype(np.int64)
             s = torch.round(y - mean).numpy().ravel().astype(np.int64)
             t = np.searchsorted(thresholds, scale.numpy().ravel(), side="right")

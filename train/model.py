@@ -720,21 +720,22 @@ class HyperpriorModel(nn.Module):
 
     def coding_params(self, y, z_hat):
         """The means and scales the coder uses for y: h_s's from the rounded
-        z_hat, corrected by the context from the latents decoded before."""
+        z_hat, corrected by the context from the latents decoded before; and
+        ŷ = round(y - mean) + mean under them (straight-through)."""
         params = self.h_s(z_hat)
         mean, scale = params[:, :self.m], params[:, self.m:]
         if self.slice_context is not None:
-            mean, scale, _ = self.slice_context(y, mean, scale, self.context)
-        elif self.context is not None:
-            mean, scale, _ = self.context(y, mean, scale)
-        return mean, scale
+            return self.slice_context(y, mean, scale, self.context)
+        if self.context is not None:
+            return self.context(y, mean, scale)
+        return mean, scale, ste_round(y - mean) + mean
 
     @torch.no_grad()
     def latents(self, x, q):
         """What the codec computes from x at qualities q (B,): y after the
         gains, and the means and scales the coder uses for it."""
         y = self.analysis(x, q)
-        return (y, *self.coding_params(y, torch.round(self.h_a(y))))
+        return (y, *self.coding_params(y, torch.round(self.h_a(y)))[:2])
 
     # How the rate term treats quantization: "noise" (the likelihood of y
     # and z plus uniform noise, Balle et al.) or "round" (of the rounded
@@ -756,16 +757,9 @@ class HyperpriorModel(nn.Module):
         z_hat = ste_round(z)
         z_rate = z_hat if rounded else z + torch.empty_like(z).uniform_(-0.5, 0.5)
         lik_z = bound_likelihood(self.prior_z.likelihood(z_rate))
-        params = self.h_s(z_hat)
-        mean, scale = params[:, :self.m], params[:, self.m:]
         # Rate from the noisy proxy; the synthesis sees the rounded residual
         # (straight-through), which matches what the decoder will get.
-        if self.slice_context is not None:
-            mean, scale, y_hat = self.slice_context(y, mean, scale, self.context)
-        elif self.context is not None:
-            mean, scale, y_hat = self.context(y, mean, scale)
-        else:
-            y_hat = ste_round(y - mean) + mean
+        mean, scale, y_hat = self.coding_params(y, z_hat)
         y_rate = y_hat if rounded else y + torch.empty_like(y).uniform_(-0.5, 0.5)
         lik_y = bound_likelihood(LIKELIHOODS[self.family](y_rate - mean, scale))
         if self.recon_offsets is not None:

@@ -33,7 +33,7 @@ def coded(model, x, q):
     """y, and the means and scales the coder uses, for a padded image."""
     y = model.analysis(x, torch.tensor([q]))
     z_hat = torch.round(model.h_a(y))
-    return (y, z_hat, *model.coding_params(y, z_hat))
+    return (y, z_hat, *model.coding_params(y, z_hat)[:2])
 
 
 def buckets(s, scale, thresholds):

@@ -72,7 +72,7 @@ func main() {
 		if err != nil {
 			if err == io.EOF {
 				if !s.started {
-					return map[string]any{"error": "codec: file has no frames"}
+					return map[string]any{"error": codec.ErrNoFrames.Error()}
 				}
 				return map[string]any{"done": true}
 			}
