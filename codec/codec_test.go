@@ -17,6 +17,7 @@ import (
 
 	"github.com/lvc-codec/lvc/container"
 	"github.com/lvc-codec/lvc/entropy"
+	"github.com/lvc-codec/lvc/nn"
 )
 
 func tinyModel(t testing.TB) *Model {
@@ -449,13 +450,46 @@ func TestScalerWidths(t *testing.T) {
 		{[][]int{{4, 4, 4}}, "scaler_widths has 1 networks"},
 		{[][]int{{4, 4}, {4, 4, 6}}, "scaler_widths gives 2 layers"},
 		{[][]int{{4, 4, 4}, {4, 0, 6}}, "scaler width 0"},
-		{[][]int{{4, 4, 4}, {4, 4, 4}}, "SCAL has"},
-		{nil, "SCAL has"},
+		// g_s declares the width of each scaler input it takes.
+		{[][]int{{4, 4, 4}, {4, 4, 4}}, "g_s input s2 has shape [1 6 1 1], META says [1 4 1 1]"},
+		{nil, "g_s input s2 has shape [1 6 1 1], META says [1 4 1 1]"},
 	} {
 		b := withMeta(t, scaled, func(meta map[string]any) { meta["scaler_widths"] = c.widths })
 		if _, err := LoadModel(b); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("scaler_widths %v: %v, want an error with %q", c.widths, err, c.want)
 		}
+	}
+	for _, sec := range modelSections(scaled) {
+		if string(sec[:4]) == "SCAL" {
+			cut := withSection(scaled, "SCAL", sec[8:len(sec)-4])
+			if _, err := LoadModel(cut); err == nil || !strings.Contains(err.Error(), "SCAL has") {
+				t.Errorf("SCAL one value short: %v, want an error with %q", err, "SCAL has")
+			}
+		}
+	}
+}
+
+// TestNetworkInputShapes: a g_s that declares other latent channels than
+// META's M is refused by name at load, not when it first decodes.
+func TestNetworkInputShapes(t *testing.T) {
+	b := mustRead(t, "../testdata/tiny.lvcm")
+	m, err := LoadModel(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.gS.Inputs(); len(got) != 1 || fmt.Sprint(got[0].Shape) != fmt.Sprintf("[1 %d -1 -1]", m.Info.M) {
+		t.Fatalf("g_s declares %v, want x of [1 %d ? ?]", got, m.Info.M)
+	}
+	// Another M in META would first fail GAIN's size; checkInputs is what
+	// would refuse a g_s that META's other sections all agree with.
+	err = checkInputs("g_s", m.gS.Inputs(), m.Info.M+1, nil)
+	want := fmt.Sprintf("g_s input x has shape [1 %d ? ?], META says [? %d ? ?]", m.Info.M, m.Info.M+1)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("g_s against M+1: %v, want an error with %q", err, want)
+	}
+	undeclared := []nn.Input{{Name: "x"}}
+	if err := checkInputs("g_s", undeclared, m.Info.M+1, nil); err != nil {
+		t.Errorf("g_s that declares no shape: %v, want it left to run time", err)
 	}
 }
 

@@ -8,11 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"sync"
 
 	"github.com/lvc-codec/lvc/entropy"
@@ -92,7 +92,7 @@ type Model struct {
 	// compiled weights are about 10 MB of a decode's peak memory.
 	gA, hA         *nn.Graph
 	gAONNX, hAONNX []byte
-	inputsA        []string // g_a's input names, checked against META
+	inputsA        []nn.Input // g_a's inputs, checked against META
 	gS             *nn.Graph
 	gSONNX         []byte
 	gSGrad         *nn.Graph // g_s with input gradients, loaded on first use (refinement)
@@ -169,15 +169,27 @@ func (m *Model) runScaled(g *nn.Graph, x *nn.Tensor, set [][]float32, widths []i
 
 func scalerInput(i int) string { return fmt.Sprintf("s%d", i) }
 
-// checkInputs makes sure a network takes x and exactly the scalers META says.
-func checkInputs(name string, got []string, layers int) error {
-	want := []string{"x"}
-	for i := range layers {
-		want = append(want, scalerInput(i))
+// checkInputs makes sure a network takes x, of xChannels channels, and one
+// scaler input of each width META gives, in the shapes runScaled feeds them
+// (a file that declares no shape is checked when it runs).
+func checkInputs(name string, got []nn.Input, xChannels int, widths []int) error {
+	want := map[string][]int{"x": {-1, xChannels, -1, -1}}
+	for i, w := range widths {
+		want[scalerInput(i)] = []int{1, w, 1, 1}
 	}
-	sort.Strings(want)
-	if !slices.Equal(got, want) {
-		return fmt.Errorf("codec: model %s takes inputs %v, META says %v", name, got, want)
+	names := slices.Sorted(maps.Keys(want))
+	gotNames := make([]string, len(got))
+	for i, in := range got {
+		gotNames[i] = in.Name
+	}
+	if !slices.Equal(gotNames, names) {
+		return fmt.Errorf("codec: model %s takes inputs %v, META says %v", name, gotNames, names)
+	}
+	for _, in := range got {
+		if in.Shape != nil && !nn.ShapesAgree(want[in.Name], in.Shape) {
+			return fmt.Errorf("codec: model %s input %s has shape %s, META says %s",
+				name, in.Name, nn.ShapeString(in.Shape), nn.ShapeString(want[in.Name]))
+		}
 	}
 	return nil
 }
@@ -329,17 +341,17 @@ func (m *Model) loadScalers(b []byte) error {
 	layers := in.ScalerLayers
 	switch {
 	case layers == nil && b == nil:
-		return errors.Join(checkInputs("g_a", m.inputsA, 0), checkInputs("g_s", m.gS.InputNames(), 0))
+		return m.checkNetworkInputs(nil, nil)
 	case layers == nil || b == nil:
 		return errors.New("codec: model SCAL section and META scaler_layers must come together")
 	case len(layers) != 2 || layers[0] < 0 || layers[1] < 0 || layers[0] > maxScalerLayers || layers[1] > maxScalerLayers:
 		return fmt.Errorf("codec: model META scaler_layers %v, want two counts up to %d", layers, maxScalerLayers)
 	}
-	if err := errors.Join(checkInputs("g_a", m.inputsA, layers[0]), checkInputs("g_s", m.gS.InputNames(), layers[1])); err != nil {
-		return err
-	}
 	widths, err := scalerWidths(in)
 	if err != nil {
+		return err
+	}
+	if err := m.checkNetworkInputs(widths[0], widths[1]); err != nil {
 		return err
 	}
 	m.widthsA, m.widthsS = widths[0], widths[1]
@@ -353,6 +365,12 @@ func (m *Model) loadScalers(b []byte) error {
 	}
 	m.scalersS, err = readVectors(b[split:], in.Qualities, perS, "scaler")
 	return err
+}
+
+// checkNetworkInputs checks g_a's and g_s's inputs against META: RGB
+// into g_a, M latent channels into g_s, and the scalers of each.
+func (m *Model) checkNetworkInputs(widthsA, widthsS []int) error {
+	return errors.Join(checkInputs("g_a", m.inputsA, 3, widthsA), checkInputs("g_s", m.gS.Inputs(), m.Info.M, widthsS))
 }
 
 // scalerWidths gives the channel count of every scaled layer of g_a and

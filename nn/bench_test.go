@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -82,8 +83,9 @@ func BenchmarkConvSynthesis(b *testing.B) {
 // BenchmarkGraphFile times a whole ONNX graph, for comparisons against other
 // runtimes on the same file:
 //
-//	LVC_BENCH_ONNX=g_s.onnx LVC_BENCH_SHAPE=1,192,32,48 LVC_BENCH_SCALER_SHAPE="1,64,1,1;1,64,1,1;1,96,1,1" go test -bench GraphFile ./nn
+//	LVC_BENCH_ONNX=g_s.onnx LVC_BENCH_SHAPE=1,192,32,48 go test -bench GraphFile ./nn
 //
+// Its other inputs (scalers) get ones in the shapes the file declares.
 // LVC_BENCH_PORTABLE=1 forces the portable kernel. LVC_BENCH_STEPS=1 also
 // prints each step's mean time, slowest first.
 func BenchmarkGraphFile(b *testing.B) {
@@ -102,32 +104,25 @@ func BenchmarkGraphFile(b *testing.B) {
 	for i := range x.Data {
 		x.Data[i] = float32(i%11) - 5
 	}
-	// Other inputs (a model's per-quality scalers s0, s1, ...) get ones, of
-	// LVC_BENCH_SCALER_SHAPE as the codec feeds them (default: a scalar):
-	// one shape for all, or one per input separated by ";" (s0;s1;...).
-	scalerShapes := map[string][]int{}
-	if spec := os.Getenv("LVC_BENCH_SCALER_SHAPE"); spec != "" {
-		for i, f := range strings.Split(spec, ";") {
-			scalerShapes[fmt.Sprintf("s%d", i)] = parseShape(b, "LVC_BENCH_SCALER_SHAPE", f)
-		}
-	}
+	// Other inputs (a model's per-quality scalers s0, s1, ...) get ones, in
+	// the shape the file declares for them (free dimensions 1).
 	inputs := map[string]*Tensor{}
-	for _, name := range g.InputNames() {
-		shape, ok := scalerShapes[name]
-		if !ok {
-			shape = scalerShapes["s0"]
+	for _, in := range g.Inputs() {
+		if in.Name == "x" {
+			continue
 		}
-		if len(scalerShapes) > 1 && !ok && name != "x" {
-			b.Fatalf("LVC_BENCH_SCALER_SHAPE has no shape for input %s", name)
+		if in.Shape == nil {
+			b.Fatalf("%s declares no shape for input %s", path, in.Name)
 		}
-		if shape == nil {
-			shape = []int{1}
+		shape := slices.Clone(in.Shape)
+		for i, d := range shape {
+			shape[i] = max(d, 1)
 		}
 		s := NewTensor(shape...)
 		for i := range s.Data {
 			s.Data[i] = 1
 		}
-		inputs[name] = s
+		inputs[in.Name] = s
 	}
 	inputs["x"] = x
 	if _, err := g.RunNamed(inputs); err != nil { // warm-up fills the buffer pool

@@ -129,7 +129,7 @@ func TestGradientOfEveryOp(t *testing.T) {
 				{"w4", randomTensor(r, 0.3, 4, 2, 3, 3)}, {"b4", randomTensor(r, 0.1, 4)},
 				{"shape", &Tensor{Shape: []int{4}, Data: []float32{1, 1, 12, -1}}},
 			},
-			inputs:  []string{"x", "s"},
+			inputs:  []Input{{Name: "x"}, {Name: "s"}},
 			outputs: []string{"out"},
 		}
 		g, err := compileDifferentiable(og)
@@ -174,7 +174,7 @@ func TestDifferentiableRefusals(t *testing.T) {
 			{opType: "LeakyRelu", inputs: []string{"c"}, outputs: []string{"y"}, attrs: map[string]attribute{"alpha": {f: -0.5}}},
 		},
 		initializers: []namedTensor{{"w", w}},
-		inputs:       []string{"x"},
+		inputs:       []Input{{Name: "x"}},
 		outputs:      []string{"y"},
 	}
 	if _, err := compileDifferentiable(leaky); err == nil || !strings.Contains(err.Error(), "negative slope") {
@@ -186,7 +186,7 @@ func TestDifferentiableRefusals(t *testing.T) {
 		nodes: []onnxNode{{opType: "lvc.GDN", inputs: []string{"x", "gamma", "beta", "s"}, outputs: []string{"y"},
 			attrs: map[string]attribute{"lvc.residual": {i: 1}}}},
 		initializers: []namedTensor{{"gamma", NewTensor(2, 2, 1, 1)}, {"beta", NewTensor(2)}},
-		inputs:       []string{"x", "s"},
+		inputs:       []Input{{Name: "x"}, {Name: "s"}},
 		outputs:      []string{"y"},
 	}
 	if _, err := compile(gdn); err == nil || !strings.Contains(err.Error(), "is internal") {

@@ -3,7 +3,9 @@ package nn
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +20,7 @@ type Graph struct {
 	steps   []step
 	slots   int
 	inputs  map[string]int
+	shapes  map[string][]int // what the file declares of each input
 	outputs []int
 	consts  map[int]*Tensor
 	// inexact names, for each constant that folding computed with a math
@@ -59,16 +62,24 @@ func Load(onnx []byte) (*Graph, error) {
 	return g, nil
 }
 
+// An Input is a graph input as the ONNX file declares it. Shape is nil when
+// the file gives none; a dimension the file leaves free (a symbolic "h" or
+// "w") is -1.
+type Input struct {
+	Name  string
+	Shape []int
+}
+
 // Check parses and compiles an ONNX model as Load does, with the same
-// errors, and gives its input names, without laying out its weights for
+// errors, and gives its inputs, without laying out its weights for
 // running: a caller that only checks a model, to load it later, pays for
 // it once.
-func Check(onnx []byte) (inputs []string, err error) {
+func Check(onnx []byte) (inputs []Input, err error) {
 	g, err := parseAndCompile(onnx)
 	if err != nil {
 		return nil, err
 	}
-	return g.InputNames(), nil
+	return g.Inputs(), nil
 }
 
 // parseAndCompile reads an ONNX model and compiles its graph, keeping every
@@ -156,7 +167,7 @@ func (g *Graph) dropLoadTimeConstants() {
 }
 
 func compile(g *onnxGraph) (*Graph, error) {
-	gr := &Graph{inputs: map[string]int{}, consts: map[int]*Tensor{}, inexact: map[int]string{}}
+	gr := &Graph{inputs: map[string]int{}, shapes: map[string][]int{}, consts: map[int]*Tensor{}, inexact: map[int]string{}}
 	slot := map[string]int{}
 	newSlot := func(name string) int {
 		slot[name] = gr.slots
@@ -169,10 +180,15 @@ func compile(g *onnxGraph) (*Graph, error) {
 		}
 		gr.consts[newSlot(it.name)] = it.t
 	}
-	for _, name := range g.inputs {
-		if _, isConst := slot[name]; !isConst {
-			gr.inputs[name] = newSlot(name)
+	for _, in := range g.inputs {
+		if _, isConst := slot[in.Name]; isConst {
+			continue
 		}
+		if _, dup := gr.inputs[in.Name]; dup {
+			return nil, fmt.Errorf("nn: input %q declared twice", in.Name)
+		}
+		gr.inputs[in.Name] = newSlot(in.Name)
+		gr.shapes[in.Name] = in.Shape
 	}
 	if len(gr.inputs) == 0 {
 		return nil, errors.New("nn: graph has no input")
@@ -362,6 +378,42 @@ func (g *Graph) InputNames() []string {
 	return names
 }
 
+// Inputs lists the graph's inputs, sorted by name, with the shapes the
+// file declares.
+func (g *Graph) Inputs() []Input {
+	ins := make([]Input, 0, len(g.inputs))
+	for _, name := range g.InputNames() {
+		ins = append(ins, Input{name, slices.Clone(g.shapes[name])})
+	}
+	return ins
+}
+
+// ShapesAgree reports whether two shapes have one rank and the same size
+// wherever both fix one (a declared shape's free dimensions are -1).
+func ShapesAgree(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] >= 0 && b[i] >= 0 && a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// ShapeString writes a declared shape with "?" for free dimensions.
+func ShapeString(shape []int) string {
+	parts := make([]string, len(shape))
+	for i, d := range shape {
+		parts[i] = "?"
+		if d >= 0 {
+			parts[i] = strconv.Itoa(d)
+		}
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
 // Run executes the graph on one input (the graph must have exactly one) and
 // returns its first output. The output stays valid until the next run of
 // this graph, which reuses its memory: copy it to keep it longer.
@@ -415,6 +467,9 @@ func (g *Graph) execute(inputs map[string]*Tensor) ([]*Tensor, int, error) {
 		}
 		if len(t.Data) != numElements(t.Shape) {
 			return nil, 0, fmt.Errorf("nn: input %q: %d values for shape %v", name, len(t.Data), t.Shape)
+		}
+		if want := g.shapes[name]; want != nil && !ShapesAgree(t.Shape, want) {
+			return nil, 0, fmt.Errorf("nn: input %q has shape %v, the model declares %s", name, t.Shape, ShapeString(want))
 		}
 		vals[id] = t
 	}

@@ -294,7 +294,18 @@ func TestBadGraphsGetErrors(t *testing.T) {
 			}
 		}
 	}
-	g := loadGraph(t, "../testdata/nn/conv3x3_s1.onnx")
+	// Without the declared shape that Run checks first, the conv itself
+	// must refuse the wrong channel count.
+	og, err := parseGraph(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	og.inputs[0].Shape = nil
+	g, err := compile(og)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.prepareWeights()
 	if _, err := g.Run(NewTensor(1, 3, 4, 4)); err == nil || !strings.Contains(err.Error(), "node") {
 		t.Errorf("wrong channel count: got %v, want an error naming the node", err)
 	}
@@ -589,7 +600,7 @@ func TestScaledGDN(t *testing.T) {
 				{opType: last, inputs: []string{"x", "norm"}, outputs: []string{"y"}},
 			},
 			initializers: []namedTensor{{"gamma", gamma}, {"beta", beta}},
-			inputs:       []string{"a", "s"},
+			inputs:       []Input{{Name: "a"}, {Name: "s"}},
 			outputs:      []string{"y"},
 		})
 		if err != nil {
@@ -705,7 +716,7 @@ func TestCompileRefuses(t *testing.T) {
 			{name: "a", opType: "Sqrt", inputs: []string{"big"}, outputs: []string{"y"}},
 		}, "convolution of constants"},
 	} {
-		_, err := compile(&onnxGraph{nodes: tc.nodes, initializers: []namedTensor{{"w", w}}, inputs: []string{"x"}, outputs: []string{"y"}})
+		_, err := compile(&onnxGraph{nodes: tc.nodes, initializers: []namedTensor{{"w", w}}, inputs: []Input{{Name: "x"}}, outputs: []string{"y"}})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
@@ -714,7 +725,7 @@ func TestCompileRefuses(t *testing.T) {
 		g, err := compile(&onnxGraph{nodes: []onnxNode{
 			{name: "f", opType: fn, inputs: []string{"w0"}, outputs: []string{"w"}},
 			conv(nil),
-		}, initializers: []namedTensor{{"w0", w}}, inputs: []string{"x"}, outputs: []string{"y"}})
+		}, initializers: []namedTensor{{"w0", w}}, inputs: []Input{{Name: "x"}}, outputs: []string{"y"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -722,5 +733,32 @@ func TestCompileRefuses(t *testing.T) {
 		if exact := fn == "Abs"; exact != (err == nil) || !exact && !strings.Contains(err.Error(), "come from f") {
 			t.Errorf("fixed point with weights from %s: %v", fn, err)
 		}
+	}
+}
+
+// TestDeclaredInputShapes: Load keeps the input shape the file declares,
+// and a run on another shape is refused by name instead of computing on a
+// layout the model was not made for.
+func TestDeclaredInputShapes(t *testing.T) {
+	b, err := os.ReadFile("../testdata/nn/conv3x3_s1.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := Load(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ins := g.Inputs(); fmt.Sprint(ins) != "[{x [1 8 13 17]}]" {
+		t.Fatalf("inputs %v, want x of [1 8 13 17]", ins)
+	}
+	if _, err := g.Run(NewTensor(1, 8, 13, 17)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = g.Run(NewTensor(1, 8, 12, 17))
+	if want := `input "x" has shape [1 8 12 17], the model declares [1 8 13 17]`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("run on [1 8 12 17]: %v, want an error with %q", err, want)
+	}
+	if !ShapesAgree([]int{1, 8, 5, 7}, []int{1, 8, -1, -1}) || ShapesAgree([]int{1, 8, 5}, []int{1, 8, -1, -1}) {
+		t.Error("ShapesAgree: free dimensions must match any size, ranks must match")
 	}
 }

@@ -32,7 +32,7 @@ type onnxModel struct {
 type onnxGraph struct {
 	nodes        []onnxNode
 	initializers []namedTensor
-	inputs       []string
+	inputs       []Input
 	outputs      []string
 }
 
@@ -179,26 +179,84 @@ func (g *onnxGraph) parse(b []byte) error {
 				return fmt.Errorf("initializer %q: %w", name, err)
 			}
 			g.initializers = append(g.initializers, namedTensor{name, t})
-		case 11, 12: // input, output: ValueInfoProto, of which only the name matters
-			var name string
-			if err := wireFields(v, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
-				if num == 1 {
-					name = string(v)
-				}
-				return nil
-			}); err != nil {
+		case 11:
+			in, err := parseInput(v)
+			if err != nil {
+				return fmt.Errorf("input %q: %w", in.Name, err)
+			}
+			g.inputs = append(g.inputs, in)
+		case 12: // output: ValueInfoProto, of which only the name matters
+			name, _, err := parseValueInfo(v)
+			if err != nil {
 				return err
 			}
-			if num == 11 {
-				g.inputs = append(g.inputs, name)
-			} else {
-				g.outputs = append(g.outputs, name)
-			}
+			g.outputs = append(g.outputs, name)
 		case 15:
 			return errors.New("sparse initializers are not supported")
 		}
 		return nil
 	})
+}
+
+// parseValueInfo gives a ValueInfoProto's name and the bytes of its type.
+func parseValueInfo(b []byte) (name string, typ []byte, err error) {
+	err = wireFields(b, func(num protowire.Number, _ protowire.Type, v []byte, _ uint64) error {
+		switch num {
+		case 1:
+			name = string(v)
+		case 2:
+			typ = v
+		}
+		return nil
+	})
+	return name, typ, err
+}
+
+// parseInput reads a graph input's name and the tensor shape its type
+// declares (TypeProto.tensor_type.shape), if any.
+func parseInput(b []byte) (Input, error) {
+	name, typ, err := parseValueInfo(b)
+	in := Input{Name: name}
+	if err != nil || typ == nil {
+		return in, err
+	}
+	var shape []byte
+	err = wireFields(typ, func(num protowire.Number, _ protowire.Type, v []byte, _ uint64) error {
+		if num == 1 { // tensor_type
+			return wireFields(v, func(num protowire.Number, _ protowire.Type, v []byte, _ uint64) error {
+				if num == 2 {
+					shape = v
+				}
+				return nil
+			})
+		}
+		return nil
+	})
+	if err != nil || shape == nil {
+		return in, err
+	}
+	in.Shape = []int{}
+	err = wireFields(shape, func(num protowire.Number, _ protowire.Type, v []byte, _ uint64) error {
+		if num != 1 {
+			return nil
+		}
+		if len(in.Shape) == maxRank {
+			return fmt.Errorf("shape of more than %d dimensions", maxRank)
+		}
+		size := -1 // a named or unnamed free dimension
+		err := wireFields(v, func(num protowire.Number, typ protowire.Type, _ []byte, x uint64) error {
+			if num == 1 && typ == protowire.VarintType {
+				if int64(x) < 0 || int64(x) > maxDimension {
+					return fmt.Errorf("dimension %d out of range", int64(x))
+				}
+				size = int(x)
+			}
+			return nil
+		})
+		in.Shape = append(in.Shape, size)
+		return err
+	})
+	return in, err
 }
 
 func parseNode(b []byte) (onnxNode, error) {

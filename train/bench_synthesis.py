@@ -45,6 +45,15 @@ def bench_input(shape):
     return ((np.arange(n) % 11) - 5).astype(np.float32).reshape(shape)
 
 
+def declared_scaler_shapes(path):
+    """(name, shape) of each input of an ONNX file other than x, sorted by
+    name, as the file declares them."""
+    import onnx
+    ins = [(i.name, [d.dim_value for d in i.type.tensor_type.shape.dim])
+           for i in onnx.load(path).graph.input if i.name != "x"]
+    return sorted(ins, key=lambda i: int(i[0][1:]) if i[0][1:].isdigit() else i[0])
+
+
 def frozen_gs_from_onnx(path, n, m):
     """The exported g_s module (export.Transform) with its weights taken from
     the ONNX file; its residual blocks and skip path are read off the
@@ -255,10 +264,9 @@ def main():
         params = json.load(f)
     ckpt_step = params.get("step", ckpt_step)
     n, m = params["n"], params["m"]
-    # The per-quality scaler inputs s0, s1, ... (if any) get ones, per channel,
-    # at each layer's width.
-    widths = [len(v) for v in params["feature_scalers"]["g_s"][0]] if params.get("feature_scalers") else [n]
-    scaler_shape = ";".join(f"1,{w},1,1" for w in widths)
+    # The per-quality scaler inputs s0, s1, ... (if any) get ones in the
+    # shapes g_s declares (as the Go benchmark reads them from the file).
+    scaler_shape = ";".join(",".join(str(d) for d in shape) for _, shape in declared_scaler_shapes(gs)) or "1"
     if args.width % 16 or args.height % 16:
         raise SystemExit("width and height must be multiples of 16")
     shape = [1, m, args.height // 16, args.width // 16]
@@ -296,7 +304,7 @@ def main():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True,
                        env=dict(os.environ, ONNXRUNTIME_NODE_INSTALL="skip"))
 
-    bench_env = dict(os.environ, LVC_BENCH_ONNX=gs, LVC_BENCH_SHAPE=shape_s, LVC_BENCH_SCALER_SHAPE=scaler_shape)
+    bench_env = dict(os.environ, LVC_BENCH_ONNX=gs, LVC_BENCH_SHAPE=shape_s)
     bench_env.pop("LVC_BENCH_PORTABLE", None)
     go_flags = ["-test.run", "^$", "-test.bench", "^BenchmarkGraphFile$", "-test.benchtime", "1x"]
 
