@@ -401,7 +401,8 @@ func TestFirstFormInterFrame(t *testing.T) {
 
 // TestReusedHyperLatentsNeedThem: an empty z sub-stream reuses the
 // reference's z, so a reference with a z of another size makes the frame
-// corrupt, and so does an empty z in the first form.
+// corrupt, and so does an empty z in the first form. A reference whose ŷ
+// is of another size is refused as well.
 func TestReusedHyperLatentsNeedThem(t *testing.T) {
 	m := tinyModel(t)
 	var enc entropy.Encoder
@@ -412,6 +413,16 @@ func TestReusedHyperLatentsNeedThem(t *testing.T) {
 	short.z = ref.z[:len(ref.z)-1]
 	if _, _, err := m.decodeLatents(container.Inter, streams, 70, 40, 3<<8, &short); err == nil || !strings.Contains(err.Error(), "reuses hyper-latents") {
 		t.Errorf("reference without its z: got %v", err)
+	}
+	// The container keeps every frame one size, so only a reference handed
+	// over wrongly could differ; the decoder still refuses it.
+	if len(inter[0]) != 0 {
+		t.Fatal("the inter frame codes its own z; the test wants it reused")
+	}
+	narrow := *ref
+	narrow.yhat = ref.yhat[:len(ref.yhat)-1]
+	if _, _, err := m.decodeLatents(container.Inter, inter, 70, 40, 3<<8, &narrow); err == nil || !strings.Contains(err.Error(), "reference frame of another size") {
+		t.Errorf("reference with fewer latents: got %v", err)
 	}
 	first, _ := firstForm(t, m, testImage(70, 40), ref, &enc)
 	first[0] = nil
