@@ -249,6 +249,21 @@ func TestViewerPlaysVideo(t *testing.T) {
 			}
 		})
 	}
+	// A pause after frame 2 delays frame 3 by its length: played from the
+	// first frame to the last, it is due (frames-1)*frameMs + pauseMs after
+	// the first, not sooner (a resume that shows the late frame at once) and
+	// not at (frames-1)*frameMs (a pause that does not stop the clock).
+	t.Run("pause", func(t *testing.T) {
+		const pauseMs = 800
+		rep := v.load(t, fmt.Sprintf("?engine=go&src=v.lvc&pause=2,%d", pauseMs))
+		if rep.State != "ended" || rep.Frames != fmt.Sprint(frames) {
+			t.Fatalf("page ended in state %q after %q frames", rep.State, rep.Frames)
+		}
+		if played, err := strconv.Atoi(rep.PlayedMs); err != nil || played < (frames-1)*frameMs+pauseMs-10 {
+			t.Errorf("played %d frames with a %d ms pause in %q ms; the last is due %d ms after the first",
+				frames, pauseMs, rep.PlayedMs, (frames-1)*frameMs+pauseMs)
+		}
+	})
 	t.Run("image", func(t *testing.T) {
 		rep := v.load(t, "?src=photo.lvc&engine=go")
 		if rep.State != "decoded" || rep.Frames != "1" || rep.AspectRatio != "64 / 48" {
