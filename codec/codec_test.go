@@ -451,8 +451,8 @@ func TestScalerWidths(t *testing.T) {
 		{[][]int{{4, 4}, {4, 4, 6}}, "scaler_widths gives 2 layers"},
 		{[][]int{{4, 4, 4}, {4, 0, 6}}, "scaler width 0"},
 		// g_s declares the width of each scaler input it takes.
-		{[][]int{{4, 4, 4}, {4, 4, 4}}, "g_s input s2 has shape [1 6 1 1], META says [1 4 1 1]"},
-		{nil, "g_s input s2 has shape [1 6 1 1], META says [1 4 1 1]"},
+		{[][]int{{4, 4, 4}, {4, 4, 4}}, "g_s input s2 has shape [1 6 1 1], the codec feeds it [1 4 1 1]"},
+		{nil, "g_s input s2 has shape [1 6 1 1], the codec feeds it [1 4 1 1]"},
 	} {
 		b := withMeta(t, scaled, func(meta map[string]any) { meta["scaler_widths"] = c.widths })
 		if _, err := LoadModel(b); err == nil || !strings.Contains(err.Error(), c.want) {
@@ -482,14 +482,22 @@ func TestNetworkInputShapes(t *testing.T) {
 	}
 	// Another M in META would first fail GAIN's size; checkInputs is what
 	// would refuse a g_s that META's other sections all agree with.
-	err = checkInputs("g_s", m.gS.Inputs(), m.Info.M+1, nil)
-	want := fmt.Sprintf("g_s input x has shape [1 %d ? ?], META says [? %d ? ?]", m.Info.M, m.Info.M+1)
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Errorf("g_s against M+1: %v, want an error with %q", err, want)
-	}
-	undeclared := []nn.Input{{Name: "x"}}
-	if err := checkInputs("g_s", undeclared, m.Info.M+1, nil); err != nil {
-		t.Errorf("g_s that declares no shape: %v, want it left to run time", err)
+	for _, c := range []struct {
+		name  string
+		x     []int
+		m     int
+		wants string
+	}{
+		{"g_s against M+1", m.gS.Inputs()[0].Shape, m.Info.M + 1,
+			fmt.Sprintf("g_s input x has shape [1 %d ? ?], the codec feeds it [1 %d ? ?]", m.Info.M, m.Info.M+1)},
+		{"a batch of 2", []int{2, m.Info.M, -1, -1}, m.Info.M, fmt.Sprintf("the codec feeds it [1 %d ? ?]", m.Info.M)},
+		{"a fixed height", []int{1, m.Info.M, 4, -1}, m.Info.M, "must leave height and width free"},
+		{"no declared shape", nil, m.Info.M + 1, ""},
+	} {
+		err := checkInputs("g_s", []nn.Input{{Name: "x", Shape: c.x}}, c.m, nil)
+		if c.wants == "" && err != nil || c.wants != "" && (err == nil || !strings.Contains(err.Error(), c.wants)) {
+			t.Errorf("%s: %v, want an error with %q", c.name, err, c.wants)
+		}
 	}
 }
 

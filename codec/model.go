@@ -171,9 +171,10 @@ func scalerInput(i int) string { return fmt.Sprintf("s%d", i) }
 
 // checkInputs makes sure a network takes x, of xChannels channels, and one
 // scaler input of each width META gives, in the shapes runScaled feeds them
-// (a file that declares no shape is checked when it runs).
+// (a file that declares no shape is checked when it runs). x must leave
+// height and width free: frames come in every size.
 func checkInputs(name string, got []nn.Input, xChannels int, widths []int) error {
-	want := map[string][]int{"x": {-1, xChannels, -1, -1}}
+	want := map[string][]int{"x": {1, xChannels, -1, -1}}
 	for i, w := range widths {
 		want[scalerInput(i)] = []int{1, w, 1, 1}
 	}
@@ -186,9 +187,16 @@ func checkInputs(name string, got []nn.Input, xChannels int, widths []int) error
 		return fmt.Errorf("codec: model %s takes inputs %v, META says %v", name, gotNames, names)
 	}
 	for _, in := range got {
-		if in.Shape != nil && !nn.ShapesAgree(want[in.Name], in.Shape) {
-			return fmt.Errorf("codec: model %s input %s has shape %s, META says %s",
+		if in.Shape == nil {
+			continue
+		}
+		if !nn.ShapesAgree(want[in.Name], in.Shape) {
+			return fmt.Errorf("codec: model %s input %s has shape %s, the codec feeds it %s",
 				name, in.Name, nn.ShapeString(in.Shape), nn.ShapeString(want[in.Name]))
+		}
+		if in.Name == "x" && (in.Shape[2] >= 0 || in.Shape[3] >= 0) {
+			return fmt.Errorf("codec: model %s input x has shape %s: it must leave height and width free (exported without dynamic axes?)",
+				name, nn.ShapeString(in.Shape))
 		}
 	}
 	return nil

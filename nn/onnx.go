@@ -243,10 +243,12 @@ func parseInput(b []byte) (Input, error) {
 		if len(in.Shape) == maxRank {
 			return fmt.Errorf("shape of more than %d dimensions", maxRank)
 		}
-		size := -1 // a named or unnamed free dimension
+		// A named or unnamed dimension is free; so is a negative one, which
+		// some converters write for "unknown".
+		size := -1
 		err := wireFields(v, func(num protowire.Number, typ protowire.Type, _ []byte, x uint64) error {
-			if num == 1 && typ == protowire.VarintType {
-				if int64(x) < 0 || int64(x) > maxDimension {
+			if num == 1 && typ == protowire.VarintType && int64(x) >= 0 {
+				if int64(x) > maxDimension {
 					return fmt.Errorf("dimension %d out of range", int64(x))
 				}
 				size = int(x)

@@ -49,8 +49,14 @@ def declared_scaler_shapes(path):
     """(name, shape) of each input of an ONNX file other than x, sorted by
     name, as the file declares them."""
     import onnx
-    ins = [(i.name, [d.dim_value for d in i.type.tensor_type.shape.dim])
-           for i in onnx.load(path).graph.input if i.name != "x"]
+    ins = []
+    for i in onnx.load(path).graph.input:
+        if i.name == "x":
+            continue
+        if not i.type.tensor_type.HasField("shape"):
+            raise SystemExit(f"{path} declares no shape for input {i.name}")
+        # A free dimension gets 1, as in the Go benchmark.
+        ins.append((i.name, [d.dim_value if d.HasField("dim_value") else 1 for d in i.type.tensor_type.shape.dim]))
     return sorted(ins, key=lambda i: int(i[0][1:]) if i[0][1:].isdigit() else i[0])
 
 

@@ -249,13 +249,14 @@ func TestViewerPlaysVideo(t *testing.T) {
 			}
 		})
 	}
-	// A pause after frame 2 delays frame 3 by its length: played from the
-	// first frame to the last, it is due (frames-1)*frameMs + pauseMs after
-	// the first, not sooner (a resume that shows the late frame at once) and
-	// not at (frames-1)*frameMs (a pause that does not stop the clock).
+	// A pause pressed between frames 2 and 3, while frame 3 waits for its
+	// time (or still decodes), delays it by the pause's length: it is due
+	// (frames-1)*frameMs + pauseMs after the first, not sooner (a resume
+	// that shows the late frame at once) and not at (frames-1)*frameMs (a
+	// pause that does not stop the clock).
 	t.Run("pause", func(t *testing.T) {
 		const pauseMs = 800
-		rep := v.load(t, fmt.Sprintf("?engine=go&src=v.lvc&pause=2,%d", pauseMs))
+		rep := v.load(t, fmt.Sprintf("?engine=go&src=v.lvc&pause=2,%d,%d", frameMs/2, pauseMs))
 		if rep.State != "ended" || rep.Frames != fmt.Sprint(frames) {
 			t.Fatalf("page ended in state %q after %q frames", rep.State, rep.Frames)
 		}

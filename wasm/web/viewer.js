@@ -15,8 +15,8 @@
 //                 aspect ratio, the ms from the first frame shown to the
 //                 last, the mean decoding ms per frame and the synthesis's
 //                 threads
-//   ?pause=F,MS   (for tests) once frame F is shown, press Pause, and Play
-//                 again MS ms later
+//   ?pause=F,D,MS (for tests) press Pause D ms after frame F is shown, and
+//                 Play again MS ms later
 // The page's state is in <body data-state>: decoded (an image, or a video's
 // first frame), playing, ended (a video's last frame was shown) or error;
 // data-frames counts the frames shown.
@@ -244,10 +244,12 @@ function present(st, r) {
     playButton.hidden = false;
   }
   document.body.dataset.frames = st.frames;
-  const [pauseFrame, pauseMs] = (params.get("pause") || "").split(",").map(Number);
+  const [pauseFrame, pauseDelay, pauseMs] = (params.get("pause") || "").split(",").map(Number);
   if (st.frames === pauseFrame) {
-    playButton.click();
-    setTimeout(() => playButton.click(), pauseMs);
+    setTimeout(() => {
+      playButton.click();
+      setTimeout(() => playButton.click(), pauseMs);
+    }, pauseDelay);
   }
 }
 
