@@ -26,6 +26,7 @@ const status = document.getElementById("status");
 const canvas = document.getElementById("view");
 const playButton = document.getElementById("play");
 const params = new URLSearchParams(location.search);
+const [pauseFrame, pauseDelay, pauseMs] = (params.get("pause") || "").split(",").map(Number);
 
 function say(text, isError) {
   status.textContent = text;
@@ -244,7 +245,6 @@ function present(st, r) {
     playButton.hidden = false;
   }
   document.body.dataset.frames = st.frames;
-  const [pauseFrame, pauseDelay, pauseMs] = (params.get("pause") || "").split(",").map(Number);
   if (st.frames === pauseFrame) {
     setTimeout(() => {
       playButton.click();
