@@ -110,6 +110,31 @@ func TestRefinementNeedsAGaussianModel(t *testing.T) {
 	}
 }
 
+// The step stays 0.005 up to the knee, where the rate still matters, and
+// grows with λ above it, continuously.
+func TestRefineFirstStep(t *testing.T) {
+	for _, c := range []struct{ lambda, want float64 }{
+		{0.0004, 0.005}, {0.06, 0.005}, {refineKneeLambda, 0.005}, {2 * refineKneeLambda, 0.01}, {0.45, 0.036},
+	} {
+		if got := refineFirstStep(c.lambda); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("refineFirstStep(%v) = %v, want %v", c.lambda, got, c.want)
+		}
+	}
+}
+
+// roundedBits rounds each latent around its mean before pricing it, and
+// prices a latent far out in the tail at the likelihood bound.
+func TestRoundedBits(t *testing.T) {
+	y := []float32{2.4, -0.3, 100}
+	mean := []float64{0.1, 0.4, 0}
+	sigma := []float64{1, 0.5, 0.11}
+	// round(2.3) = 2 under σ 1: P = Φ(2.5) − Φ(1.5); round(−0.7) = −1 under σ 0.5: Φ(3) − Φ(1).
+	want := -math.Log2(0.99379033-0.93319280) - math.Log2(0.99865010-0.84134475) - math.Log2(1e-9)
+	if got := roundedBits(y, mean, sigma); math.Abs(got-want) > 1e-5 {
+		t.Errorf("roundedBits = %v, want %v", got, want)
+	}
+}
+
 func TestBitsSlope(t *testing.T) {
 	bits := func(r, sigma float64) float64 {
 		a := math.Abs(r)

@@ -44,6 +44,15 @@ def hyper(model, y):
     return z, params[:, :model.m], params[:, model.m:]
 
 
+def step_size(model, q, args):
+    """The first step at quality q: --lr, grown in proportion to λ above
+    --knee-lambda, where the distortion dominates and the latents have
+    further to go (the Go encoder's refineFirstStep, with a knee of 0.0625)."""
+    if args.knee_lambda is None:
+        return args.lr
+    return args.lr * max(1, model.lambdas[q] / args.knee_lambda)
+
+
 def code(model, x, q, steps, args):
     """Estimated bpp and PSNR of x at quality q after this many refinement steps."""
     xp, h, w = pad64(x)
@@ -52,7 +61,7 @@ def code(model, x, q, steps, args):
         y0 = model.analysis(xp, qs)
         z, mean, scale = hyper(model, y0)
     y = y0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([y], lr=args.lr)
+    opt = torch.optim.Adam([y], lr=step_size(model, q, args))
     decay = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1 - i / steps) if args.decay and steps else None
     for i in range(steps):
         r = y - mean
@@ -79,6 +88,7 @@ def main():
     ap.add_argument("--images", type=int, default=2, help="the first this many Kodak images")
     ap.add_argument("--steps", default="0,20,40", help="comma-separated step counts; 0 is the reference")
     ap.add_argument("--lr", type=float, default=0.005)
+    ap.add_argument("--knee-lambda", type=float, help="above this λ, grow the step in proportion to λ")
     ap.add_argument("--decay", action="store_true", help="decay the step linearly to 0")
     ap.add_argument("--rate", choices=["noise", "ste"], default="noise")
     ap.add_argument("--lambda-scale", type=float, default=1, help="refine with λ times this")
