@@ -228,9 +228,6 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 		if err := m.refineLatents(y.Data, x, b.Dx(), b.Dy(), means, scales, tables, q256, refineSteps); err != nil {
 			return nil, 0, nil, nil, err
 		}
-		if hasNaN(y.Data) {
-			return nil, 0, nil, nil, errors.New("codec: refinement gave NaN latents")
-		}
 	}
 	mean := m.applyModes(means, tables, nil, nil, plane)
 	sym := make([]int32, len(y.Data))

@@ -29,17 +29,28 @@ import (
 // (train/refine.py, Kodak 1-2) 40 steps saved 6.4%, 80 steps only 3.5%, and larger steps
 // traded PSNR away at the low qualities. At the high ones, where the
 // distortion dominates the cost, they pay: the first step grows in
-// proportion to λ above refineKneeLambda (0.037 at hp64u11's top quality
-// gave it +0.42 dB over 0.005 for 3% more bits, estimated on Kodak 1-2).
+// proportion to λ above refineKneeLambda (a first step of 0.037 at
+// hp64u11's top quality gave it +0.42 dB over 0.005 for 3% more bits,
+// estimated on Kodak 1-2).
+//
+// The encoder codes the cheapest iterate, the analysis's own latents
+// included, by an estimate of what the file will cost: the distortion of the
+// 8-bit RGB pixels the synthesis gives, the rate of the rounded latents under
+// the Gaussians (the model's fitted tables only approximate them). So a step
+// too long for some model, or a descent that diverges, falls back to an
+// earlier iterate.
 const (
-	refineLearningRate = 0.005
-	refineKneeLambda   = 0.0625
+	refineKneeLambda = 0.0625
 	// MaxRefineSteps bounds Options.RefineSteps; each step costs about three
 	// and a half synthesis runs.
 	MaxRefineSteps = 1000
 	// refineChunk latents share one noise stream and one goroutine.
 	refineChunk = 1 << 15
 )
+
+// refineLearningRate is the first step below the knee; a variable so that
+// a test can make every step overshoot.
+var refineLearningRate = 0.005
 
 // refineFirstStep is Adam's step size at the first refinement step for a
 // frame coded at trade-off λ.
@@ -113,12 +124,8 @@ func (m *Model) refineLatents(y []float32, x *nn.Tensor, w, h int, means, scales
 	gradOut := nn.NewTensor(1, 3, ph, pw)
 	first, second := make([]float64, len(y)), make([]float64, len(y))
 	const beta1, beta2 = 0.9, 0.999
-	// Every iterate's cost is estimated from the forward pass the step runs
-	// anyway (the distortion of the 8-bit pixels the decoder writes, the
-	// rate under the Gaussians, which the fitted tables only approximate),
-	// and the cheapest one is kept: a step too long for a
-	// model cannot leave it worse off than an earlier iterate, the
-	// analysis's own latents included. One more forward pass prices the last.
+	// Each iterate is priced from the forward pass its step runs anyway, and
+	// one more pass prices the last.
 	bestCost, bestY := math.Inf(1), slices.Clone(y)
 	for step := 0; ; step++ {
 		if err := context(y, mean, sigma); err != nil {
@@ -144,7 +151,7 @@ func (m *Model) refineLatents(y []float32, x *nn.Tensor, w, h int, means, scales
 				for i := row; i < row+w; i++ {
 					d := out.Data[i] - x.Data[i]
 					gradOut.Data[i] = distortionWeight * d
-					// The cost is that of the pixels the decoder writes.
+					// The cost is that of 8-bit pixels, as the decoder writes RGB.
 					e := math.Round(min(max(float64(out.Data[i]), 0), 1)*255)/255 - float64(x.Data[i])
 					sse += e * e
 				}

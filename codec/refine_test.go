@@ -67,6 +67,30 @@ func TestRefinementLowersCost(t *testing.T) {
 	}
 }
 
+// With every step far too long, each iterate costs more than the
+// analysis's latents, and those are what the encoder codes.
+func TestRefinementKeepsTheCheapestIterate(t *testing.T) {
+	m, err := LoadModel(models.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := testImage(150, 90)
+	code := func(steps int) []byte {
+		var buf bytes.Buffer
+		if err := EncodeImage(&buf, m, img, Options{Quality: 3, RefineSteps: steps}); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	plain := code(0)
+	saved := refineLearningRate
+	refineLearningRate = 50
+	defer func() { refineLearningRate = saved }()
+	if overshot := code(5); !bytes.Equal(overshot, plain) {
+		t.Errorf("refinement with overshooting steps wrote %d bytes, not the unrefined file's %d", len(overshot), len(plain))
+	}
+}
+
 // TestRefinementIgnoresCoreCount encodes an image with more latents than one
 // noise chunk on 1 and on 4 threads.
 func TestRefinementIgnoresCoreCount(t *testing.T) {

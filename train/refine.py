@@ -47,8 +47,9 @@ def hyper(model, y):
 def step_size(model, q, args):
     """The first step at quality q: --lr, grown in proportion to λ above
     --knee-lambda, where the distortion dominates and the latents have
-    further to go (the Go encoder's refineFirstStep, with a knee of 0.0625)."""
-    if args.knee_lambda is None:
+    further to go (the Go encoder's refineFirstStep). Unlike the Go encoder,
+    this script keeps the last iterate, not the cheapest."""
+    if not args.knee_lambda:
         return args.lr
     return args.lr * max(1, model.lambdas[q] / args.knee_lambda)
 
@@ -88,7 +89,8 @@ def main():
     ap.add_argument("--images", type=int, default=2, help="the first this many Kodak images")
     ap.add_argument("--steps", default="0,20,40", help="comma-separated step counts; 0 is the reference")
     ap.add_argument("--lr", type=float, default=0.005)
-    ap.add_argument("--knee-lambda", type=float, help="above this λ, grow the step in proportion to λ")
+    ap.add_argument("--knee-lambda", type=float, default=0.0625,
+                    help="above this λ, grow the step in proportion to λ (0: a constant first step)")
     ap.add_argument("--decay", action="store_true", help="decay the step linearly to 0")
     ap.add_argument("--rate", choices=["noise", "ste"], default="noise")
     ap.add_argument("--lambda-scale", type=float, default=1, help="refine with λ times this")
