@@ -193,14 +193,19 @@ func (m *Model) refineLatents(y []float32, x *nn.Tensor, w, h int, means, scales
 	}
 }
 
+// gaussianBin is the probability of the unit bin around a ≥ 0 under a
+// zero-mean Gaussian of scale sigma, and its edges in units of sigma.
+func gaussianBin(a, sigma float64) (p, upper, lower float64) {
+	upper, lower = (0.5-a)/sigma, (-0.5-a)/sigma
+	return 0.5*math.Erfc(-upper/math.Sqrt2) - 0.5*math.Erfc(-lower/math.Sqrt2), upper, lower
+}
+
 // roundedBits estimates the bits of y rounded around its means, under
 // Gaussians of scales sigma, with the likelihood bound of bitsSlope.
 func roundedBits(y []float32, mean, sigma []float64) float64 {
 	var bits float64
 	for i, v := range y {
-		a := math.Abs(math.Round(float64(v) - mean[i]))
-		upper, lower := (0.5-a)/sigma[i], (-0.5-a)/sigma[i]
-		p := 0.5*math.Erfc(-upper/math.Sqrt2) - 0.5*math.Erfc(-lower/math.Sqrt2)
+		p, _, _ := gaussianBin(math.Abs(math.Round(float64(v)-mean[i])), sigma[i])
 		bits -= math.Log2(max(p, 1e-9))
 	}
 	return bits
@@ -249,9 +254,7 @@ func (m *Model) refineContext(means, scales []int32, tables []uint16, yw, yh int
 // under a zero-mean Gaussian of scale sigma. Where P is below 1e-9 (the
 // training's bound) the slope is 0, as the bound's was.
 func bitsSlope(r, sigma float64) float64 {
-	a := math.Abs(r)
-	upper, lower := (0.5-a)/sigma, (-0.5-a)/sigma
-	p := 0.5*math.Erfc(-upper/math.Sqrt2) - 0.5*math.Erfc(-lower/math.Sqrt2)
+	p, upper, lower := gaussianBin(math.Abs(r), sigma)
 	if p < 1e-9 {
 		return 0
 	}
