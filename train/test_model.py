@@ -529,6 +529,17 @@ class ScaledCropsTest(unittest.TestCase):
         self.assertEqual(tuple(x.shape), (8, 3, 16, 16))
         self.assertLess(float((x[..., 1:] - x[..., :-1]).abs().max()), 0.5)
 
+    def test_band_limited_crops_are_smoother(self):
+        # Noise keeps its detail at any shrinking; magnified afterwards, it loses it.
+        im = np.random.default_rng(0).integers(0, 256, (400, 400, 3), dtype=np.uint8)
+
+        def detail(x):
+            return float((x[..., 1:] - x[..., :-1]).abs().mean())
+        plain = random_scaled_batch([(im, True)], 8, 64, random.Random(0))
+        smooth = random_scaled_batch([(im, True)], 8, 64, random.Random(0), smooth_fraction=1.0)
+        self.assertEqual(tuple(smooth.shape), (8, 3, 64, 64))
+        self.assertLess(detail(smooth), 0.8 * detail(plain))
+
 
 class OptionsTest(unittest.TestCase):
     def test_options_come_back_from_the_state(self):
