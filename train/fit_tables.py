@@ -55,18 +55,27 @@ def collect(model, images, scales):
         for im in images:
             h, w = im.shape[0] // 64 * 64, im.shape[1] // 64 * 64
             x = torch.from_numpy(im[:h, :w].copy()).permute(2, 0, 1).float().div(255).unsqueeze(0)
-            with torch.no_grad():
-                y = model.analysis(x, torch.tensor([q]))
-                z_hat = torch.round(model.h_a(y))
-                mean, scale, _ = model.coding_params(y, z_hat)
-            z = z_hat[0].numpy().astype(np.int64)
-            s = torch.round(y - mean).numpy().ravel().astype(np.int64)
-            t = np.searchsorted(thresholds, scale.numpy().ravel(), side="right")
+            s, t, z = residuals(model, x, q, thresholds)
+            s, t = s.ravel(), t.ravel()
             np.add.at(counts[q], (t, np.where(np.abs(s) > r, 2 * r + 1, s + r)), 1)
             inside = np.abs(z) <= Z_RANGE
             channel = np.broadcast_to(np.arange(z.shape[0])[:, None, None], z.shape)
             np.add.at(z_counts[q], (channel[inside], z[inside] + Z_RANGE), 1)
     return counts, r, z_counts
+
+
+def residuals(model, x, q, thresholds):
+    """What the coder writes for x (1, 3, H, W; H and W multiples of 64) at
+    quality q: the residuals round(y - mean) (M, H/16, W/16), each one's
+    scale table index under thresholds (the geometric means of adjacent
+    scales), and z (N, H/64, W/64)."""
+    with torch.no_grad():
+        y = model.analysis(x, torch.tensor([q]))
+        z_hat = torch.round(model.h_a(y))
+        mean, scale, _ = model.coding_params(y, z_hat)
+    s = torch.round(y - mean)[0].numpy().astype(np.int64)
+    t = np.searchsorted(thresholds, scale[0].numpy(), side="right")
+    return s, t, z_hat[0].numpy().astype(np.int64)
 
 
 def half_width(scale):

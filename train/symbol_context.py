@@ -28,22 +28,13 @@ from scipy.stats import norm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export import load_model  # noqa: E402
+from fit_tables import residuals  # noqa: E402
 from model import NUM_QUALITIES, scale_table  # noqa: E402
 from train import DATA, kodak_tensors, load_training_images  # noqa: E402
 
 R = 40  # residuals beyond ±R are clipped: rare, and the same for every context
 PARENT_PRIOR = 5  # observations of the Gaussian behind each (quality, scale) table, as fit_tables.py
 CLASS_PRIOR = 20  # observations of the parent table behind each class's
-
-
-def residuals(model, x, q, thresholds):
-    """round(y - mean) (C, H, W) and each one's scale table index."""
-    h, w = x.shape[2] // 64 * 64, x.shape[3] // 64 * 64
-    with torch.no_grad():
-        y = model.analysis(x[:, :, :h, :w], torch.tensor([q]))
-        mean, scale, _ = model.coding_params(y, torch.round(model.h_a(y)))
-    s = torch.round(y - mean)[0].numpy().astype(np.int32)
-    return s, np.searchsorted(thresholds, scale[0].numpy(), side="right")
 
 
 def context_classes(s):
@@ -70,7 +61,8 @@ def collect(model, images, q, thresholds):
     """Residuals, table indices and context classes, flattened over images."""
     s_all, t_all, classes = [], [], {}
     for x in images:
-        s, t = residuals(model, x, q, thresholds)
+        h, w = x.shape[2] // 64 * 64, x.shape[3] // 64 * 64
+        s, t, _ = residuals(model, x[:, :, :h, :w], q, thresholds)
         s_all.append(s.ravel())
         t_all.append(t.ravel())
         for name, (cl, k) in context_classes(s).items():
