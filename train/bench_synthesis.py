@@ -79,9 +79,12 @@ def frozen_gs_from_onnx(path, n, m):
     fine = {k.split(".body.4.")[0] for k in weights if ".body.4." in k}
     # The last conv (to 3·2·2 channels) reads the last stage, which may be wider than n.
     last = next(v for k, v in weights.items() if not k.startswith("skip.") and v.dim() == 4 and v.shape[0] == 12)
+    # The first conv (from the m latents to 4 x the 1/8-resolution stage) gives that stage's width.
+    first = next(v for k, v in weights.items() if not k.startswith("skip.") and v.dim() == 4 and v.shape[1] == m)
     model = HyperpriorModel(n, m, feature_scalers=len(g.input) > 1, decoder_blocks=bool(blocks - fine),
                             fine_block=weights[f"{min(fine)}.body.0.weight"].shape[0] if fine else 0,
-                            linear_skip=any(k.startswith("skip.") for k in weights), fine_width=last.shape[1])
+                            linear_skip=any(k.startswith("skip.") for k in weights), fine_width=last.shape[1],
+                            synthesis_width=first.shape[0] // 4)
     net = frozen_transform(model, "g_s")
     sd = net.state_dict()
     missing = set(sd) - set(weights)

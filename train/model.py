@@ -409,7 +409,7 @@ class HyperpriorModel(nn.Module):
                  feature_scalers=False, encoder_blocks=False, decoder_blocks=False, linear_skip=False,
                  fine_block=0, context_slices=0, encoder_fine_block=False, checkerboard=0, fine_width=None,
                  coarse_block=False, hs_width=0, analysis_width=0, recon_offsets=False, anchor_context=0,
-                 slice_context=0):
+                 slice_context=0, synthesis_width=0):
         super().__init__()
         self.n, self.m, self.family = n, m, family
         # analysis_width widens every hidden layer of g_a beyond n: the
@@ -424,6 +424,14 @@ class HyperpriorModel(nn.Module):
         # between its last upsampling and the output, beyond n: the stage
         # that draws the finest detail, which caps the top qualities.
         fw = self.fine_width = fine_width or n
+        # synthesis_width widens g_s's stages at 1/8 and 1/4 resolution (the
+        # features after its first two upsamplings and their residual
+        # blocks) beyond n: the top qualities sit 1.6 dB under AVIF at 1 bpp
+        # with the transforms' ceiling close above them, and these stages
+        # cost far less per channel than the 1/2-resolution one.
+        ns = self.synthesis_width = synthesis_width or n
+        if ns < n:
+            raise ValueError(f"synthesis_width {ns} is narrower than N={n}")
         # The trade-off each quality was trained for; it travels with the
         # weights because runs differ in their λ range.
         self.lambdas = list(lambda_list) if lambda_list else lambdas()
@@ -451,9 +459,9 @@ class HyperpriorModel(nn.Module):
             *block("res0", na, encoder_blocks), ("4", conv(na, na, 5, 2)), ("5", GDN(na)),
             *block("res1", na, encoder_blocks), ("6", conv(na, m, 5, 2)), *block("res2", m, encoder_blocks)]))
         self.g_s = nn.Sequential(OrderedDict([
-            *block("resc", m, coarse_block), ("0", Up(m, n)), ("1", GDN(n, inverse=True)), *block("res0", n, decoder_blocks),
-            ("2", Up(n, n)), ("3", GDN(n, inverse=True)), *block("res1", n, decoder_blocks),
-            ("4", Up(n, fw)), ("5", GDN(fw, inverse=True)),
+            *block("resc", m, coarse_block), ("0", Up(m, ns)), ("1", GDN(ns, inverse=True)),
+            *block("res0", ns, decoder_blocks), ("2", Up(ns, ns)), ("3", GDN(ns, inverse=True)),
+            *block("res1", ns, decoder_blocks), ("4", Up(ns, fw)), ("5", GDN(fw, inverse=True)),
             *([("res2", BottleneckBlock(fw, fine_block))] if fine_block else []), ("6", Up(fw, 3))]))
         # linear_skip adds a linear path around each transform, between pixels
         # and latents, one 16x16 block per latent position: a stride-16 conv
@@ -518,8 +526,8 @@ class HyperpriorModel(nn.Module):
         # input is scaled per quality and channel, so one set of transforms can
         # shape its nonlinearities differently at each rate. They start at 1,
         # which leaves a trained model's function unchanged.
-        # g_s's last layer is fine_width wide; the others use the first n.
-        for name, net, width in (("log_fs_a", self.g_a, na), ("log_fs_s", self.g_s, fw)):
+        # Scalers are stored at the net's widest layer; narrower layers use the first channels.
+        for name, net, width in (("log_fs_a", self.g_a, na), ("log_fs_s", self.g_s, max(ns, fw))):
             self.register_parameter(name, nn.Parameter(torch.zeros(qualities, self.gdn_count(net), width))
                                     if feature_scalers else None)
 
@@ -534,7 +542,10 @@ class HyperpriorModel(nn.Module):
     # layer, the outputs of the convs that make it and the inputs of the one
     # that reads it. "io" marks a conv inside a widened stack (g_a's), which
     # grows along both: its old outputs get zero weights from the new inputs.
-    WIDENED_AXES = {"g_s.4.0.weight": 0, "g_s.4.0.bias": 0, "g_s.5.beta_p": 0, "g_s.5.gamma_p": (0, 1),
+    WIDENED_AXES = {"g_s.4.0.weight": "io", "g_s.4.0.bias": 0, "g_s.5.beta_p": 0, "g_s.5.gamma_p": (0, 1),
+                    "g_s.0.0.weight": 0, "g_s.0.0.bias": 0, "g_s.2.0.weight": "io", "g_s.2.0.bias": 0,
+                    **{f"g_s.{gdn}.{key}": axes for gdn in (1, 3)
+                       for key, axes in (("beta_p", 0), ("gamma_p", (0, 1)))},
                     "g_s.res2.body.0.weight": 1, "g_s.res2.body.4.weight": 0, "g_s.res2.body.4.bias": 0,
                     "g_s.6.0.weight": 1, "log_fs_s": 2,
                     "h_s.wide.weight": 0, "h_s.wide.bias": 0, "h_s.4.weight": 1,
@@ -545,6 +556,8 @@ class HyperpriorModel(nn.Module):
                     **{f"g_a.{gdn}.{key}": axes for gdn in (1, 3, 5)
                        for key, axes in (("beta_p", 0), ("gamma_p", (0, 1)))},
                     **{f"g_a.{block}.body.{layer}.{key}": axes for block in ("resf", "res0", "res1")
+                       for layer in (0, 2) for key, axes in (("weight", "io"), ("bias", 0))},
+                    **{f"g_s.{block}.body.{layer}.{key}": axes for block in ("res0", "res1")
                        for layer in (0, 2) for key, axes in (("weight", "io"), ("bias", 0))}}
 
     def load_widened(self, state):
@@ -643,6 +656,7 @@ class HyperpriorModel(nn.Module):
                     context_slices=sum(k.startswith("context.nets.") and k.endswith(".0.weight") for k in state),
                     checkerboard=state["context.out.weight"].shape[1] if "context.out.weight" in state else 0,
                     fine_width=state["g_s.5.beta_p"].shape[0], analysis_width=state["g_a.1.beta_p"].shape[0],
+                    synthesis_width=state["g_s.1.beta_p"].shape[0],
                     hs_width=state["h_s.wide.weight"].shape[0] if "h_s.wide.weight" in state else 0,
                     recon_offsets="recon_offsets" in state,
                     anchor_context=state["context.anchor.out.weight"].shape[1]

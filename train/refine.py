@@ -8,9 +8,15 @@ at the qualities --qs by Adam on λ·255²·MSE + bits per pixel (the training
 loss: distortion through the rounded latents, straight-through; rate of y
 plus uniform noise, narrowing to none with --anneal, or with --rate ste of
 the rounded y), z kept from the
-analysis unless --rez recomputes it from the refined y. It prints estimated
-bpp (from the Gaussian likelihoods) and PSNR per quality, and the BD-rate
-against 0 steps.
+analysis unless --rez recomputes it from the refined y or --refine-z descends
+on it too. --round sga replaces rounding by stochastic Gumbel annealing (Yang
+et al. 2020) in both terms. Rates and means follow the model's checkerboard
+context, as the codec's do. It prints estimated bpp (from the Gaussian
+likelihoods) and PSNR per quality, and the BD-rate against 0 steps.
+
+Measured on hp64u11 (session 27, Kodak 1-2, 40 steps, --decay --cheapest):
+-3.78% as the Go encoder refines, -3.46% with --round sga, -3.85% with
+--refine-z. At 40 steps neither pays for its cost in the encoder.
 """
 import argparse
 import math
@@ -29,19 +35,31 @@ from train import kodak_tensors, pad64  # noqa: E402
 
 
 @torch.no_grad()
-def bits_psnr(model, x, qs, y, z, h, w, mean, scale):
-    s = torch.round(y - mean)
-    bits_y = -torch.log2(LIKELIHOODS[model.family](s, scale).clamp(min=1e-9)).sum()
+def bits_psnr(model, x, qs, y, z, h, w):
+    """Estimated bpp and PSNR of coding y and z as the codec does: z
+    rounded, y's residuals rounded under the means and scales h_s and the
+    context give, the pixels rounded to 8 bits."""
+    z = torch.round(z)
+    mean, scale, y_hat = model.coding_params(y, z)
+    bits_y = -torch.log2(LIKELIHOODS[model.family](y_hat - mean, scale).clamp(min=1e-9)).sum()
     bits_z = -torch.log2(model.prior_z.likelihood(z).clamp(min=1e-9)).sum()
-    x_hat = torch.round(model.synthesis(s + mean, qs)[:, :, :h, :w].clamp(0, 1) * 255) / 255
+    x_hat = torch.round(model.synthesis(y_hat, qs)[:, :, :h, :w].clamp(0, 1) * 255) / 255
     mse = ((x_hat - x) ** 2).mean().item()
     return (bits_y + bits_z).item() / (h * w), 10 * math.log10(1 / mse)
 
 
-def hyper(model, y):
-    z = torch.round(model.h_a(y))
-    params = model.h_s(z)
-    return z, params[:, :model.m], params[:, model.m:]
+def soft_round(r, tau):
+    """Stochastic Gumbel annealing (Yang et al. 2020): r moves to floor(r) or
+    ceil(r), drawn with odds that favour the nearer one and relaxed by a
+    Gumbel-softmax at temperature tau; as tau falls the draw hardens into
+    rounding to the nearer integer."""
+    lo = torch.floor(r)
+    frac = r - lo
+    eps = 1e-5
+    logits = torch.stack([-torch.atanh(frac.clamp(-1 + eps, 1 - eps)),
+                          -torch.atanh((1 - frac).clamp(-1 + eps, 1 - eps))], -1) / tau
+    gumbel = -torch.log(-torch.log(torch.empty_like(logits).uniform_(1e-9, 1 - 1e-9)))
+    return lo + torch.softmax((logits + gumbel) / tau, -1)[..., 1]
 
 
 def step_size(model, q, args):
@@ -60,27 +78,52 @@ def code(model, x, q, steps, args):
     qs = torch.tensor([q])
     with torch.no_grad():
         y0 = model.analysis(xp, qs)
-        z, mean, scale = hyper(model, y0)
+        z0 = model.h_a(y0)
     y = y0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([y], lr=step_size(model, q, args))
+    z = z0.clone().requires_grad_(args.refine_z)
+    params = [y, z] if args.refine_z else [y]
+    opt = torch.optim.Adam(params, lr=step_size(model, q, args))
     decay = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1 - i / steps) if args.decay and steps else None
+    best = None
     for i in range(steps):
+        z_hat = ste_round(z)
+        z_rate = z + torch.empty_like(z).uniform_(-0.5, 0.5) if args.refine_z else z_hat
+        bits_z = -torch.log2(model.prior_z.likelihood(z_rate).clamp(min=1e-9)).sum()
+        mean, scale, y_hat = model.coding_params(y, z_hat)
         r = y - mean
-        width = 1 - i / steps if args.anneal else 1
-        s = ste_round(r) if args.rate == "ste" else r + torch.empty_like(r).uniform_(-0.5, 0.5) * width
-        bpp = -torch.log2(LIKELIHOODS[model.family](s, scale).clamp(min=1e-9)).sum() / (h * w)
-        mse = ((model.synthesis(ste_round(r) + mean, qs)[:, :, :h, :w] - x) ** 2).mean()
-        loss = args.lambda_scale * model.lambdas[q] * 255 ** 2 * mse + bpp
+        if args.round == "sga":
+            # Both terms see the same draw: SGA's ŷ is a point near the
+            # lattice, priced by its own bin.
+            tau = max(args.tau_min, args.tau * (1 - i / steps))
+            y_hat = soft_round(r, tau) + mean
+            s = y_hat - mean
+        else:
+            width = 1 - i / steps if args.anneal else 1
+            s = ste_round(r) if args.rate == "ste" else r + torch.empty_like(r).uniform_(-0.5, 0.5) * width
+        bits_y = -torch.log2(LIKELIHOODS[model.family](s, scale).clamp(min=1e-9)).sum()
+        mse = ((model.synthesis(y_hat, qs)[:, :, :h, :w] - x) ** 2).mean()
+        loss = args.lambda_scale * model.lambdas[q] * 255 ** 2 * mse + (bits_y + bits_z) / (h * w)
         opt.zero_grad()
         loss.backward()
         opt.step()
         if decay:
             decay.step()
-    y = y.detach()
+        if args.cheapest:
+            bpp, psnr = bits_psnr(model, x, qs, y.detach(), z.detach(), h, w)
+            cost = model.lambdas[q] * 255 ** 2 * 10 ** (-psnr / 10) + bpp
+            if best is None or cost < best[0]:
+                best = (cost, bpp, psnr)
+    y, z = y.detach(), z.detach()
     if args.rez:
         with torch.no_grad():
-            z, mean, scale = hyper(model, y)
-    return bits_psnr(model, x, qs, y, z, h, w, mean, scale)
+            z = model.h_a(y)
+    result = bits_psnr(model, x, qs, y, z, h, w)
+    if best is not None:
+        # The Go encoder keeps the cheapest iterate, the analysis's own included.
+        bpp, psnr = bits_psnr(model, x, qs, y0, z0, h, w)
+        candidates = [best[1:], (bpp, psnr), result]
+        result = min(candidates, key=lambda c: model.lambdas[q] * 255 ** 2 * 10 ** (-c[1] / 10) + c[0])
+    return result
 
 
 def main():
@@ -96,6 +139,14 @@ def main():
     ap.add_argument("--lambda-scale", type=float, default=1, help="refine with λ times this")
     ap.add_argument("--anneal", action="store_true", help="narrow the rate's noise linearly to 0")
     ap.add_argument("--rez", action="store_true", help="recompute z from the refined y")
+    ap.add_argument("--refine-z", action="store_true", help="refine z by gradient too (rate: z plus uniform noise)")
+    ap.add_argument("--round", choices=["ste", "sga"], default="ste",
+                    help="ste: distortion of the rounded latents, rate by --rate; sga: stochastic Gumbel "
+                         "annealing for both")
+    ap.add_argument("--tau", type=float, default=0.5, help="SGA's first temperature, falling linearly")
+    ap.add_argument("--tau-min", type=float, default=0.05)
+    ap.add_argument("--cheapest", action="store_true",
+                    help="keep the cheapest iterate by the estimated cost, as the Go encoder does")
     ap.add_argument("--qs", default="0,3,5,7")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()

@@ -364,6 +364,39 @@ class WidenTest(unittest.TestCase):
         self.assertEqual(self.wide.scaler_widths("g_s"), [N, N, N + 4])
 
 
+class WidenSynthesisTest(unittest.TestCase):
+    """Widening g_s's stages at 1/8 and 1/4 resolution keeps a trained
+    model's reconstruction, and the new channels then take part."""
+
+    def setUp(self):
+        torch.manual_seed(0)
+        shape = dict(feature_scalers=True, decoder_blocks=True, fine_block=4, linear_skip=True)
+        self.base = randomized(HyperpriorModel(N, M, **shape))
+        self.wide = HyperpriorModel(N, M, synthesis_width=N + 3, **shape)
+        missing, unexpected = self.wide.load_widened(self.base.state_dict())
+        self.assertEqual((missing, unexpected), ([], []))
+        self.y = torch.randn(2, M, 4, 4)
+        self.q = torch.tensor([0, 7])
+
+    def test_starts_nearly_unchanged(self):
+        with torch.no_grad():
+            a, b = self.base.synthesis(self.y, self.q), self.wide.synthesis(self.y, self.q)
+        self.assertLess((a - b).abs().max().item(), 1e-3 * a.abs().max().item())
+
+    def test_new_channels_learn(self):
+        self.wide.synthesis(self.y, self.q).square().mean().backward()
+        # The stage after them reads the new channels.
+        self.assertGreater(self.wide.g_s._modules["4"][0].weight.grad[:, N:].abs().max().item(), 0)
+        self.assertEqual(self.wide.scaler_widths("g_s"), [N + 3, N + 3, N])
+        self.assertEqual(self.wide.log_fs_s.shape[-1], N + 3)
+
+    def test_options_keep_the_width(self):
+        saved = {"model": self.wide.state_dict(), "n": N, "m": M}
+        self.assertEqual(HyperpriorModel.options(saved)["synthesis_width"], N + 3)
+        with self.assertRaises(ValueError):
+            HyperpriorModel(N, M, synthesis_width=N - 1)
+
+
 class WidenAnalysisTest(unittest.TestCase):
     """Widening g_a's hidden layers keeps a trained model's latents, and the
     new channels then take part."""
@@ -559,6 +592,7 @@ class OptionsTest(unittest.TestCase):
                     args["recon_offsets"] = fs != skip
                     args["anchor_context"] = 4 if args["checkerboard"] and enc else 0
                     args["slice_context"] = 3 if args["checkerboard"] and not enc and dec else 0
+                    args["synthesis_width"] = N + 3 if fs != skip else N
                     model = HyperpriorModel(**args)
                     saved = {"n": N, "m": M, "family": "gaussian", "lambdas": model.lambdas,
                              "model": model.state_dict()}
