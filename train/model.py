@@ -540,8 +540,9 @@ class HyperpriorModel(nn.Module):
     # block's last conv, the IGDN, and the inputs of the layers that read
     # the stage; for h_s's added stage and the checkerboard context's hidden
     # layer, the outputs of the convs that make it and the inputs of the one
-    # that reads it. "io" marks a conv inside a widened stack (g_a's), which
-    # grows along both: its old outputs get zero weights from the new inputs.
+    # that reads it. "io" marks a conv inside a widened stack (g_a's, or g_s's
+    # 1/8 and 1/4 stages), which grows along both: its old outputs get zero
+    # weights from the new inputs.
     WIDENED_AXES = {"g_s.4.0.weight": "io", "g_s.4.0.bias": 0, "g_s.5.beta_p": 0, "g_s.5.gamma_p": (0, 1),
                     "g_s.0.0.weight": 0, "g_s.0.0.bias": 0, "g_s.2.0.weight": "io", "g_s.2.0.bias": 0,
                     **{f"g_s.{gdn}.{key}": axes for gdn in (1, 3)
@@ -561,7 +562,7 @@ class HyperpriorModel(nn.Module):
                        for layer in (0, 2) for key, axes in (("weight", "io"), ("bias", 0))}}
 
     def load_widened(self, state):
-        """Loads a trained model's state whose g_a, last g_s stage, h_s's last
+        """Loads a trained model's state whose g_a, g_s stages, h_s's last
         stage or checkerboard context's hidden layer is narrower
         (Net2Net-style): the new channels come from the fresh weights of the
         layers that make them, and every layer reading them starts with zero
