@@ -51,8 +51,9 @@ def bits_psnr(model, x, qs, y, z, h, w):
 def soft_round(r, tau):
     """Stochastic Gumbel annealing (Yang et al. 2020): r moves to floor(r) or
     ceil(r), drawn with odds that favour the nearer one and relaxed by a
-    Gumbel-softmax at temperature tau; as tau falls the draw hardens into
-    rounding to the nearer integer."""
+    Gumbel-softmax; tau divides both the odds and the relaxation (so the
+    odds sharpen with tau squared, as in the authors' code), and as tau
+    falls the draw hardens into rounding to the nearer integer."""
     lo = torch.floor(r)
     frac = r - lo
     eps = 1e-5
@@ -65,8 +66,9 @@ def soft_round(r, tau):
 def step_size(model, q, args):
     """The first step at quality q: --lr, grown in proportion to λ above
     --knee-lambda, where the distortion dominates and the latents have
-    further to go (the Go encoder's refineFirstStep). Unlike the Go encoder,
-    this script keeps the last iterate, not the cheapest."""
+    further to go (the Go encoder's refineFirstStep). The script codes the
+    last iterate unless --cheapest makes it keep the cheapest, as the Go
+    encoder does."""
     if not args.knee_lambda:
         return args.lr
     return args.lr * max(1, model.lambdas[q] / args.knee_lambda)
@@ -93,7 +95,8 @@ def code(model, x, q, steps, args):
         r = y - mean
         if args.round == "sga":
             # Both terms see the same draw: SGA's ŷ is a point near the
-            # lattice, priced by its own bin.
+            # lattice, priced by its own bin. (The context's means still
+            # come from the anchors rounded straight-through.)
             tau = max(args.tau_min, args.tau * (1 - i / steps))
             y_hat = soft_round(r, tau) + mean
             s = y_hat - mean
