@@ -48,6 +48,12 @@ def bits_psnr(model, x, qs, y, z, h, w):
     return (bits_y + bits_z).item() / (h * w), 10 * math.log10(1 / mse)
 
 
+def rd_cost(model, q, point):
+    """The coding cost λ·255²·MSE + bpp of a (bpp, PSNR) point at quality q."""
+    bpp, psnr = point
+    return model.lambdas[q] * 255 ** 2 * 10 ** (-psnr / 10) + bpp
+
+
 def soft_round(r, tau):
     """Stochastic Gumbel annealing (Yang et al. 2020): r moves to floor(r) or
     ceil(r), drawn with odds that favour the nearer one and relaxed by a
@@ -112,10 +118,9 @@ def code(model, x, q, steps, args):
         if decay:
             decay.step()
         if args.cheapest:
-            bpp, psnr = bits_psnr(model, x, qs, y.detach(), z.detach(), h, w)
-            cost = model.lambdas[q] * 255 ** 2 * 10 ** (-psnr / 10) + bpp
-            if best is None or cost < best[0]:
-                best = (cost, bpp, psnr)
+            point = bits_psnr(model, x, qs, y.detach(), z.detach(), h, w)
+            if best is None or rd_cost(model, q, point) < rd_cost(model, q, best):
+                best = point
     y, z = y.detach(), z.detach()
     if args.rez:
         with torch.no_grad():
@@ -123,9 +128,8 @@ def code(model, x, q, steps, args):
     result = bits_psnr(model, x, qs, y, z, h, w)
     if best is not None:
         # The Go encoder keeps the cheapest iterate, the analysis's own included.
-        bpp, psnr = bits_psnr(model, x, qs, y0, z0, h, w)
-        candidates = [best[1:], (bpp, psnr), result]
-        result = min(candidates, key=lambda c: model.lambdas[q] * 255 ** 2 * 10 ** (-c[1] / 10) + c[0])
+        candidates = [best, bits_psnr(model, x, qs, y0, z0, h, w), result]
+        result = min(candidates, key=lambda point: rd_cost(model, q, point))
     return result
 
 
