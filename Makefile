@@ -41,7 +41,7 @@ test-train:
 # The same golden hashes (entropy bytes, fixed-point h_s output, exact
 # latents) must hold under js/wasm, where the portable kernels run.
 test-wasm:
-	PATH="$(WASMEXEC):$$PATH" GOOS=js GOARCH=wasm $(GO) test ./entropy/ ./nn/ ./container/ ./codec/
+	PATH="$(WASMEXEC):$$PATH" GOOS=js GOARCH=wasm $(GO) test ./entropy/ ./nn/ ./container/ ./vq/ ./codec/
 
 # The determinism goldens on arm64, where Go contracts x*y+z into FMA: the
 # test binaries run under qemu user-mode emulation.
