@@ -62,7 +62,7 @@ bench:
 # and g_s against PyTorch and onnxruntime-node (npm, CPU build) in one run.
 bench-docs: build
 	$(PYTHON) train/bench_report.py --run $(SHIPPED_RUN)
-	$(PYTHON) train/bench_synthesis.py
+	$(PYTHON) train/bench_synthesis.py --ckpt $(SHIPPED_RUN)/weights_fp16.pt
 	$(PYTHON) train/splice_section.py docs/BENCHMARKS.md synthesis train/rd_out/synthesis_bench.md
 
 # Each fuzz target for FUZZTIME (default 2 minutes).

@@ -37,6 +37,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+from cpuinfo import describe  # noqa: E402
 TIME = "/usr/bin/time"  # GNU time, for peak RSS (apt-get install time)
 
 
@@ -433,15 +434,7 @@ def main():
     import torch
     import onnx
     ort_ver = extra.get("ort1", {}).get("version", "?")
-    cpu = "?"
-    with open("/proc/cpuinfo") as f:
-        info = f.read()
-    for line in info.splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    flags = set(next((l for l in info.splitlines() if l.startswith("flags")), ":").split(":", 1)[1].split())
-    go_kernel = "avx512" if "avx512f" in flags else ("avx2" if {"avx2", "fma"} <= flags else "portable")
+    cpu, go_kernel = describe()
 
     lines = []
     w = lines.append
