@@ -294,6 +294,10 @@ func (c *convOp) phaseWidth(w int) int {
 	return (w + c.padL + c.padR + c.strideW - 1) / c.strideW
 }
 
+// stagedDepth is the deepest conv (input channels x kernel taps) whose
+// strips stage their output rows.
+const stagedDepth = 640
+
 // runStrips computes a convolution a few output rows at a time. The input
 // rows they read are copied once into a strip, each row with its left and
 // right padding as zeros and the rows above and below the input as zero
@@ -324,18 +328,29 @@ func (c *convOp) runStrips(x []float32, h, w int, out []float32, oh, ow int, p *
 	// A tile that ends past a row reads on into the next strip row; the
 	// last one reads up to nr floats past the strip.
 	stripLen := c.cin*chStride + nr
+	k := c.cin * c.kh * c.kw
+	// A shallow conv spends much of its time storing: it stages a whole
+	// output row of every channel and stores channel by channel, since a
+	// tile of nr positions writes every channel's plane at once, and planes
+	// a multiple of 4 KiB apart share cache sets. A deep one keeps L2 for
+	// its strip (staging cost g_a's 5x5 64->64 a third more time).
+	staged := k <= stagedDepth
+	rowLen := 0
+	if staged {
+		rowLen = c.cout * ow
+	}
 	tasks := (oh + rowsOut - 1) / rowsOut
 	workers := min(runtime.GOMAXPROCS(0), tasks)
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	scratch := make([]*Tensor, 0, 2*workers)
+	scratch := make([]*Tensor, 0, 3*workers)
 	for range workers {
-		stripT, tileT := p.get(stripLen), p.get(mr*nr)
-		scratch = append(scratch, stripT, tileT)
+		stripT, tileT, rowT := p.get(stripLen), p.get(mr*nr), p.get(rowLen)
+		scratch = append(scratch, stripT, tileT, rowT)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			strip, tile := stripT.Data, tileT.Data
+			strip, tile, rowOut := stripT.Data, tileT.Data, rowT.Data
 			clear(strip[c.cin*chStride:])
 			for {
 				t := int(next.Add(1)) - 1
@@ -373,9 +388,25 @@ func (c *convOp) runStrips(x []float32, h, w int, out []float32, oh, ow int, p *
 					}
 				}
 				for y := y0; y < min(y0+rowsOut, oh); y++ {
+					if !staged {
+						for x0 := 0; x0 < ow; x0 += nr {
+							base := (y-y0)*c.strideH*rowW + x0
+							c.multiplyTile(kern, strip[base:], rows, tile, out, oh, ow, y*ow+x0, min(nr, ow-x0))
+						}
+						continue
+					}
 					for x0 := 0; x0 < ow; x0 += nr {
 						base := (y-y0)*c.strideH*rowW + x0
-						c.multiplyTile(kern, strip[base:], rows, tile, out, oh, ow, y*ow+x0, min(nr, ow-x0))
+						n := min(nr, ow-x0)
+						for o0 := 0; o0 < c.cout; o0 += mr {
+							kern.run(k, c.packed[o0*k:(o0+mr)*k], strip[base:], rows, tile)
+							for r := 0; r < mr && o0+r < c.cout; r++ {
+								copy(rowOut[(o0+r)*ow+x0:], tile[r*nr:r*nr+n])
+							}
+						}
+					}
+					for o0 := 0; o0 < c.cout; o0 += mr {
+						c.storeRow(rowOut[o0*ow:], ow, out, oh, ow, o0, y*ow, ow)
 					}
 				}
 			}
@@ -426,6 +457,35 @@ func overTiles(p *bufferPool, positions, k int, fn func(kern microKernel, p0, np
 	wg.Wait()
 	for _, t := range scratch {
 		p.put(t)
+	}
+}
+
+// overBlocks calls fn for every block of up to block positions out of
+// positions, spread over goroutines that each own scratch floats from the
+// pool.
+func overBlocks(p *bufferPool, positions, block, scratch int, fn func(p0, np int, scratch []float32)) {
+	tasks := (positions + block - 1) / block
+	workers := min(runtime.GOMAXPROCS(0), tasks)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	buffers := make([]*Tensor, workers)
+	for i := range buffers {
+		buffers[i] = p.get(scratch)
+		wg.Add(1)
+		go func(buf []float32) {
+			defer wg.Done()
+			for {
+				t := int(next.Add(1)) - 1
+				if t >= tasks {
+					return
+				}
+				fn(t*block, min(block, positions-t*block), buf)
+			}
+		}(buffers[i].Data)
+	}
+	wg.Wait()
+	for _, b := range buffers {
+		p.put(b)
 	}
 }
 

@@ -243,20 +243,33 @@ func TestStripsMatchGather(t *testing.T) {
 		{2, 6, 3, 2, 2, 1, 1, 1, 1, 0, 2},
 	}
 	for _, tc := range cases {
-		c := &convOp{cout: tc.cout, cin: tc.cin, kh: tc.k, kw: tc.k, strideH: tc.stride, strideW: tc.stride, groups: 1,
-			padT: tc.padT, padL: tc.padL, padB: tc.padB, padR: tc.padR, act: actRelu, d2s: tc.d2s, d2sCRD: true}
-		_, x := fillTestConv(c, tc.h, tc.w, 64, 8)
-		oh, ow := c.outSize(tc.h, tc.w)
-		for _, kern := range availableKernels() {
-			kernel = kern
-			var p bufferPool
-			want := make([]float32, tc.cout*oh*ow)
-			got := make([]float32, len(want))
-			c.runGather(x, tc.h, tc.w, want, oh, ow, &p)
-			c.runStrips(x, tc.h, tc.w, got, oh, ow, &p)
-			for i := range want {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("%s %+v: element %d is %v from strips, %v gathered", kern.name, tc, i, got[i], want[i])
+		for _, residual := range []bool{false, true} {
+			if residual && tc.d2s > 0 {
+				continue // the graph never fuses both
+			}
+			c := &convOp{cout: tc.cout, cin: tc.cin, kh: tc.k, kw: tc.k, strideH: tc.stride, strideW: tc.stride, groups: 1,
+				padT: tc.padT, padL: tc.padL, padB: tc.padB, padR: tc.padR, act: actRelu, d2s: tc.d2s, d2sCRD: true,
+				residual: residual}
+			_, x := fillTestConv(c, tc.h, tc.w, 64, 8)
+			oh, ow := c.outSize(tc.h, tc.w)
+			for _, kern := range availableKernels() {
+				kernel = kern
+				var p bufferPool
+				want := make([]float32, tc.cout*oh*ow)
+				got := make([]float32, len(want))
+				if residual {
+					for i := range want {
+						want[i] = float32(i%9) - 4
+					}
+					copy(got, want)
+				}
+				c.runGather(x, tc.h, tc.w, want, oh, ow, &p)
+				c.runStrips(x, tc.h, tc.w, got, oh, ow, &p)
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s %+v residual=%v: element %d is %v from strips, %v gathered",
+							kern.name, tc, residual, i, got[i], want[i])
+					}
 				}
 			}
 		}
@@ -569,7 +582,14 @@ func TestHostileGraphs(t *testing.T) {
 // into the GDN, which gives what the unfused pattern computes; an s that is
 // not per channel goes through the general multiply.
 func TestScaledGDN(t *testing.T) {
-	const c, h, w = 3, 2, 5
+	// 41x53 spans several of the GDN's blocks of positions, the last one partial.
+	for _, size := range [][2]int{{2, 5}, {41, 53}} {
+		testScaledGDN(t, size[0], size[1])
+	}
+}
+
+func testScaledGDN(t *testing.T, h, w int) {
+	const c = 3
 	gamma, beta := NewTensor(c, c, 1, 1), NewTensor(c)
 	for i := range gamma.Data {
 		gamma.Data[i] = 0.05 * float32(i%4+1)
@@ -631,7 +651,7 @@ func TestScaledGDN(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkClose(t, fmt.Sprintf("inverse=%v, s %v", inverse, s.Shape), out[0], want)
+			checkClose(t, fmt.Sprintf("%dx%d, inverse=%v, s %v", h, w, inverse, s.Shape), out[0], want)
 		}
 	}
 }

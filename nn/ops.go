@@ -208,24 +208,47 @@ func (g *gdnOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 		return scale[c]
 	}
 	positions := h * w
-	overTiles(p, positions, ch, func(kern microKernel, p0, np int, cols []float32, rows panelRows, tile []float32, _ []run) {
-		nr := kern.nr
+	kern := kernel
+	nr := kern.nr
+	rows := packedRows(ch, nr)
+	block := max(1, gdnBlock/nr) * nr
+	overBlocks(p, positions, block, 2*ch*block+mr*nr, func(p0, np int, scratch []float32) {
+		cols, norm, tile := scratch[:ch*block], scratch[ch*block:2*ch*block], scratch[2*ch*block:]
+		tiles := (np + nr - 1) / nr
 		for c := range ch {
-			row := cols[c*nr : (c+1)*nr]
-			squareScaled(x.Data[c*positions+p0:c*positions+p0+np], row, scaleOf(c))
-			clear(row[np:])
-		}
-		for o0 := 0; o0 < ch; o0 += mr {
-			kern.run(ch, g.norm.packed[o0*ch:(o0+mr)*ch], cols, rows, tile)
-			for r := 0; r < mr && o0+r < ch; r++ {
-				at := (o0+r)*positions + p0
-				gdnStore(g.inverse, x.Data[at:at+np], tile[r*nr:r*nr+np], out.Data[at:at+np],
-					scaleOf(o0+r), g.norm.bias[o0+r])
+			src := x.Data[c*positions+p0 : c*positions+p0+np]
+			for t := range tiles {
+				panel := cols[(t*ch+c)*nr : (t*ch+c+1)*nr]
+				n := min(nr, np-t*nr)
+				squareScaled(src[t*nr:t*nr+n], panel, scaleOf(c))
+				clear(panel[n:])
 			}
+		}
+		for t := range tiles {
+			panel := cols[t*ch*nr : (t+1)*ch*nr]
+			n := min(nr, np-t*nr)
+			for o0 := 0; o0 < ch; o0 += mr {
+				kern.run(ch, g.norm.packed[o0*ch:(o0+mr)*ch], panel, rows, tile)
+				for r := 0; r < mr && o0+r < ch; r++ {
+					copy(norm[(o0+r)*block+t*nr:], tile[r*nr:r*nr+n])
+				}
+			}
+		}
+		for c := range ch {
+			at := c*positions + p0
+			gdnStore(g.inverse, x.Data[at:at+np], norm[c*block:c*block+np], out.Data[at:at+np],
+				scaleOf(c), g.norm.bias[c])
 		}
 	})
 	return out, nil
 }
+
+// gdnBlock is about how many positions a GDN task normalizes. Its passes
+// over x and the output go one channel at a time over the whole block: a
+// tile of nr positions touches every channel's plane at once, and planes
+// a multiple of 4 KiB apart all fall into the same cache sets (on a Zen 3
+// the GDN at 1/2 resolution took a quarter of g_s's time that way).
+const gdnBlock = 1024
 
 // squareScaledGo sets dst[i] = (x[i]*s)²; a scale of 1 changes nothing.
 func squareScaledGo(x, dst []float32, s float32) {
