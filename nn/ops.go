@@ -211,7 +211,7 @@ func (g *gdnOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 	kern := kernel
 	nr := kern.nr
 	rows := packedRows(ch, nr)
-	block := max(1, gdnBlock/nr) * nr
+	block := min(max(1, gdnBlock/nr), (positions+nr-1)/nr) * nr
 	overBlocks(p, positions, block, 2*ch*block+mr*nr, func(p0, np int, scratch []float32) {
 		cols, norm, tile := scratch[:ch*block], scratch[ch*block:2*ch*block], scratch[2*ch*block:]
 		tiles := (np + nr - 1) / nr

@@ -104,8 +104,7 @@ def simd_note(conv):
         return "This CPU has no AVX-512, so the AVX2 kernel is the fast path."
     conv512, conv2 = gflops("BenchmarkConv/3x3/avx512"), gflops("BenchmarkConv/3x3/avx2")
     return (f"On this CPU the AVX-512 micro-kernel alone runs {kern512 / kern2:.2f}× the AVX2 one, and "
-            f"the 3x3 Winograd convolution {conv512 / conv2:.2f}×: cores that split 512-bit operations in "
-            f"two gain little from it, full-width ones up to twice.")
+            f"the 3x3 Winograd convolution {conv512 / conv2:.2f}×.")
 
 
 def main():
