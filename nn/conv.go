@@ -425,39 +425,13 @@ func overTiles(p *bufferPool, positions, k int, fn func(kern microKernel, p0, np
 	kern := kernel
 	nr := kern.nr
 	rows := packedRows(k, nr)
-	positionsPerTask := 4 * nr
-	tasks := (positions + positionsPerTask - 1) / positionsPerTask
-	workers := min(runtime.GOMAXPROCS(0), tasks)
-	var next sync.Mutex
-	task := 0
-	var wg sync.WaitGroup
-	scratch := make([]*Tensor, 0, 2*workers)
-	for range workers {
-		colsT, tileT := p.get(k*nr), p.get(mr*nr)
-		scratch = append(scratch, colsT, tileT)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cols, tile := colsT.Data, tileT.Data
-			var runs [maxNR]run
-			for {
-				next.Lock()
-				t := task
-				task++
-				next.Unlock()
-				if t >= tasks {
-					return
-				}
-				for p0 := t * positionsPerTask; p0 < min(positions, (t+1)*positionsPerTask); p0 += nr {
-					fn(kern, p0, min(nr, positions-p0), cols, rows, tile, runs[:nr])
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	for _, t := range scratch {
-		p.put(t)
-	}
+	overBlocks(p, positions, 4*nr, k*nr+mr*nr, func(p0, np int, scratch []float32) {
+		cols, tile := scratch[:k*nr], scratch[k*nr:]
+		var runs [maxNR]run
+		for q := p0; q < p0+np; q += nr {
+			fn(kern, q, min(nr, p0+np-q), cols, rows, tile, runs[:nr])
+		}
+	})
 }
 
 // overBlocks calls fn for every block of up to block positions out of
