@@ -1,7 +1,9 @@
 // Package nn runs the codec's neural networks on the CPU: a float32 tensor
 // type, an ONNX reader, a graph executor, and the kernels it uses (conv,
 // depth-to-space, GDN, activations), with a portable pure-Go path and a
-// faster amd64 path.
+// faster amd64 path; a fixed-point executor (FixedGraph) for the networks
+// the entropy decoder depends on, which must agree bit for bit everywhere;
+// and input gradients for the encoder's latent refinement.
 package nn
 
 import "fmt"

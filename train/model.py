@@ -438,7 +438,7 @@ class HyperpriorModel(nn.Module):
         # encoder_blocks adds residual blocks at 1/4, 1/8 and 1/16 resolution
         # to the analysis: the encoder has twice the decoder's time budget,
         # and a better g_a lowers the rate at no decoding cost. decoder_blocks
-        # adds two to the synthesis, at 1/8 and 1/4 (5.75 kMAC/pixel), for
+        # adds two to the synthesis, at 1/8 and 1/4 (5.76 kMAC/pixel), for
         # the high rates, where the transforms cap the quality. fine_block > 0
         # adds a bottleneck block of that width at 1/2 resolution (3.3
         # kMAC/pixel at 32), the finest stage, where the synthesis had no

@@ -2,7 +2,9 @@
 
 // Command wasm is lvc's decoder for browsers: built with GOOS=js
 // GOARCH=wasm, it registers lvcOpen, lvcNext and lvcClose in the
-// JavaScript global scope, which decode images and videos frame by frame.
+// JavaScript global scope, which decode images and videos frame by frame,
+// and lvcSynthesisONNX and lvcModelID, which hand the page the embedded
+// model's synthesis network (for onnxruntime-web) and its ID.
 // The page in wasm/web uses them to show and play .lvc files.
 package main
 
