@@ -82,10 +82,13 @@ def frozen_gs_from_onnx(path, n, m):
     last = next(v for k, v in weights.items() if not k.startswith("skip.") and v.dim() == 4 and v.shape[0] == 12)
     # The first conv (from the m latents to 4 x the 1/8-resolution stage) gives that stage's width.
     first = next(v for k, v in weights.items() if not k.startswith("skip.") and v.dim() == 4 and v.shape[1] == m)
-    model = HyperpriorModel(n, m, feature_scalers=len(g.input) > 1, decoder_blocks=bool(blocks - fine),
+    # The scaler inputs s0, s1, ... have each (I)GDN's width: s1 is the 1/4 stage's.
+    scalers = [inp.type.tensor_type.shape.dim[1].dim_value for inp in g.input[1:]]
+    model = HyperpriorModel(n, m, feature_scalers=bool(scalers), decoder_blocks=bool(blocks - fine),
                             fine_block=weights[f"{min(fine)}.body.0.weight"].shape[0] if fine else 0,
                             linear_skip=any(k.startswith("skip.") for k in weights), fine_width=last.shape[1],
-                            synthesis_width=first.shape[0] // 4)
+                            synthesis_width=first.shape[0] // 4,
+                            quarter_width=scalers[1] if scalers else 0)
     net = frozen_transform(model, "g_s")
     sd = net.state_dict()
     missing = set(sd) - set(weights)

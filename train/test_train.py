@@ -64,6 +64,22 @@ class ResumeTest(unittest.TestCase):
                 self.assertTrue(json.load(f)["scale_augment"])
 
 
+@unittest.skipUnless(os.path.isdir(os.path.join(DATA, "train")), "no training data beside the repository")
+class WidenSynthesisTest(unittest.TestCase):
+    def test_quarter_width_sets_the_quarter_stage_apart(self):
+        from model import HyperpriorModel
+        with tempfile.TemporaryDirectory() as base, tempfile.TemporaryDirectory() as wide, \
+                tempfile.TemporaryDirectory() as both:
+            train(base, "--steps", "1", "--no-scale-augment")
+            init = os.path.join(base, "ckpt.pt")
+            train(wide, "--steps", "2", "--init", init, "--synthesis-width", "10", "--quarter-width", "8")
+            train(wide, "--steps", "3")  # resumed with no options: the widths hold
+            train(both, "--steps", "2", "--init", init, "--synthesis-width", "10")
+            for run, widths in ((wide, (10, 8)), (both, (10, 10))):
+                options = HyperpriorModel.options(torch.load(os.path.join(run, "ckpt.pt"), map_location="cpu"))
+                self.assertEqual((options["synthesis_width"], options["quarter_width"]), widths)
+
+
 class QualityDrawTest(unittest.TestCase):
     def test_uniform_draw_is_unchanged(self):
         # Runs started before --quality-weights resume on the same draws.

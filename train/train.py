@@ -377,6 +377,9 @@ def main():
     ap.add_argument("--synthesis-width", type=int, default=0, metavar="W",
                     help="widen g_s's stages at 1/8 and 1/4 resolution to W channels (W >= N; model.py "
                          "load_widened); the model starts computing what it did")
+    ap.add_argument("--quarter-width", type=int, default=0, metavar="W",
+                    help="with --synthesis-width, give g_s's 1/4 stage its own width W (N to keep it; "
+                         "default: the same as the 1/8 stage)")
     ap.add_argument("--hs-width", type=int, default=0, metavar="W",
                     help="add a 3x3 conv to W channels and a Relu at the end of h_s (W >= N), or widen it to W; "
                          "from --init, it starts as the identity (model.py load_widened)")
@@ -462,8 +465,11 @@ def main():
     args.hs_width = args.hs_width or saved.get("hs_width", 0)
     args.analysis_width = args.analysis_width or saved.get("analysis_width", 0)
     args.synthesis_width = args.synthesis_width or saved.get("synthesis_width", 0)
+    # A saved 1/4 stage as wide as the 1/8 one follows --synthesis-width.
+    apart = saved.get("quarter_width", 0) != saved.get("synthesis_width", 0)
+    args.quarter_width = args.quarter_width or (saved["quarter_width"] if apart else args.synthesis_width)
     widths = ("hs_width", "checkerboard", "fine_width", "analysis_width", "anchor_context", "slice_context",
-              "synthesis_width")
+              "synthesis_width", "quarter_width")
     if ck and [getattr(args, k) for k in widths] != [saved.get(k, 0) for k in widths]:
         sys.exit(f"train: {ckpt_path} holds a model of other widths; widen from its weights in a new run "
                  "(--init with export.py weights)")
@@ -476,7 +482,7 @@ def main():
                             checkerboard=args.checkerboard, fine_width=args.fine_width, hs_width=args.hs_width,
                             analysis_width=args.analysis_width, recon_offsets=args.recon_offsets,
                             anchor_context=args.anchor_context, slice_context=args.slice_context,
-                            synthesis_width=args.synthesis_width)
+                            synthesis_width=args.synthesis_width, quarter_width=args.quarter_width)
     model.rate_proxy = args.rate_proxy
     opt = make_optimizer(model, args)
     step = 0
