@@ -14,7 +14,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import argparse  # noqa: E402
 import torch  # noqa: E402
-from train import DATA, NUM_QUALITIES, draw_qualities, quality_weights  # noqa: E402
+import train as train_module  # noqa: E402
+from train import DATA, NUM_QUALITIES, ThreadTuner, draw_qualities, quality_weights  # noqa: E402
 
 
 def train(run, *options):
@@ -78,6 +79,41 @@ class WidenSynthesisTest(unittest.TestCase):
             for run, widths in ((wide, (10, 8)), (both, (10, 10))):
                 options = HyperpriorModel.options(torch.load(os.path.join(run, "ckpt.pt"), map_location="cpu"))
                 self.assertEqual((options["synthesis_width"], options["quarter_width"]), widths)
+
+
+class ThreadTunerTest(unittest.TestCase):
+    def run_steps(self, tuner, steps, seconds_per_step):
+        """Steps the tuner on a fake clock; seconds_per_step(threads) is the speed."""
+        for _ in range(steps):
+            tuner.before_step(self.step)
+            self.clock += seconds_per_step(torch.get_num_threads())
+            self.step += 1
+
+    def test_reprobes_when_a_process_starts_beside_it(self):
+        self.clock, self.step = 0.0, 0
+        saved_time, saved_threads = train_module.time.time, torch.get_num_threads()
+        train_module.time.time = lambda: self.clock
+        try:
+            tuner = ThreadTuner(2, every=1000, probe=10)
+            self.run_steps(tuner, 100, lambda t: 1.0 / t)  # idle machine: 2 threads win
+            self.assertEqual(tuner.best, 2)
+            # A busy core: 2 threads become 8x slower than 1, long before step 1000.
+            self.run_steps(tuner, 100, lambda t: 8.0 if t == 2 else 1.0)
+            self.assertEqual(tuner.best, 1)
+            self.assertLess(self.step, 1000)
+            # Steady speed at the chosen count: no further probes.
+            probed_at = tuner.trial_start
+            self.run_steps(tuner, 500, lambda t: 8.0 if t == 2 else 1.0)
+            self.assertEqual((tuner.best, tuner.trial_start), (1, probed_at))
+        finally:
+            train_module.time.time = saved_time
+            torch.set_num_threads(saved_threads)
+
+    def test_resumed_run_probes_at_once(self):
+        self.addCleanup(torch.set_num_threads, torch.get_num_threads())
+        tuner = ThreadTuner(2, every=1000, probe=10)
+        tuner.before_step(343)
+        self.assertEqual(tuner.trial, 0)
 
 
 class QualityDrawTest(unittest.TestCase):

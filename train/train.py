@@ -173,6 +173,8 @@ class ThreadTuner:
     Two threads run about 8x slower than one while another process keeps a
     core busy (a build, a test run), so every `every` steps the trainer times
     `probe` steps at each count from 1 to max_threads and keeps the fastest.
+    It probes again at once when the chosen count runs twice as slow as it
+    did when probed: a process started beside the trainer.
     """
 
     def __init__(self, max_threads, every=1000, probe=40):
@@ -182,12 +184,13 @@ class ThreadTuner:
         self.timings = {}
         self.trial = None  # index into counts while probing
         self.t0 = 0.0
+        self.watch_start, self.watch_t0 = 0, time.time()
         torch.set_num_threads(self.best)
 
     def before_step(self, step):
         if len(self.counts) == 1:
             return
-        if self.trial is None and step % self.every == 0:
+        if self.trial is None and (step % self.every == 0 or self._slowed(step)):
             self.trial, self.timings = 0, {}
             self._start(step)
         elif self.trial is not None and step - self.trial_start >= self.probe:
@@ -199,6 +202,17 @@ class ThreadTuner:
                 self.best = min(self.timings, key=self.timings.get)
                 self.trial = None
                 torch.set_num_threads(self.best)
+                self.watch_start, self.watch_t0 = step, time.time()
+
+    def _slowed(self, step):
+        if not self.timings:
+            return True  # not probed yet: a resumed run starts between probes
+        if step - self.watch_start < self.probe:
+            return False
+        now = time.time()
+        slowed = now - self.watch_t0 > 2 * self.timings[self.best]
+        self.watch_start, self.watch_t0 = step, now
+        return slowed
 
     def _start(self, step):
         torch.set_num_threads(self.counts[self.trial])
