@@ -184,7 +184,6 @@ class ThreadTuner:
         self.timings = {}
         self.trial = None  # index into counts while probing
         self.t0 = 0.0
-        self.watch_start, self.watch_t0 = 0, time.time()
         torch.set_num_threads(self.best)
 
     def before_step(self, step):
