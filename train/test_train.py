@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+from unittest import mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -91,9 +92,8 @@ class ThreadTunerTest(unittest.TestCase):
 
     def test_reprobes_when_a_process_starts_beside_it(self):
         self.clock, self.step = 0.0, 0
-        saved_time, saved_threads = train_module.time.time, torch.get_num_threads()
-        train_module.time.time = lambda: self.clock
-        try:
+        self.addCleanup(torch.set_num_threads, torch.get_num_threads())
+        with mock.patch.object(train_module.time, "time", lambda: self.clock):
             tuner = ThreadTuner(2, every=1000, probe=10)
             self.run_steps(tuner, 100, lambda t: 1.0 / t)  # idle machine: 2 threads win
             self.assertEqual(tuner.best, 2)
@@ -105,9 +105,6 @@ class ThreadTunerTest(unittest.TestCase):
             probed_at = tuner.trial_start
             self.run_steps(tuner, 500, lambda t: 8.0 if t == 2 else 1.0)
             self.assertEqual((tuner.best, tuner.trial_start), (1, probed_at))
-        finally:
-            train_module.time.time = saved_time
-            torch.set_num_threads(saved_threads)
 
     def test_resumed_run_probes_at_once(self):
         self.addCleanup(torch.set_num_threads, torch.get_num_threads())

@@ -189,7 +189,7 @@ class ThreadTuner:
     def before_step(self, step):
         if len(self.counts) == 1:
             return
-        if self.trial is None and (step % self.every == 0 or self._slowed(step)):
+        if self.trial is None and (step % self.every == 0 or self._probe_due(step)):
             self.trial, self.timings = 0, {}
             self._start(step)
         elif self.trial is not None and step - self.trial_start >= self.probe:
@@ -203,15 +203,17 @@ class ThreadTuner:
                 torch.set_num_threads(self.best)
                 self.watch_start, self.watch_t0 = step, time.time()
 
-    def _slowed(self, step):
+    def _probe_due(self, step):
+        """True before the first probe and when the chosen count has slowed
+        down twice over since it was probed (checked every `probe` steps)."""
         if not self.timings:
             return True  # not probed yet: a resumed run starts between probes
         if step - self.watch_start < self.probe:
             return False
         now = time.time()
-        slowed = now - self.watch_t0 > 2 * self.timings[self.best]
+        slowed_down = now - self.watch_t0 > 2 * self.timings[self.best]
         self.watch_start, self.watch_t0 = step, now
-        return slowed
+        return slowed_down
 
     def _start(self, step):
         torch.set_num_threads(self.counts[self.trial])
