@@ -261,8 +261,10 @@ def load_optimizer_state(opt, model, saved):
 
 
 def kodak_images(n):
-    """The first n Kodak images (evaluation only, never training) as HxWx3 uint8 arrays."""
-    return [np.asarray(Image.open(os.path.join(DATA, "kodak", f"kodim{i:02d}.png")).convert("RGB"))
+    """The first n Kodak images (evaluation only, never training) as HxWx3 uint8 arrays.
+
+    np.array copies: torch.from_numpy warns on PIL's read-only buffers."""
+    return [np.array(Image.open(os.path.join(DATA, "kodak", f"kodim{i:02d}.png")).convert("RGB"))
             for i in range(1, n + 1)]
 
 
