@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bdrate import bd_rate  # noqa: E402
 from export import load_model  # noqa: E402
 from model import NUM_QUALITIES  # noqa: E402
-from train import evaluate, kodak_images  # noqa: E402
+from train import evaluate, kodak_tensors  # noqa: E402
 
 
 def main():
@@ -34,7 +34,7 @@ def main():
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
     model, _ = load_model(args.ckpt)
-    images = kodak_images(args.images)
+    images = kodak_tensors(args.images)
     qualities = list(range(NUM_QUALITIES))
     torch.manual_seed(0)
     gains = evaluate(model, images, qualities)

@@ -260,17 +260,12 @@ def load_optimizer_state(opt, model, saved):
         g["lr_mult"] = mult
 
 
-def kodak_images(n):
-    """The first n Kodak images (evaluation only, never training) as HxWx3 uint8 arrays.
+def kodak_tensors(n):
+    """The first n Kodak images (evaluation only, never training) as [1,3,H,W] float tensors in [0,1].
 
     np.array copies: torch.from_numpy warns on PIL's read-only buffers."""
-    return [np.array(Image.open(os.path.join(DATA, "kodak", f"kodim{i:02d}.png")).convert("RGB"))
-            for i in range(1, n + 1)]
-
-
-def kodak_tensors(n):
-    """The same as [1,3,H,W] float tensors in [0,1]."""
-    return [torch.from_numpy(a).permute(2, 0, 1).float().div(255).unsqueeze(0) for a in kodak_images(n)]
+    return [torch.from_numpy(np.array(Image.open(os.path.join(DATA, "kodak", f"kodim{i:02d}.png")).convert("RGB")))
+            .permute(2, 0, 1).float().div(255).unsqueeze(0) for i in range(1, n + 1)]
 
 
 def pad64(x):
@@ -281,13 +276,12 @@ def pad64(x):
 
 @torch.no_grad()
 def evaluate(model, images, qualities):
-    """Estimated bpp (from likelihoods) and PSNR per quality on Kodak images."""
+    """Estimated bpp (from likelihoods) and PSNR per quality on Kodak images (kodak_tensors)."""
     model.eval()
     res = {}
     for q in qualities:
         bpp, psnr = [], []
-        for im in images:
-            x = torch.from_numpy(im).permute(2, 0, 1).float().div(255).unsqueeze(0)
+        for x in images:
             xp, h, w = pad64(x)
             x_hat, bits = model(xp, torch.tensor([q]))
             x_hat = x_hat[:, :, :h, :w].clamp(0, 1)
@@ -540,7 +534,7 @@ def main():
         sys.exit("train: --smooth-fraction needs --scale-augment")
     batch_of = (functools.partial(random_scaled_batch, smooth_fraction=args.smooth_fraction)
                 if args.scale_augment else random_batch)
-    kodak = kodak_images(args.eval_images)
+    kodak = kodak_tensors(args.eval_images)
     print(f"{len(images)} training images loaded in {time.time() - t0:.0f}s", flush=True)
     if len(images) < found:
         # A larger crop silently trains on fewer photos (at 256 pixels a
