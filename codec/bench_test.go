@@ -118,14 +118,14 @@ func BenchmarkEntropyDecodeKodak(b *testing.B) {
 	if err := entropy.Decode(streams[0], z, m.zTables(zw*zh, 4<<8), m.tablesZ); err != nil {
 		b.Fatal(err)
 	}
-	means, scales, tables, err := m.hyperParams(z, zw, zh)
+	means, scales, tables, err := m.hyperParams(z, zw, zh, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	sym := make([]int32, len(tables))
 	if m.ctx != nil {
-		mean := m.applyModes(means, tables, nil, nil, yw*yh)
-		if err := m.decodePasses(streams[1], sym, mean, scales, tables, 4<<8, yw, yh); err != nil {
+		mean := m.applyModes(means, tables, nil, nil, yw*yh, nil)
+		if err := m.decodePasses(streams[1], sym, mean, scales, tables, 4<<8, yw, yh, nil); err != nil {
 			b.Fatal(err)
 		}
 		tables = permute(tables, passOrder(m, yw, yh))

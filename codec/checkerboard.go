@@ -60,8 +60,8 @@ func (m *Model) contextPasses(yw, yh int) (first []int32, passes []contextPass) 
 
 // inEveryChannel gives the indices of y's elements at the positions of a
 // plane, channel after channel.
-func inEveryChannel(pos []int32, channels, plane int) []int32 {
-	out := make([]int32, 0, channels*len(pos))
+func inEveryChannel(pos []int32, channels, plane int, s *frameScratch) []int32 {
+	out := s.int32s(channels * len(pos))[:0]
 	for c := range channels {
 		for _, i := range pos {
 			out = append(out, int32(c*plane)+i)
@@ -80,11 +80,11 @@ const contextChunk = 128
 // ŷ = sym·2^16 + mean (fixed point) at the taps and the targets' means and
 // scales; it returns, per target, M mean corrections then M scale
 // corrections, as a [2M][len(targets)] plane.
-func (m *Model) contextCorrections(pass contextPass, sym []int32, means []int64, scales []int32, yw, yh int) ([]int32, error) {
+func (m *Model) contextCorrections(pass contextPass, sym []int32, means []int64, scales []int32, yw, yh int, s *frameScratch) ([]int32, error) {
 	M, p := m.Info.M, len(pass.targets)
 	plane := yw * yh
-	d := make([]int32, 2*M*p)
-	in := make([]int32, 6*M*min(p, contextChunk))
+	d := s.int32s(2 * M * p)
+	in := s.int32s(6 * M * min(p, contextChunk))
 	var at [4][contextChunk]int32
 	for j0 := 0; j0 < p; j0 += contextChunk {
 		part := pass.targets[j0:min(p, j0+contextChunk)]
@@ -127,6 +127,7 @@ func (m *Model) contextCorrections(pass contextPass, sym []int32, means []int64,
 		for c := range 2 * M {
 			copy(d[c*p+j0:c*p+j0+n], out[c*n:(c+1)*n])
 		}
+		pass.net.Recycle(out)
 	}
 	return d, nil
 }
@@ -134,11 +135,11 @@ func (m *Model) contextCorrections(pass contextPass, sym []int32, means []int64,
 // applyContext corrects the means and table indices of a pass's targets
 // from the symbols (sym, coded around means) of the passes before it,
 // which it reads at the taps only.
-func (m *Model) applyContext(pass contextPass, sym []int32, means []int64, scales []int32, tables []uint16, yw, yh int) error {
+func (m *Model) applyContext(pass contextPass, sym []int32, means []int64, scales []int32, tables []uint16, yw, yh int, s *frameScratch) error {
 	if len(pass.targets) == 0 {
 		return nil
 	}
-	d, err := m.contextCorrections(pass, sym, means, scales, yw, yh)
+	d, err := m.contextCorrections(pass, sym, means, scales, yw, yh, s)
 	if err != nil {
 		return err
 	}

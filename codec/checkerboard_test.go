@@ -17,9 +17,9 @@ import (
 // model with a checkerboard context: the first pass, then each later one.
 func passOrder(m *Model, yw, yh int) []int32 {
 	first, passes := m.contextPasses(yw, yh)
-	order := inEveryChannel(first, m.Info.M, yw*yh)
+	order := inEveryChannel(first, m.Info.M, yw*yh, nil)
 	for _, pass := range passes {
-		order = append(order, inEveryChannel(pass.targets, m.Info.M, yw*yh)...)
+		order = append(order, inEveryChannel(pass.targets, m.Info.M, yw*yh, nil)...)
 	}
 	return order
 }
@@ -141,7 +141,7 @@ func TestPassesDecodeExactly(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := make([]int32, len(sym))
-		if err := m.decodePasses(stream, got, means, scales, tables, q256, yw, yh); err != nil {
+		if err := m.decodePasses(stream, got, means, scales, tables, q256, yw, yh, nil); err != nil {
 			t.Fatal(err)
 		}
 		if !slices.Equal(got, sym) || !slices.Equal(means, encMeans) || !slices.Equal(tables, encTables) {
@@ -286,14 +286,14 @@ func TestContextChunksArePositionwise(t *testing.T) {
 	if len(second) <= 2*contextChunk {
 		t.Fatalf("%d positions do not make three chunks", len(second))
 	}
-	all, err := m.contextCorrections(pass, sym, means, scales, yw, yh)
+	all, err := m.contextCorrections(pass, sym, means, scales, yw, yh, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for j, pos := range second {
 		alone := pass
 		alone.targets = []int32{pos}
-		one, err := m.contextCorrections(alone, sym, means, scales, yw, yh)
+		one, err := m.contextCorrections(alone, sym, means, scales, yw, yh, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -345,12 +345,12 @@ func TestCheckerboardCodesAroundCorrectedMeans(t *testing.T) {
 	}
 	pass := lastPass(m, yw, yh)
 	second := pass.targets
-	d, err := m.contextCorrections(pass, sym, means, scales, yw, yh)
+	d, err := m.contextCorrections(pass, sym, means, scales, yw, yh, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	newMeans := append([]int64(nil), means...)
-	if err := m.applyContext(pass, sym, newMeans, scales, tables, yw, yh); err != nil {
+	if err := m.applyContext(pass, sym, newMeans, scales, tables, yw, yh, nil); err != nil {
 		t.Fatal(err)
 	}
 	isSecond := make([]bool, plane)

@@ -102,8 +102,9 @@ const maxZ = 1<<(31-nn.FixedFracBits) - 1
 
 // hyperParams runs the fixed-point hyper-synthesis on z and returns the
 // means and scales (fixed point) and table indices of every element of y.
-func (m *Model) hyperParams(z []int32, zw, zh int) (means, scales []int32, tables []uint16, err error) {
-	in := make([]int32, len(z))
+// The means and scales are the two halves of one buffer, h_s's output.
+func (m *Model) hyperParams(z []int32, zw, zh int, s *frameScratch) (means, scales []int32, tables []uint16, err error) {
+	in := s.int32s(len(z))
 	for i, v := range z {
 		in[i] = min(max(v, -maxZ), maxZ) << nn.FixedFracBits
 	}
@@ -116,9 +117,9 @@ func (m *Model) hyperParams(z []int32, zw, zh int) (means, scales []int32, table
 	}
 	n := len(out) / 2
 	means, scales = out[:n], out[n:]
-	tables = make([]uint16, n)
-	for i, s := range scales {
-		tables[i] = m.scaleIdx.Index(int64(s))
+	tables = s.uint16s(n)
+	for i, v := range scales {
+		tables[i] = m.scaleIdx.Index(int64(v))
 	}
 	return means, scales, tables, nil
 }
@@ -204,7 +205,7 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 	if err != nil {
 		return nil, 0, nil, nil, err
 	}
-	means, scales, tables, err := m.hyperParams(z, zw, zh)
+	means, scales, tables, err := m.hyperParams(z, zw, zh, nil)
 	if err != nil {
 		return nil, 0, nil, nil, err
 	}
@@ -229,7 +230,7 @@ func (m *Model) encodeFrame(img image.Image, q256 uint16, enc *entropy.Encoder, 
 			return nil, 0, nil, nil, err
 		}
 	}
-	mean := m.applyModes(means, tables, nil, nil, plane)
+	mean := m.applyModes(means, tables, nil, nil, plane, nil)
 	sym := make([]int32, len(y.Data))
 	for i, v := range y.Data {
 		sym[i] = symbolAround(v, mean[i])
@@ -292,6 +293,8 @@ func shapeIs(t *nn.Tensor, c, h, w int) bool {
 func (m *Model) decodeLatents(typ container.FrameType, streams [][]byte, w, h int, q256 uint16, ref *reference) (*Latents, *reference, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	s := &m.decodeScratch
+	s.reset()
 	want := 2
 	if typ == container.Inter {
 		want = 4
@@ -318,10 +321,11 @@ func (m *Model) decodeLatents(typ container.FrameType, streams [][]byte, w, h in
 	} else if err := entropy.Decode(streams[0], z, m.zTables(zw*zh, q256), m.tablesZ); err != nil {
 		return nil, nil, fmt.Errorf("codec: hyper-latents: %w", err)
 	}
-	means, scales, tables, err := m.hyperParams(z, zw, zh)
+	means, scales, tables, err := m.hyperParams(z, zw, zh, s)
 	if err != nil {
 		return nil, nil, err
 	}
+	defer m.hS.Recycle(means[:cap(means)])
 	var modes []byte
 	var skip []bool
 	var d *entropy.Decoder // the four-stream form's one stream: modes, skip flags, y
@@ -338,8 +342,8 @@ func (m *Model) decodeLatents(typ container.FrameType, streams [][]byte, w, h in
 			return nil, nil, err
 		}
 	}
-	mean := m.applyModes(means, tables, modes, ref, yw*yh)
-	sym := make([]int32, len(means))
+	mean := m.applyModes(means, tables, modes, ref, yw*yh, s)
+	sym := s.int32s(len(means))
 	switch {
 	case d != nil:
 		var order []int32
@@ -347,11 +351,11 @@ func (m *Model) decodeLatents(typ container.FrameType, streams [][]byte, w, h in
 			applySkips(skip, mean, sym, ref)
 			order = codedElements(skip, m.Info.M)
 		}
-		if err = m.decodeInto(d, sym, tables, order, q256); err == nil {
+		if err = m.decodeInto(d, sym, tables, order, q256, s); err == nil {
 			err = d.Close()
 		}
 	case m.ctx != nil && typ == container.Intra:
-		err = m.decodePasses(streams[1], sym, mean, scales, tables, q256, yw, yh)
+		err = m.decodePasses(streams[1], sym, mean, scales, tables, q256, yw, yh, s)
 	default:
 		m.toTableSet(tables, q256)
 		err = entropy.Decode(streams[1], sym, tables, m.tablesY)
@@ -375,12 +379,12 @@ func (m *Model) codeInPasses(y []float32, sym []int32, mean []int64, scales []in
 	}
 	first, passes := m.contextPasses(yw, yh)
 	plane := yw * yh
-	order := inEveryChannel(first, m.Info.M, plane)
+	order := inEveryChannel(first, m.Info.M, plane, nil)
 	for _, pass := range passes {
-		if err := m.applyContext(pass, sym, mean, scales, tables, yw, yh); err != nil {
+		if err := m.applyContext(pass, sym, mean, scales, tables, yw, yh, nil); err != nil {
 			return nil, err
 		}
-		elements := inEveryChannel(pass.targets, m.Info.M, plane)
+		elements := inEveryChannel(pass.targets, m.Info.M, plane, nil)
 		for _, i := range elements {
 			sym[i] = symbolAround(y[i], mean[i])
 		}
@@ -392,21 +396,21 @@ func (m *Model) codeInPasses(y []float32, sym []int32, mean []int64, scales []in
 // decodePasses decodes y coded with the checkerboard context: the positions
 // coded with the hyper-synthesis's tables alone, then each pass with the
 // tables its context derives from the passes before it.
-func (m *Model) decodePasses(stream []byte, sym []int32, mean []int64, scales []int32, tables []uint16, q256 uint16, yw, yh int) error {
+func (m *Model) decodePasses(stream []byte, sym []int32, mean []int64, scales []int32, tables []uint16, q256 uint16, yw, yh int, s *frameScratch) error {
 	first, passes := m.contextPasses(yw, yh)
 	d, err := entropy.NewDecoder(stream)
 	if err != nil {
 		return err
 	}
 	plane := yw * yh
-	if err := m.decodeInto(d, sym, tables, inEveryChannel(first, m.Info.M, plane), q256); err != nil {
+	if err := m.decodeInto(d, sym, tables, inEveryChannel(first, m.Info.M, plane, s), q256, s); err != nil {
 		return err
 	}
 	for _, pass := range passes {
-		if err := m.applyContext(pass, sym, mean, scales, tables, yw, yh); err != nil {
+		if err := m.applyContext(pass, sym, mean, scales, tables, yw, yh, s); err != nil {
 			return err
 		}
-		if err := m.decodeInto(d, sym, tables, inEveryChannel(pass.targets, m.Info.M, plane), q256); err != nil {
+		if err := m.decodeInto(d, sym, tables, inEveryChannel(pass.targets, m.Info.M, plane, s), q256, s); err != nil {
 			return err
 		}
 	}
@@ -415,13 +419,17 @@ func (m *Model) decodePasses(stream []byte, sym []int32, mean []int64, scales []
 
 // decodeInto decodes the y symbols of the elements order lists (nil: all, in
 // place) from d, with their scale indices in tables.
-func (m *Model) decodeInto(d *entropy.Decoder, sym []int32, tables []uint16, order []int32, q256 uint16) error {
+func (m *Model) decodeInto(d *entropy.Decoder, sym []int32, tables []uint16, order []int32, q256 uint16, s *frameScratch) error {
 	if order == nil {
-		tab := slices.Clone(tables)
+		tab := s.uint16s(len(tables))
+		copy(tab, tables)
 		m.toTableSet(tab, q256)
 		return d.Decode(sym, tab, m.tablesY)
 	}
-	part, tab := make([]int32, len(order)), permute(tables, order)
+	part, tab := s.int32s(len(order)), s.uint16s(len(order))
+	for j, i := range order {
+		tab[j] = tables[i]
+	}
 	m.toTableSet(tab, q256)
 	if err := d.Decode(part, tab, m.tablesY); err != nil {
 		return err
@@ -471,8 +479,11 @@ func (m *Model) synthesize(lat *Latents, q256 uint16, w, h int, color container.
 // synthesisTensor runs g_s on latents: the padded frame, [1,3,16·H,16·W].
 // The caller holds m.mu.
 func (m *Model) synthesisTensor(lat *Latents, q256 uint16) (*nn.Tensor, error) {
-	t := &nn.Tensor{Shape: []int{1, lat.Channels, lat.Height, lat.Width},
-		Data: m.SynthesisInput(&Frame{Quality: float64(q256) / 256, Latents: lat})}
+	if cap(m.synthesisIn) < len(lat.Data) {
+		m.synthesisIn = make([]float32, len(lat.Data))
+	}
+	in := m.synthesisInputInto(m.synthesisIn[:len(lat.Data)], &Frame{Quality: float64(q256) / 256, Latents: lat})
+	t := &nn.Tensor{Shape: []int{1, lat.Channels, lat.Height, lat.Width}, Data: in}
 	x, err := m.runScaled(m.gS, t, m.scalersS, m.widthsS, q256)
 	if err != nil {
 		return nil, fmt.Errorf("codec: synthesis: %w", err)

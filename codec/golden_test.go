@@ -153,7 +153,7 @@ func checkContextGoldens(t *testing.T, m *Model, passOf func(yw, yh int) context
 			means[i] = fixed(yhat.Data[i])
 		}
 	}
-	d, err := m.contextCorrections(pass, sym, means, scales, w, h)
+	d, err := m.contextCorrections(pass, sym, means, scales, w, h, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

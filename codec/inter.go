@@ -77,7 +77,7 @@ func (m *Model) chooseHyper(y []float32, own *hyperOutput, ref *reference, zBits
 	}
 	old := &hyperOutput{}
 	var err error
-	if old.means, old.scales, old.tables, err = m.hyperParams(ref.z, zw, zh); err != nil {
+	if old.means, old.scales, old.tables, err = m.hyperParams(ref.z, zw, zh, nil); err != nil {
 		return nil, false, err
 	}
 	var reused float64
@@ -98,8 +98,8 @@ func modeTable(t uint16, mode byte) uint16 {
 // applyModes gives each element of y the mean it is coded around, in fixed
 // point, and the table it is coded with, for the channel modes of an inter
 // frame (nil modes: an intra frame).
-func (m *Model) applyModes(means []int32, tables []uint16, modes []byte, ref *reference, plane int) []int64 {
-	out := make([]int64, len(means))
+func (m *Model) applyModes(means []int32, tables []uint16, modes []byte, ref *reference, plane int, s *frameScratch) []int64 {
+	out := s.int64s(len(means))
 	for i, v := range means {
 		mode := byte(0)
 		if modes != nil {
@@ -413,7 +413,7 @@ func (m *Model) encodeInterFrame(enc *entropy.Encoder, f *interFrame, hyper *hyp
 // decoder will reconstruct.
 func (m *Model) codeInter(f *interFrame, hyper *hyperOutput, modes []byte, skip []bool, ref *reference) *interCoding {
 	tables := slices.Clone(hyper.tables)
-	mean := m.applyModes(hyper.means, tables, modes, ref, f.yw*f.yh)
+	mean := m.applyModes(hyper.means, tables, modes, ref, f.yw*f.yh, nil)
 	sym := make([]int32, len(f.y))
 	for i, v := range f.y {
 		sym[i] = symbolAround(v, mean[i])

@@ -359,7 +359,7 @@ func firstForm(t testing.TB, m *Model, img image.Image, ref *reference, enc *ent
 	if err := entropy.Decode(streams[0], z, m.zTables(zw*zh, ref.q256), m.tablesZ); err != nil {
 		t.Fatal(err)
 	}
-	means, _, tables, err := m.hyperParams(z, zw, zh)
+	means, _, tables, err := m.hyperParams(z, zw, zh, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +367,7 @@ func firstForm(t testing.TB, m *Model, img image.Image, ref *reference, enc *ent
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.applyModes(means, tables, modes, ref, yw*yh)
+	m.applyModes(means, tables, modes, ref, yw*yh, nil)
 	m.toTableSet(tables, ref.q256)
 	sym := make([]int32, len(means))
 	if err := d.Decode(sym, tables, m.tablesY); err != nil {

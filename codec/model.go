@@ -108,6 +108,8 @@ type Model struct {
 	tablesY            *entropy.TableSet
 	tablesZ            *entropy.TableSet
 	scaleIdx           *entropy.ScaleQuantizer
+	decodeScratch      frameScratch // decodeLatents's buffers, under mu
+	synthesisIn        []float32    // synthesisTensor's input buffer, under mu
 }
 
 // SynthesisONNX returns the synthesis network as ONNX, for running it in
@@ -119,9 +121,13 @@ func (m *Model) SynthesisONNX() []byte { return m.gSONNX }
 // SynthesisInput scales decoded latents by the decoder gain of the frame's
 // quality: the [1, M, H/16, W/16] input of the synthesis network.
 func (m *Model) SynthesisInput(f *Frame) []float32 {
+	return m.synthesisInputInto(make([]float32, len(f.Latents.Data)), f)
+}
+
+// synthesisInputInto is SynthesisInput writing into out, len(f.Latents.Data) long.
+func (m *Model) synthesisInputInto(out []float32, f *Frame) []float32 {
 	gd := gain(m.gainDec, uint16(math.Round(f.Quality*256)))
 	lat := f.Latents
-	out := make([]float32, len(lat.Data))
 	plane := lat.Height * lat.Width
 	for c := range lat.Channels {
 		for i := range plane {

@@ -223,7 +223,7 @@ func (m *Model) refineContext(means, scales []int32, tables []uint16, yw, yh int
 	plane := yw * yh
 	elements := make([][]int32, len(passes))
 	for k, pass := range passes {
-		elements[k] = inEveryChannel(pass.targets, m.Info.M, plane)
+		elements[k] = inEveryChannel(pass.targets, m.Info.M, plane, nil)
 	}
 	sym := make([]int32, len(means))
 	corrected := make([]int64, len(means))
@@ -235,7 +235,7 @@ func (m *Model) refineContext(means, scales []int32, tables []uint16, yw, yh int
 		}
 		copy(tab, tables)
 		for k, pass := range passes {
-			if err := m.applyContext(pass, sym, corrected, scales, tab, yw, yh); err != nil {
+			if err := m.applyContext(pass, sym, corrected, scales, tab, yw, yh, nil); err != nil {
 				return fmt.Errorf("codec: refinement: %w", err)
 			}
 			for _, i := range elements[k] {

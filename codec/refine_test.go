@@ -232,10 +232,10 @@ func refinementFollowsContext(t *testing.T, m *Model) {
 		}
 		_, passes := m.contextPasses(yw, yh)
 		for _, pass := range passes {
-			if err := m.applyContext(pass, sym, corrected, scales, tab, yw, yh); err != nil {
+			if err := m.applyContext(pass, sym, corrected, scales, tab, yw, yh, nil); err != nil {
 				t.Fatal(err)
 			}
-			for _, i := range inEveryChannel(pass.targets, M, yw*yh) {
+			for _, i := range inEveryChannel(pass.targets, M, yw*yh, nil) {
 				sym[i] = symbolAround(y[i], corrected[i])
 			}
 		}

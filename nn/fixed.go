@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 )
 
@@ -19,6 +20,11 @@ const FixedFracBits = 16
 // same scales and means as the encoder did.
 type FixedGraph struct {
 	layers []fixedLayer
+	mu     sync.Mutex // Run serializes calls: they share free
+	// free holds the buffers of earlier runs' intermediate results (padded
+	// planes, layer outputs), so that repeated runs allocate only their
+	// outputs.
+	free [][]int32
 }
 
 type fixedLayer struct {
@@ -180,12 +186,22 @@ func toFixed(v float32, frac int, limit int64) (int64, error) {
 }
 
 // Run evaluates the graph on a [c, h, w] tensor of fixed-point values and
-// returns the output and its shape.
+// returns the output, which is the caller's, and its shape.
 func (fg *FixedGraph) Run(in []int32, c, h, w int) ([]int32, [3]int, error) {
 	if len(in) != c*h*w {
 		return nil, [3]int{}, fmt.Errorf("nn: fixed-point input has %d values for %dx%dx%d", len(in), c, h, w)
 	}
-	x := in
+	fg.mu.Lock()
+	defer fg.mu.Unlock()
+	// Every layer's result but the last goes back to free once the next
+	// layer has read it; the last is the caller's.
+	x, ours := in, false
+	next := func(out []int32) {
+		if ours {
+			fg.free = append(fg.free, x)
+		}
+		x, ours = out, true
+	}
 	for _, l := range fg.layers {
 		switch {
 		case l.conv != nil:
@@ -198,14 +214,16 @@ func (fg *FixedGraph) Run(in []int32, c, h, w int) ([]int32, [3]int, error) {
 			if _, err := checkedElements([]int{max(l.conv.cout, l.conv.cin), h + p, w + p}); err != nil {
 				return nil, [3]int{}, fmt.Errorf("nn: node %s: %w", l.name, err)
 			}
-			x = l.conv.run(x, h, w)
+			padded := fg.get(l.conv.paddedSize(h, w))
+			next(l.conv.run(x, h, w, fg.get(l.conv.cout*h*w), padded))
+			fg.free = append(fg.free, padded)
 			c = l.conv.cout
 		case l.d2s > 0:
 			b := l.d2s
 			if c%(b*b) != 0 {
 				return nil, [3]int{}, fmt.Errorf("nn: node %s: %d channels for block %d", l.name, c, b)
 			}
-			out := make([]int32, len(x))
+			out := fg.get(len(x))
 			co := c / (b * b)
 			for ch := range co {
 				for dy := range b {
@@ -220,7 +238,8 @@ func (fg *FixedGraph) Run(in []int32, c, h, w int) ([]int32, [3]int, error) {
 					}
 				}
 			}
-			x, c, h, w = out, co, h*b, w*b
+			next(out)
+			c, h, w = co, h*b, w*b
 		case l.relu:
 			for i, v := range x {
 				x[i] = max(v, 0)
@@ -230,19 +249,43 @@ func (fg *FixedGraph) Run(in []int32, c, h, w int) ([]int32, [3]int, error) {
 	return x, [3]int{c, h, w}, nil
 }
 
+// get returns a buffer of n values from free, or a new one; its contents
+// are left over from an earlier run.
+func (fg *FixedGraph) get(n int) []int32 {
+	best := -1
+	for i, b := range fg.free {
+		if cap(b) >= n && (best < 0 || cap(b) < cap(fg.free[best])) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return make([]int32, n)
+	}
+	b := fg.free[best][:n]
+	fg.free = slices.Delete(fg.free, best, best+1)
+	return b
+}
+
+// paddedSize is the length of run's padded copy of an h x w input.
+func (fc *fixedConv) paddedSize(h, w int) int {
+	p := fc.pad
+	return fc.cin*(h+2*p)*(w+2*p) + 2*p + fixedBlockWidth
+}
+
 // run convolves in padded coordinates: the input planes get a zero border
 // of fc.pad, and positions span the padded width, so that each tap reads
 // the input at one fixed offset from the output position. The micro-kernel
 // sums a block of positions for a group of output channels over every tap
-// in registers; the extra columns are dropped at the end.
-func (fc *fixedConv) run(x []int32, h, w int) []int32 {
+// in registers; the extra columns are dropped at the end. It writes every
+// value of out (cout*h*w); padded is its scratch (paddedSize).
+func (fc *fixedConv) run(x []int32, h, w int, out, padded []int32) []int32 {
 	p := fc.pad
 	pw := w + 2*p
 	n := h * pw // positions, in padded width
 	plane := (h + 2*p) * pw
-	// The last block's taps read up to 2p+fixedBlockWidth-1 past the
-	// padded planes; keep them zero.
-	padded := make([]int32, fc.cin*plane+2*p+fixedBlockWidth)
+	// The border, and the up to 2p+fixedBlockWidth-1 values past the
+	// padded planes that the last block's taps read, must be zero.
+	clear(padded)
 	for ci := range fc.cin {
 		for y := range h {
 			copy(padded[ci*plane+(y+p)*pw+p:], x[(ci*h+y)*w:(ci*h+y+1)*w])
@@ -258,7 +301,6 @@ func (fc *fixedConv) run(x []int32, h, w int) []int32 {
 		}
 	}
 	rows := newPanelRows(offs)
-	out := make([]int32, fc.cout*h*w)
 	groups := (fc.cout + fixedGroup - 1) / fixedGroup
 	lo := int64(math.MinInt32)
 	if fc.relu {
@@ -352,4 +394,12 @@ func fixedBlockGo(rows panelRows, src []int32, w []int64, acc *[fixedGroup * fix
 		acc[16+q], acc[16+q+1] = a20, a21
 		acc[24+q], acc[24+q+1] = a30, a31
 	}
+}
+
+// Recycle hands an output of Run back, for later runs to reuse; the caller
+// must not use it again.
+func (fg *FixedGraph) Recycle(out []int32) {
+	fg.mu.Lock()
+	defer fg.mu.Unlock()
+	fg.free = append(fg.free, out)
 }

@@ -410,6 +410,48 @@ func TestFixedGraphExactOutput(t *testing.T) {
 	}
 }
 
+// TestFixedGraphReusesBuffers: runs that reuse an earlier run's buffers,
+// larger and smaller ones with stale contents, give what a fresh graph
+// gives, and leave the outputs already returned untouched.
+func TestFixedGraphReusesBuffers(t *testing.T) {
+	onnx := mustRead(t, "../testdata/tiny/h_s.onnx")
+	reused, err := LoadFixed(onnx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const c = 4
+	var kept [][]int32
+	var want [][]int32
+	for n, size := range [][2]int{{5, 7}, {2, 3}, {9, 4}, {5, 7}, {1, 1}} {
+		h, w := size[0], size[1]
+		in := make([]int32, c*h*w)
+		for i := range in {
+			in[i] = int32((i*7919+n*31)%13-6) << FixedFracBits
+		}
+		fresh, err := LoadFixed(onnx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantOut, _, err := fresh.Run(slices.Clone(in), c, h, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := reused.Run(in, c, h, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, wantOut) {
+			t.Fatalf("run %d (%dx%d) on reused buffers differs from a fresh graph's", n, h, w)
+		}
+		kept, want = append(kept, got), append(want, slices.Clone(wantOut))
+	}
+	for n := range kept {
+		if !slices.Equal(kept[n], want[n]) {
+			t.Fatalf("output of run %d changed by later runs", n)
+		}
+	}
+}
+
 // TestFixedBlockMatchesPortable: the fixed-point micro-kernel sums exactly
 // what the portable one does, over inputs and weights spanning int32 and
 // sums beyond it, for any number of taps.
