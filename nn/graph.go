@@ -266,8 +266,12 @@ func compile(g *onnxGraph) (*Graph, error) {
 			if total > maxFoldedElements {
 				return nil, fmt.Errorf("nn: node %s (%s): constant inputs of %d elements", label, n.opType, total)
 			}
-			t, err := o.run(constIn, &bufferPool{})
-			if err != nil {
+			var t *Tensor
+			if u, ok := o.(unaryOp); ok && u.kind == "Identity" && constIn[0] != nil {
+				// A Cast of a weight read from fp16 (already float32 here):
+				// share it rather than copy a model's weights at load.
+				t = constIn[0]
+			} else if t, err = o.run(constIn, &bufferPool{}); err != nil {
 				return nil, fmt.Errorf("nn: node %s (%s): %w", label, n.opType, err)
 			}
 			if len(t.Data) > maxFoldedElements {

@@ -19,13 +19,12 @@ import (
 const winogradElems = 16
 
 // winogradWeights computes U = G g G^T for every filter g and packs the 16
-// matrices U_ξ[cout][cin] one after another, each as packWeights lays it out.
+// matrices U_ξ[cout][cin] one after another, each as packWeights lays it out
+// (written in place: a model's weights are not copied twice at load).
 func winogradWeights(w []float32, cout, cin int) []float32 {
 	g := [4][3]float64{{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}}
-	u := make([][]float32, winogradElems)
-	for e := range u {
-		u[e] = make([]float32, cout*cin)
-	}
+	panelSize := (cout + mr - 1) / mr * mr * cin
+	packed := make([]float32, winogradElems*panelSize)
 	for o := range cout {
 		for ci := range cin {
 			f := w[(o*cin+ci)*9:][:9]
@@ -35,17 +34,13 @@ func winogradWeights(w []float32, cout, cin int) []float32 {
 					gf[a][j] = g[a][0]*float64(f[j]) + g[a][1]*float64(f[3+j]) + g[a][2]*float64(f[6+j])
 				}
 			}
+			at := (o/mr)*mr*cin + ci*mr + o%mr // as packWeights places W[o][ci]
 			for a := range 4 {
 				for b := range 4 {
-					u[4*a+b][o*cin+ci] = float32(gf[a][0]*g[b][0] + gf[a][1]*g[b][1] + gf[a][2]*g[b][2])
+					packed[(4*a+b)*panelSize+at] = float32(gf[a][0]*g[b][0] + gf[a][1]*g[b][1] + gf[a][2]*g[b][2])
 				}
 			}
 		}
-	}
-	panelSize := (cout + mr - 1) / mr * mr * cin
-	packed := make([]float32, 0, winogradElems*panelSize)
-	for _, m := range u {
-		packed = append(packed, packWeights(m, cout, cin)...)
 	}
 	return packed
 }
