@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -338,6 +339,46 @@ func TestScaleQuantizerPicksNearestInLog(t *testing.T) {
 	}
 	if q.Index(0) != 0 || q.Index(-5) != 0 || int(q.Index(math.MaxInt64)) != len(scales)-1 {
 		t.Error("scales outside the table are not clamped to its ends")
+	}
+}
+
+// TestScaleQuantizerCountsThresholds: Index is the number of thresholds at or
+// below the scale, as a binary search counts them, for tables from one
+// scale to more than a bucket holds, from tiny scales (thresholds under 8,
+// or 0) to the largest, at each threshold, beside it and at the extremes.
+func TestScaleQuantizerCountsThresholds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for n := 1; n <= 300; n++ {
+		scales := make([]float64, n)
+		s := math.Ldexp(0.05+rng.Float64(), -rng.IntN(24))
+		ratio := 1.001 + rng.Float64()*0.3
+		for i := range scales {
+			scales[i] = min(s, maxScale*float64(i+1)/float64(n))
+			s *= ratio
+		}
+		for i := 1; i < n; i++ {
+			if scales[i] <= scales[i-1] {
+				scales = scales[:i]
+				break
+			}
+		}
+		q, err := NewScaleQuantizer(scales)
+		if err != nil {
+			t.Fatal(err)
+		}
+		probes := []int64{math.MinInt64, -1, 0, 1, 2, 3, 5, 7, 8, 9, math.MaxInt64}
+		for _, th := range q.thresholds[:q.count] {
+			probes = append(probes, th-1, th, th+1, th+rng.Int64N(1+th/4))
+		}
+		for _, v := range probes {
+			want, _ := slices.BinarySearch(q.thresholds[:q.count], v)
+			for want < q.count && q.thresholds[want] <= v {
+				want++
+			}
+			if got := q.Index(v); int(got) != want {
+				t.Fatalf("%d scales from %g, scale %d: index %d, want %d", len(scales), scales[0], v, got, want)
+			}
+		}
 	}
 }
 
