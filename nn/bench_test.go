@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
 	"slices"
@@ -260,6 +261,8 @@ func BenchmarkFixedConv(b *testing.B) {
 	}
 	native := fixedBlock
 	defer func() { fixedBlock = native }()
+	blocks := availableFixedBlocks()
+	names := slices.Sorted(maps.Keys(blocks))
 	for _, s := range shapes {
 		wt := NewTensor(s.cout, s.cin, s.k, s.k)
 		for i := range wt.Data {
@@ -278,12 +281,9 @@ func BenchmarkFixedConv(b *testing.B) {
 		for i := range x {
 			x[i] = int32(i%7-3) << FixedFracBits
 		}
-		for _, kern := range []struct {
-			name  string
-			block func(panelRows, []int32, []int64, *[fixedGroup * fixedBlockWidth]int64)
-		}{{"portable", fixedBlockGo}, {"native", native}} {
-			b.Run(s.name+"/"+kern.name, func(b *testing.B) {
-				fixedBlock = kern.block
+		for _, name := range names {
+			b.Run(s.name+"/"+name, func(b *testing.B) {
+				fixedBlock = blocks[name]
 				out, padded := make([]int32, s.cout*s.h*s.w), make([]int32, fc.paddedSize(s.h, s.w))
 				for range b.N {
 					fc.run(x, s.h, s.w, out, padded)

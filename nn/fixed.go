@@ -44,6 +44,10 @@ type fixedConv struct {
 	relu bool
 }
 
+// A fixedBlockFunc is a fixed-point micro-kernel: it adds
+// Σ_t src[rows.offs[t]+p]·w[fixedGroup·t+j] to acc[fixedBlockWidth·j+p].
+type fixedBlockFunc func(rows panelRows, src []int32, w []int64, acc *[fixedGroup * fixedBlockWidth]int64)
+
 // The fixed-point micro-kernel computes fixedGroup output channels at
 // fixedBlockWidth positions at a time.
 const (

@@ -13,9 +13,14 @@ var (
 	avx512Kernel = microKernel{"avx512", 64, sliceKernel(64, kernelAVX512)}
 )
 
-// fixedBlock is the fixed-point micro-kernel; both versions are exact, so
-// the choice never changes a result.
-var fixedBlock = fixedBlockGo
+// fixedBlock is the widest fixed-point micro-kernel the CPU runs (AVX-512,
+// AVX2 or portable); every version is exact, so the choice never changes a
+// result.
+var (
+	fixedBlock  fixedBlockFunc = fixedBlockGo
+	fixedAVX2                  = sliceFixedBlock(fixedBlockAVX2)
+	fixedAVX512                = sliceFixedBlock(fixedBlockAVX512)
+)
 
 // gdnStore and squareScaled are the GDN's passes over a tile row,
 // biasStore, biasStorePairs and biasAdd a conv's, deinterleave, winogradIn and
@@ -34,7 +39,7 @@ var (
 
 func init() {
 	if cpu.X86.HasAVX2 {
-		fixedBlock = fixedBlockWide
+		fixedBlock = fixedAVX2
 		gdnStore = gdnStoreWide
 		squareScaled = squareScaledWide
 		biasStore = biasStoreWide
@@ -43,6 +48,9 @@ func init() {
 		winogradIn = winogradInWide
 		winogradOut = winogradOutWide
 		deinterleave = deinterleaveWide
+	}
+	if cpu.X86.HasAVX512F {
+		fixedBlock = fixedAVX512
 	}
 	switch {
 	case cpu.X86.HasAVX512F:
@@ -77,14 +85,29 @@ func availableKernels() []microKernel {
 	return ks
 }
 
-func fixedBlockWide(rows panelRows, src []int32, w []int64, acc *[fixedGroup * fixedBlockWidth]int64) {
-	taps := len(rows.offs)
-	if taps == 0 {
-		return
+// sliceFixedBlock wraps an assembly fixed-point micro-kernel for slices,
+// checking bounds once for everything it reads.
+func sliceFixedBlock(asm func(taps int, src *int32, offs *int, w *int64, acc *[32]int64)) fixedBlockFunc {
+	return func(rows panelRows, src []int32, w []int64, acc *[fixedGroup * fixedBlockWidth]int64) {
+		taps := len(rows.offs)
+		if taps == 0 {
+			return
+		}
+		_, _ = w[fixedGroup*taps-1], src[rows.maxOff+fixedBlockWidth-1]
+		asm(taps, &src[0], &rows.offs[0], &w[0], acc)
 	}
-	// The assembly reads this far.
-	_, _ = w[fixedGroup*taps-1], src[rows.maxOff+fixedBlockWidth-1]
-	fixedBlockAVX2(taps, &src[0], &rows.offs[0], &w[0], acc)
+}
+
+// availableFixedBlocks lists the fixed-point micro-kernels this CPU runs.
+func availableFixedBlocks() map[string]fixedBlockFunc {
+	blocks := map[string]fixedBlockFunc{"portable": fixedBlockGo}
+	if cpu.X86.HasAVX2 {
+		blocks["avx2"] = fixedAVX2
+	}
+	if cpu.X86.HasAVX512F {
+		blocks["avx512"] = fixedAVX512
+	}
+	return blocks
 }
 
 func gdnStoreWide(inverse bool, x, norm, dst []float32, s, beta float32) {

@@ -58,6 +58,41 @@ tap:
 	VZEROUPPER
 	RET
 
+// func fixedBlockAVX512(taps int, src *int32, offs *int, w *int64, acc *[32]int64)
+// Requires: AVX, AVX512F
+TEXT ·fixedBlockAVX512(SB), NOSPLIT, $0-40
+	MOVQ      taps+0(FP), AX
+	MOVQ      src+8(FP), CX
+	MOVQ      offs+16(FP), DX
+	MOVQ      w+24(FP), BX
+	MOVQ      acc+32(FP), SI
+	VMOVDQU64 (SI), Z0
+	VMOVDQU64 64(SI), Z1
+	VMOVDQU64 128(SI), Z2
+	VMOVDQU64 192(SI), Z3
+
+tap512:
+	MOVQ         (DX), DI
+	VPMOVSXDQ    (CX)(DI*4), Z4
+	VPMULDQ.BCST (BX), Z4, Z5
+	VPADDQ       Z5, Z0, Z0
+	VPMULDQ.BCST 8(BX), Z4, Z5
+	VPADDQ       Z5, Z1, Z1
+	VPMULDQ.BCST 16(BX), Z4, Z5
+	VPADDQ       Z5, Z2, Z2
+	VPMULDQ.BCST 24(BX), Z4, Z4
+	VPADDQ       Z4, Z3, Z3
+	ADDQ         $0x08, DX
+	ADDQ         $0x20, BX
+	DECQ         AX
+	JNZ          tap512
+	VMOVDQU64    Z0, (SI)
+	VMOVDQU64    Z1, 64(SI)
+	VMOVDQU64    Z2, 128(SI)
+	VMOVDQU64    Z3, 192(SI)
+	VZEROUPPER
+	RET
+
 // func gdnDivideAVX2(n int, x *float32, norm *float32, dst *float32, s float32, beta float32)
 // Requires: AVX, AVX2, SSE
 TEXT ·gdnDivideAVX2(SB), NOSPLIT, $0-40

@@ -7,7 +7,11 @@ var kernel = portable
 
 func availableKernels() []microKernel { return []microKernel{portable} }
 
-var fixedBlock = fixedBlockGo
+var fixedBlock fixedBlockFunc = fixedBlockGo
+
+func availableFixedBlocks() map[string]fixedBlockFunc {
+	return map[string]fixedBlockFunc{"portable": fixedBlockGo}
+}
 
 var (
 	gdnStore       = gdnStoreGo

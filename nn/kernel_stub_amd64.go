@@ -5,6 +5,9 @@ package nn
 // fixedBlockAVX2 adds Σ_t src[offs[t]+p]·w[4t+j] to acc[8j+p], taps > 0, with AVX2.
 func fixedBlockAVX2(taps int, src *int32, offs *int, w *int64, acc *[32]int64)
 
+// fixedBlockAVX512 adds Σ_t src[offs[t]+p]·w[4t+j] to acc[8j+p], taps > 0, with AVX-512F.
+func fixedBlockAVX512(taps int, src *int32, offs *int, w *int64, acc *[32]int64)
+
 // gdnDivideAVX2 sets dst[i] = x*s / sqrt(norm+beta) for i < n, n a multiple of 8, with AVX2.
 func gdnDivideAVX2(n int, x *float32, norm *float32, dst *float32, s float32, beta float32)
 

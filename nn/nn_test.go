@@ -452,9 +452,9 @@ func TestFixedGraphReusesBuffers(t *testing.T) {
 	}
 }
 
-// TestFixedBlockMatchesPortable: the fixed-point micro-kernel sums exactly
-// what the portable one does, over inputs and weights spanning int32 and
-// sums beyond it, for any number of taps.
+// TestFixedBlockMatchesPortable: every fixed-point micro-kernel this CPU runs
+// sums exactly what the portable one does, over inputs and weights spanning
+// int32 and sums beyond it, for any number of taps.
 func TestFixedBlockMatchesPortable(t *testing.T) {
 	for _, taps := range []int{0, 1, 3, 9, 1152} {
 		offs := make([]int, taps)
@@ -472,15 +472,18 @@ func TestFixedBlockMatchesPortable(t *testing.T) {
 		for i := range src {
 			src[i] = int32(uint32(i*2654435761) ^ 0x5bd1e995) // full int32 range, both signs
 		}
-		var want, got [fixedGroup * fixedBlockWidth]int64
+		var want [fixedGroup * fixedBlockWidth]int64
 		for i := range want {
 			want[i] = int64(i-16) << 40
 		}
-		got = want
+		start := want
 		fixedBlockGo(rows, src, w, &want)
-		fixedBlock(rows, src, w, &got)
-		if got != want {
-			t.Fatalf("%d taps: %v, portable %v", taps, got, want)
+		for name, block := range availableFixedBlocks() {
+			got := start
+			block(rows, src, w, &got)
+			if got != want {
+				t.Fatalf("%s, %d taps: %v, portable %v", name, taps, got, want)
+			}
 		}
 	}
 }
