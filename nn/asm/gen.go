@@ -116,13 +116,7 @@ func kernel(v vecKind) {
 // of each lane exactly, and the weights are within int32, so the result
 // equals the scalar loop.
 func fixedBlock() {
-	TEXT("fixedBlockAVX2", NOSPLIT, "func(taps int, src *int32, offs *int, w *int64, acc *[32]int64)")
-	Doc("fixedBlockAVX2 adds Σ_t src[offs[t]+p]·w[4t+j] to acc[8j+p], taps > 0, with AVX2.")
-	taps := Load(Param("taps"), GP64())
-	src := Load(Param("src"), GP64())
-	offs := Load(Param("offs"), GP64())
-	w := Load(Param("w"), GP64())
-	acc := Load(Param("acc"), GP64())
+	taps, src, offs, w, acc := fixedBlockParams("fixedBlockAVX2", "AVX2")
 	sums := make([]reg.VecVirtual, 8)
 	for i := range sums {
 		sums[i] = YMM()
@@ -153,18 +147,21 @@ func fixedBlock() {
 	RET()
 }
 
+// fixedBlockParams declares a fixed-point micro-kernel and loads its
+// arguments: taps, src, offs, w, acc.
+func fixedBlockParams(name, isa string) (taps, src, offs, w, acc reg.Register) {
+	TEXT(name, NOSPLIT, "func(taps int, src *int32, offs *int, w *int64, acc *[32]int64)")
+	Doc(name + " adds Σ_t src[offs[t]+p]·w[4t+j] to acc[8j+p], taps > 0, with " + isa + ".")
+	return Load(Param("taps"), GP64()), Load(Param("src"), GP64()), Load(Param("offs"), GP64()),
+		Load(Param("w"), GP64()), Load(Param("acc"), GP64())
+}
+
 // fixedBlock512 generates fixedBlock's micro-kernel with AVX-512: the 8
 // positions' 64-bit lanes fill one ZMM register, so each output channel's
 // sums are one register, and VPMULDQ takes its weight as an embedded
 // broadcast: 9 instructions a tap where the AVX2 kernel takes 17.
 func fixedBlock512() {
-	TEXT("fixedBlockAVX512", NOSPLIT, "func(taps int, src *int32, offs *int, w *int64, acc *[32]int64)")
-	Doc("fixedBlockAVX512 adds Σ_t src[offs[t]+p]·w[4t+j] to acc[8j+p], taps > 0, with AVX-512F.")
-	taps := Load(Param("taps"), GP64())
-	src := Load(Param("src"), GP64())
-	offs := Load(Param("offs"), GP64())
-	w := Load(Param("w"), GP64())
-	acc := Load(Param("acc"), GP64())
+	taps, src, offs, w, acc := fixedBlockParams("fixedBlockAVX512", "AVX-512F")
 	sums := make([]reg.VecVirtual, 4)
 	for i := range sums {
 		sums[i] = ZMM()
