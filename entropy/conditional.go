@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"sort"
 )
 
 // Family is the shape of a conditional distribution.
@@ -192,16 +193,7 @@ func bucketBounds(b int) (lo, hi int64) {
 
 // search counts the thresholds at or below s by binary search.
 func (q *ScaleQuantizer) search(s int64) int {
-	lo, hi := 0, q.count
-	for lo < hi {
-		m := (lo + hi) / 2
-		if s >= q.thresholds[m] {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo
+	return sort.Search(q.count, func(i int) bool { return q.thresholds[i] > s })
 }
 
 // Index returns the table for a scale given with ScaleFracBits fraction
