@@ -28,6 +28,7 @@ type Graph struct {
 	// platform, which a fixed-point graph cannot take.
 	inexact map[int]string
 	pool    bufferPool
+	plan    *memoryPlan // for the last run's input shapes
 	// stepTime, if set, gets each step's time (per-layer profiles in
 	// BenchmarkGraphFile).
 	stepTime func(step int, elapsed time.Duration)
@@ -477,6 +478,10 @@ func (g *Graph) execute(inputs map[string]*Tensor) ([]*Tensor, int, error) {
 		}
 		vals[id] = t
 	}
+	var plan *memoryPlan
+	if g.back == nil { // a differentiable run keeps every activation
+		plan = g.memoryPlanFor(inputs)
+	}
 	args := make([]*Tensor, 0, 4)
 	for i, s := range g.steps {
 		args = args[:0]
@@ -491,7 +496,11 @@ func (g *Graph) execute(inputs map[string]*Tensor) ([]*Tensor, int, error) {
 		if g.stepTime != nil {
 			start = time.Now()
 		}
+		if plan != nil {
+			g.pool.planned = plan.claim(i, vals)
+		}
 		t, err := s.op.run(args, &g.pool)
+		g.pool.planned = nil
 		if g.stepTime != nil {
 			g.stepTime(i, time.Since(start))
 		}
@@ -529,10 +538,20 @@ func (g *Graph) keepAlive(vals []*Tensor) {
 type bufferPool struct {
 	free  []*Tensor
 	owned map[*Tensor]bool
+	// planned is the current step's place in a memory plan: the step's
+	// first request of exactly its size takes it.
+	planned *Tensor
 }
 
 func (p *bufferPool) get(shape ...int) *Tensor {
 	n := numElements(shape)
+	if t := p.planned; t != nil && cap(t.Data) == n {
+		p.planned = nil
+		t.Shape = append(t.Shape[:0], shape...)
+		t.Data = t.Data[:n]
+		clear(t.Data)
+		return t
+	}
 	best := -1
 	for i, t := range p.free {
 		if cap(t.Data) >= n && (best < 0 || cap(t.Data) < cap(p.free[best].Data)) {

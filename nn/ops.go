@@ -177,11 +177,19 @@ func newGDN(n onnxNode, in []*Tensor) (op, error) {
 	return &gdnOp{norm: c, inverse: n.attrs["inverse"].i == 1}, nil
 }
 
+// scalesPerChannel says whether GDN's optional fourth input s scales x per
+// channel, which the kernel folds in; any other scale is multiplied out
+// first, into a new buffer.
+func scalesPerChannel(x, s []int) bool {
+	run, err := broadcastShapes(x, s)
+	return err == nil && run > 0 && numElements(s) > 1
+}
+
 func (g *gdnOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 	x, inPlace := in[0], g.inPlace
 	var scale []float32 // per channel, or nil
 	if len(in) == 4 {
-		if run, err := broadcastRun(x, in[3]); err == nil && run > 0 && len(in[3].Data) > 1 {
+		if scalesPerChannel(x.Shape, in[3].Shape) {
 			scale = in[3].Data
 		} else {
 			// Not per channel: multiply out first, into a buffer of our own.
@@ -288,23 +296,36 @@ type binaryOp struct {
 // of a, cycling through b: a scalar (one run, all of a) or (1,C,1,1) against
 // (1,C,H,W) (runs of H*W).
 func broadcastRun(a, b *Tensor) (int, error) {
+	return broadcastShapes(a.Shape, b.Shape)
+}
+
+// broadcastShapes is broadcastRun on shapes alone, for planning.
+func broadcastShapes(a, b []int) (int, error) {
 	switch {
-	case len(b.Data) == 1:
-		return max(len(a.Data), 1), nil
-	case slices.Equal(a.Shape, b.Shape):
+	case numElements(b) == 1:
+		return max(numElements(a), 1), nil
+	case slices.Equal(a, b):
 		return 0, nil
 	}
-	c, h, w, ok := a.dims4()
-	if ok && len(b.Data) == c && numElements(b.Shape) == c && (len(b.Shape) == 4 && b.Shape[1] == c || len(b.Shape) == 3 && b.Shape[0] == c) {
-		return max(h*w, 1), nil
+	if len(a) == 4 && a[0] == 1 {
+		c := a[1]
+		if numElements(b) == c && (len(b) == 4 && b[1] == c || len(b) == 3 && b[0] == c) {
+			return max(a[2]*a[3], 1), nil
+		}
 	}
-	return 0, fmt.Errorf("cannot broadcast %v to %v", b.Shape, a.Shape)
+	return 0, fmt.Errorf("cannot broadcast %v to %v", b, a)
+}
+
+// swaps says whether the op broadcasts its first operand rather than its
+// second: a commutative op broadcasts the smaller one.
+func (o *binaryOp) swaps(a, b []int) bool {
+	return numElements(a) < numElements(b) && o.kind != "Sub" && o.kind != "Div" && o.kind != "Pow"
 }
 
 func (o *binaryOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 	a, b := in[0], in[1]
-	if len(a.Data) < len(b.Data) && o.kind != "Sub" && o.kind != "Div" && o.kind != "Pow" {
-		a, b = b, a // commutative: broadcast the smaller operand
+	if o.swaps(a.Shape, b.Shape) {
+		a, b = b, a
 	}
 	run, err := broadcastRun(a, b)
 	if err != nil {
@@ -435,12 +456,25 @@ type reshapeOp struct{ shape []int }
 
 func (r reshapeOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 	x := in[0]
+	shape, err := r.outShape(x.Shape)
+	if err != nil {
+		return nil, err
+	}
+	out := p.get(shape...)
+	copy(out.Data, x.Data)
+	return out, nil
+}
+
+// outShape resolves the target shape's 0s (copy x's dimension) and -1 (the
+// rest) for an input of shape x.
+func (r reshapeOp) outShape(x []int) ([]int, error) {
+	size := numElements(x)
 	shape := make([]int, len(r.shape))
 	known, infer := 1, -1
 	for i, d := range r.shape {
 		switch {
-		case d == 0 && i < len(x.Shape):
-			d = x.Shape[i]
+		case d == 0 && i < len(x):
+			d = x[i]
 		case d == -1:
 			if infer >= 0 {
 				return nil, errors.New("more than one -1 in shape")
@@ -452,31 +486,26 @@ func (r reshapeOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 		known *= d
 	}
 	if infer >= 0 {
-		if known == 0 || len(x.Data)%known != 0 {
-			return nil, fmt.Errorf("cannot reshape %v to %v", x.Shape, r.shape)
+		if known == 0 || size%known != 0 {
+			return nil, fmt.Errorf("cannot reshape %v to %v", x, r.shape)
 		}
-		shape[infer] = len(x.Data) / known
+		shape[infer] = size / known
 	}
-	if n, err := checkedElements(shape); err != nil || n != len(x.Data) {
-		return nil, fmt.Errorf("cannot reshape %v to %v", x.Shape, r.shape)
+	if n, err := checkedElements(shape); err != nil || n != size {
+		return nil, fmt.Errorf("cannot reshape %v to %v", x, r.shape)
 	}
-	out := p.get(shape...)
-	copy(out.Data, x.Data)
-	return out, nil
+	return shape, nil
 }
 
 type transposeOp struct{ perm []int }
 
 func (t transposeOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 	x := in[0]
-	r := len(x.Shape)
-	if r != len(t.perm) {
-		return nil, fmt.Errorf("perm %v for rank %d", t.perm, r)
+	shape, err := t.outShape(x.Shape)
+	if err != nil {
+		return nil, err
 	}
-	shape := make([]int, r)
-	for i, p := range t.perm {
-		shape[i] = x.Shape[p]
-	}
+	r := len(shape)
 	out := p.get(shape...)
 	stride := make([]int, r)
 	s := 1
@@ -502,31 +531,55 @@ func (t transposeOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 	return out, nil
 }
 
+func (t transposeOp) outShape(x []int) ([]int, error) {
+	if len(x) != len(t.perm) {
+		return nil, fmt.Errorf("perm %v for rank %d", t.perm, len(x))
+	}
+	shape := make([]int, len(x))
+	for i, p := range t.perm {
+		shape[i] = x[p]
+	}
+	return shape, nil
+}
+
 type concatOp struct{ axis int }
 
-func (c concatOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
-	r := len(in[0].Shape)
+// outShape is the shape of in concatenated, and the axis resolved.
+func (c concatOp) outShape(in [][]int) ([]int, int, error) {
+	r := len(in[0])
 	axis := c.axis
 	if axis < 0 {
 		axis += r
 	}
 	if axis < 0 || axis >= r {
-		return nil, fmt.Errorf("axis %d for rank %d", c.axis, r)
+		return nil, 0, fmt.Errorf("axis %d for rank %d", c.axis, r)
 	}
-	shape := append([]int(nil), in[0].Shape...)
+	shape := append([]int(nil), in[0]...)
 	shape[axis] = 0
 	for _, t := range in {
-		if len(t.Shape) != r {
-			return nil, errors.New("inputs differ in rank")
+		if len(t) != r {
+			return nil, 0, errors.New("inputs differ in rank")
 		}
 		for i := range r {
-			if i != axis && t.Shape[i] != in[0].Shape[i] {
-				return nil, fmt.Errorf("shapes %v and %v do not concatenate", in[0].Shape, t.Shape)
+			if i != axis && t[i] != in[0][i] {
+				return nil, 0, fmt.Errorf("shapes %v and %v do not concatenate", in[0], t)
 			}
 		}
-		shape[axis] += t.Shape[axis]
+		shape[axis] += t[axis]
 	}
 	if _, err := checkedElements(shape); err != nil {
+		return nil, 0, err
+	}
+	return shape, axis, nil
+}
+
+func (c concatOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
+	shapes := make([][]int, len(in))
+	for i, t := range in {
+		shapes[i] = t.Shape
+	}
+	shape, axis, err := c.outShape(shapes)
+	if err != nil {
 		return nil, err
 	}
 	out := p.get(shape...)
