@@ -188,6 +188,22 @@ func (c *convOp) outSize(h, w int) (int, int) {
 	return (h+c.padT+c.padB-c.kh)/c.strideH + 1, (w+c.padL+c.padR-c.kw)/c.strideW + 1
 }
 
+// outShape is the conv's output shape for oh x ow positions, after its
+// fused depth-to-space (a residual conv has none).
+func (c *convOp) outShape(oh, ow int) []int {
+	if b := c.d2s; b > 0 && !c.residual {
+		return []int{1, c.cout / (b * b), oh * b, ow * b}
+	}
+	return []int{1, c.cout, oh, ow}
+}
+
+// overwritesResidual says whether the store adds into the residual's own
+// buffer: it dies here, is not also the conv's input, and has the output's
+// shape.
+func (c *convOp) overwritesResidual(residualIsInput bool, residual, shape []int) bool {
+	return c.inPlace && !residualIsInput && slices.Equal(residual, shape)
+}
+
 func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 	x := in[0]
 	cin, h, w, ok := x.dims4()
@@ -202,16 +218,13 @@ func (c *convOp) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
 		return nil, err
 	}
 	var out *Tensor
-	switch b := c.d2s; {
-	case c.residual:
+	if c.residual {
 		var err error
 		if out, err = c.residualOutput(in[3], x, oh, ow, p); err != nil {
 			return nil, err
 		}
-	case b > 0:
-		out = p.get(1, c.cout/(b*b), oh*b, ow*b)
-	default:
-		out = p.get(1, c.cout, oh, ow)
+	} else {
+		out = p.get(c.outShape(oh, ow)...)
 	}
 	if c.groups != 1 {
 		c.depthwise(x.Data, h, w, out.Data, oh, ow)
@@ -236,7 +249,7 @@ func (c *convOp) residualOutput(r, x *Tensor, oh, ow int, p *bufferPool) (*Tenso
 		return nil, errors.New("no residual input")
 	}
 	shape := []int{1, c.cout, oh, ow}
-	if c.inPlace && r != x && slices.Equal(r.Shape, shape) {
+	if c.overwritesResidual(r == x, r.Shape, shape) {
 		return r, nil
 	}
 	out := p.get(shape...)

@@ -122,14 +122,23 @@ type depthToSpace struct {
 	crd   bool
 }
 
-func (d *depthToSpace) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
-	ci, h, w, ok := in[0].dims4()
+// outShape is [1, C, H*b, W*b] for an input [1, C*b*b, H, W].
+func (d *depthToSpace) outShape(x []int) ([]int, bool) {
 	b := d.block
-	if !ok || ci%(b*b) != 0 {
-		return nil, fmt.Errorf("input %v: channels not divisible by %d", in[0].Shape, b*b)
+	if len(x) != 4 || x[0] != 1 || x[1]%(b*b) != 0 {
+		return nil, false
 	}
-	c := ci / (b * b)
-	out := p.get(1, c, h*b, w*b)
+	return []int{1, x[1] / (b * b), x[2] * b, x[3] * b}, true
+}
+
+func (d *depthToSpace) run(in []*Tensor, p *bufferPool) (*Tensor, error) {
+	shape, ok := d.outShape(in[0].Shape)
+	if !ok {
+		return nil, fmt.Errorf("input %v: channels not divisible by %d", in[0].Shape, d.block*d.block)
+	}
+	_, h, w, _ := in[0].dims4()
+	b, c := d.block, shape[1]
+	out := p.get(shape...)
 	src, dst := in[0].Data, out.Data
 	for co := 0; co < c; co++ {
 		for dy := 0; dy < b; dy++ {

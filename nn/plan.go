@@ -31,15 +31,9 @@ func (c *convOp) plan(in [][]int, ids []int) ([]int, int, bool) {
 	if len(x) != 4 || x[0] != 1 || x[1] != c.cin || x[2]+c.padT+c.padB < c.kh || x[3]+c.padL+c.padR < c.kw {
 		return nil, -1, false
 	}
-	oh, ow := c.outSize(x[2], x[3])
-	shape := []int{1, c.cout, oh, ow}
-	switch b := c.d2s; {
-	case c.residual:
-		if len(in) == 4 && c.inPlace && ids[3] != ids[0] && slices.Equal(in[3], shape) {
-			return shape, 3, true
-		}
-	case b > 0:
-		shape = []int{1, c.cout / (b * b), oh * b, ow * b}
+	shape := c.outShape(c.outSize(x[2], x[3]))
+	if c.residual && len(in) == 4 && c.overwritesResidual(ids[3] == ids[0], in[3], shape) {
+		return shape, 3, true
 	}
 	return shape, -1, true
 }
@@ -80,11 +74,8 @@ func (o unaryOp) plan(in [][]int, _ []int) ([]int, int, bool) {
 }
 
 func (d *depthToSpace) plan(in [][]int, _ []int) ([]int, int, bool) {
-	x, b := in[0], d.block
-	if len(x) != 4 || x[0] != 1 || x[1]%(b*b) != 0 {
-		return nil, -1, false
-	}
-	return []int{1, x[1] / (b * b), x[2] * b, x[3] * b}, -1, true
+	shape, ok := d.outShape(in[0])
+	return shape, -1, ok
 }
 
 func (r reshapeOp) plan(in [][]int, _ []int) ([]int, int, bool) {
